@@ -1,0 +1,1 @@
+"""Subcommands of ``resviz``; each module registers one (see ``resviz.cli``)."""

@@ -1,0 +1,74 @@
+"""One entry point for every way a user names a model: a zoo name with options, or a file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import ResvizError
+from .spec import ModelSpec
+from .user import is_user_reference, load_user_model
+from .weights import WeightReport, load_weights
+
+
+@dataclass
+class LoadedModel:
+    model: nn.Module
+    spec: ModelSpec
+    input_shape: tuple[int, ...]
+    weights: WeightReport | None = None
+
+    def example_input(self, batch: int = 1, device: torch.device | str | None = None) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(0)
+        return torch.randn(batch, *self.input_shape, generator=generator).to(device or "cpu")
+
+
+def parse_option(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` with VALUE read as bool, int, float or else a string."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise ResvizError(f"option {text!r} is not KEY=VALUE")
+    lowered = raw.lower()
+    if lowered in ("true", "yes", "on"):
+        return key, True
+    if lowered in ("false", "no", "off"):
+        return key, False
+    for cast in (int, float):
+        try:
+            return key, cast(raw)
+        except ValueError:
+            pass
+    return key, raw
+
+
+def parse_input_shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(part) for part in text.replace("x", ",").split(","))
+    except ValueError:
+        raise ResvizError(f"input shape {text!r} is not C,H,W (for example 3,32,32)") from None
+    if not shape or any(d < 1 for d in shape):
+        raise ResvizError(f"input shape {text!r} must be positive sizes such as 3,32,32")
+    return shape
+
+
+def open_model(reference: str, options: dict[str, Any] | None = None, *, trust: bool = False,
+               weights: str | Path | None = None, input_shape: tuple[int, ...] | None = None,
+               strict_weights: bool = True) -> LoadedModel:
+    """Build a zoo model or load a user's file, then optionally load weights into it."""
+    options = dict(options or {})
+    if is_user_reference(reference):
+        model = load_user_model(reference, trust=trust, options=options)
+    else:
+        from .registry import get_model
+
+        model = get_model(reference, **options)
+    spec: ModelSpec = model.resviz_spec
+    shape = input_shape or getattr(model, "input_shape", None)
+    if shape is None:
+        raise ResvizError(f"{reference}: the model has no input_shape attribute; give one with --input-shape C,H,W")
+    report = load_weights(model, weights, strict=strict_weights) if weights else None
+    return LoadedModel(model, spec, tuple(shape), report)
