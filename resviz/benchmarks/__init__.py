@@ -1,0 +1,1 @@
+"""Benchmarks behind ``resviz bench``; one module each (see ``resviz.commands.bench``)."""
