@@ -71,3 +71,52 @@ class Layout:
     def to_dict(self) -> dict[str, Any]:
         return {"nodes": [asdict(n) for n in self.nodes.values()], "edges": [asdict(e) for e in self.edges],
                 "width": self.width, "height": self.height}
+
+
+# Drawing primitives: what the SVG/PNG export and the window's graph view both draw.
+# ``graph.draw.build_scene(layout, ...)`` makes them; backends only translate them.
+
+
+@dataclass
+class SceneRect:
+    id: str  # the node id it stands for ("" for decoration such as the legend)
+    x: float  # top-left corner
+    y: float
+    width: float
+    height: float
+    fill: str
+    stroke: str
+    stroke_width: float = 1.0
+    radius: float = 4.0
+    dashed: bool = False
+
+
+@dataclass
+class ScenePath:
+    id: str  # "source->target" for edges, "" for decoration
+    points: list[tuple[float, float]]
+    stroke: str
+    width: float = 1.5
+    dashed: bool = False
+    arrow: bool = True  # an arrow head at the last point
+    kind: str = "main"  # "main" or a skip kind
+
+
+@dataclass
+class SceneText:
+    x: float
+    y: float
+    text: str
+    colour: str = "#1F2933"
+    size: float = 11.0
+    anchor: str = "middle"  # "start", "middle" or "end" (horizontal alignment at x; y is the baseline centre)
+    bold: bool = False
+    id: str = ""  # the node id this labels, if any
+
+
+@dataclass
+class Scene:
+    width: float
+    height: float
+    background: str = "#FFFFFF"
+    items: list[SceneRect | ScenePath | SceneText] = field(default_factory=list)
