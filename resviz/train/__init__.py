@@ -1,0 +1,40 @@
+"""Training: the trainer, the on-device gradient recorder, the run file and the training host.
+
+Qt-free. Heavier parts load on first use, so ``import resviz.train`` stays quick and one
+part can be used without the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "watch": "resviz.train.watch",
+    "Watcher": "resviz.train.watch",
+    "Trainer": "resviz.train.trainer",
+    "TrainResult": "resviz.train.trainer",
+    "TrainConfig": "resviz.train.config",
+    "TrainingControl": "resviz.train.control",
+    "TrainingProcess": "resviz.train.worker",
+    "start_twins": "resviz.train.worker",
+    "GradientRecorder": "resviz.train.recorder",
+    "open_run": "resviz.train.store",
+    "list_runs": "resviz.train.store",
+    "RunReader": "resviz.train.store",
+    "RunWriter": "resviz.train.store",
+    "RunInfo": "resviz.train.store",
+    "StepBatch": "resviz.train.store",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'resviz.train' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
