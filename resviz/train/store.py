@@ -1,0 +1,1036 @@
+"""The run file: one SQLite file per training run, written by one ``RunWriter``, read by any number of ``RunReader``s.
+
+The file is in WAL mode so readers (the window, ``resviz runs``) can tail a run while it is
+being written without blocking the writer. Per-layer statistics are stored as little-endian
+float32 blobs, one row per recorded step; checkpoints as safetensors bytes (never pickle).
+The writer commits steps in batches, so a killed process loses at most the last uncommitted
+batch, and SQLite's journal keeps the file consistent.
+
+Readers open the file read-only, retry internally when SQLite reports it busy, and check
+every blob's length before decoding it, so a damaged file gives a ``ResvizError`` naming the
+file instead of garbage or a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import sqlite3
+import threading
+import time as _time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+
+from ..errors import ResvizError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from ..models.spec import ModelSpec
+
+SCHEMA_VERSION = 1
+RUN_STATUSES = ("running", "finished", "failed", "stopped")
+RUN_SUFFIX = ".resviz"
+
+# Marks the file as a run file at the SQLite level ("RSVZ"), besides the meta table.
+APPLICATION_ID = 0x5253565A
+FORMAT_NAME = "resviz-run"
+
+# A running run whose writer has not committed for this long (and whose process cannot be
+# checked because it ran on another machine) is no longer shown as live.
+LIVE_SECONDS = 120.0
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE run (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    name TEXT NOT NULL,
+    config TEXT NOT NULL,
+    model_spec TEXT,
+    device TEXT NOT NULL,
+    layer_ids TEXT NOT NULL,
+    block_ids TEXT NOT NULL,
+    classes TEXT NOT NULL,
+    twin TEXT,
+    status TEXT NOT NULL,
+    error TEXT,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    host TEXT,
+    pid INTEGER
+);
+CREATE TABLE step (
+    step INTEGER PRIMARY KEY,
+    epoch INTEGER NOT NULL,
+    time REAL NOT NULL,
+    loss REAL,
+    acc REAL,
+    lr REAL,
+    nonfinite INTEGER NOT NULL,
+    grad_norm BLOB NOT NULL,
+    weight_norm BLOB NOT NULL,
+    update_ratio BLOB NOT NULL,
+    act_grad_norm BLOB NOT NULL,
+    dead_relu BLOB NOT NULL
+);
+CREATE TABLE eval (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    step INTEGER NOT NULL,
+    epoch INTEGER NOT NULL,
+    split TEXT NOT NULL,
+    loss REAL,
+    acc REAL,
+    num_classes INTEGER NOT NULL,
+    confusion BLOB NOT NULL,
+    precision BLOB NOT NULL,
+    recall BLOB NOT NULL
+);
+CREATE TABLE event (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    step INTEGER NOT NULL,
+    time REAL NOT NULL,
+    kind TEXT NOT NULL,
+    message TEXT NOT NULL,
+    layer TEXT
+);
+CREATE TABLE checkpoint (
+    step INTEGER PRIMARY KEY,
+    epoch INTEGER NOT NULL,
+    time REAL NOT NULL,
+    data BLOB NOT NULL
+);
+"""
+
+_STEP_COLUMNS = ("step", "epoch", "time", "loss", "acc", "lr", "nonfinite",
+                 "grad_norm", "weight_norm", "update_ratio", "act_grad_norm", "dead_relu")
+_LAYER_VECTORS = ("grad_norm", "weight_norm", "update_ratio")
+_BLOCK_VECTORS = ("act_grad_norm", "dead_relu")
+_INSERT_STEP = f"INSERT INTO step ({', '.join(_STEP_COLUMNS)}) VALUES ({', '.join('?' * len(_STEP_COLUMNS))})"
+
+
+# --------------------------------------------------------------------------------------------
+# Records
+
+
+@dataclass
+class RunInfo:
+    """What a run file says about its run; ``status`` and ``updated`` change while it runs."""
+
+    path: Path
+    name: str
+    schema_version: int
+    model_spec: ModelSpec | None
+    config: dict
+    device: str
+    layer_ids: list[str]
+    block_ids: list[str]
+    classes: list[str]
+    status: str
+    error: str | None
+    created: float
+    updated: float
+    twin: str | None
+    host: str | None = None
+    pid: int | None = None
+
+    @property
+    def model_label(self) -> str:
+        return self.model_spec.label() if self.model_spec is not None else "-"
+
+
+def _float_column(values: Any, n: int) -> np.ndarray:
+    return np.asarray(values, dtype=np.float64).reshape(n)
+
+
+@dataclass
+class StepBatch:
+    """Columns of consecutive recorded steps in ascending step order.
+
+    ``grad_norm``, ``weight_norm`` and ``update_ratio`` are (n, L) with one column per layer
+    id; ``act_grad_norm`` and ``dead_relu`` are (n, B) with one column per block id.
+    """
+
+    step: np.ndarray
+    epoch: np.ndarray
+    time: np.ndarray
+    loss: np.ndarray
+    acc: np.ndarray
+    lr: np.ndarray
+    grad_norm: np.ndarray
+    weight_norm: np.ndarray
+    update_ratio: np.ndarray
+    act_grad_norm: np.ndarray
+    dead_relu: np.ndarray
+    nonfinite: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.step = np.asarray(self.step, dtype=np.int64).reshape(-1)
+        n = len(self.step)
+        self.epoch = np.asarray(self.epoch, dtype=np.int64).reshape(n)
+        self.time = _float_column(self.time, n)
+        self.loss = _float_column(self.loss, n)
+        self.acc = _float_column(self.acc, n)
+        self.lr = _float_column(self.lr, n)
+        self.nonfinite = np.asarray(self.nonfinite, dtype=bool).reshape(n)
+        for name in _LAYER_VECTORS + _BLOCK_VECTORS:
+            array = np.asarray(getattr(self, name), dtype=np.float32)
+            if array.ndim != 2 or array.shape[0] != n:
+                raise ValueError(f"StepBatch.{name} must have shape (n, width) with n = {n}, got {array.shape}")
+            setattr(self, name, array)
+        widths = {name: getattr(self, name).shape[1] for name in _LAYER_VECTORS + _BLOCK_VECTORS}
+        if len({widths[name] for name in _LAYER_VECTORS}) != 1 or len({widths[name] for name in _BLOCK_VECTORS}) != 1:
+            raise ValueError(f"StepBatch vectors disagree in width: {widths}")
+
+    def __len__(self) -> int:
+        return len(self.step)
+
+    @property
+    def num_layers(self) -> int:
+        return self.grad_norm.shape[1]
+
+    @property
+    def num_blocks(self) -> int:
+        return self.act_grad_norm.shape[1]
+
+    @property
+    def last_step(self) -> int | None:
+        return int(self.step[-1]) if len(self.step) else None
+
+    def __getitem__(self, index: slice | np.ndarray) -> StepBatch:
+        """Rows by slice or mask/index array, e.g. ``batch[batch.epoch == 3]``."""
+        return StepBatch(**{name: getattr(self, name)[index] for name in _STEP_FIELDS})
+
+    @staticmethod
+    def empty(num_layers: int, num_blocks: int) -> StepBatch:
+        return StepBatch(
+            step=np.zeros(0, np.int64), epoch=np.zeros(0, np.int64), time=np.zeros(0), loss=np.zeros(0),
+            acc=np.zeros(0), lr=np.zeros(0),
+            grad_norm=np.zeros((0, num_layers), np.float32), weight_norm=np.zeros((0, num_layers), np.float32),
+            update_ratio=np.zeros((0, num_layers), np.float32),
+            act_grad_norm=np.zeros((0, num_blocks), np.float32), dead_relu=np.zeros((0, num_blocks), np.float32),
+            nonfinite=np.zeros(0, bool))
+
+    @staticmethod
+    def concat(batches: Iterable[StepBatch]) -> StepBatch:
+        batches = list(batches)
+        if not batches:
+            raise ValueError("StepBatch.concat needs at least one batch (use StepBatch.empty for none)")
+        return StepBatch(**{name: np.concatenate([getattr(b, name) for b in batches]) for name in _STEP_FIELDS})
+
+
+_STEP_FIELDS = ("step", "epoch", "time", "loss", "acc", "lr", "grad_norm", "weight_norm", "update_ratio",
+                "act_grad_norm", "dead_relu", "nonfinite")
+
+
+@dataclass
+class EvalRecord:
+    """One evaluation on a held-out split (``confusion``: rows = true class, columns = predicted)."""
+
+    step: int
+    epoch: int
+    split: str
+    loss: float
+    acc: float
+    confusion: np.ndarray
+    precision: np.ndarray
+    recall: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.confusion = np.asarray(self.confusion, dtype=np.int64)
+        k = self.confusion.shape[0] if self.confusion.ndim == 2 else -1
+        if self.confusion.ndim != 2 or self.confusion.shape != (k, k):
+            raise ValueError(f"EvalRecord.confusion must be square (K, K), got shape {self.confusion.shape}")
+        self.precision = np.asarray(self.precision, dtype=np.float64).reshape(-1)
+        self.recall = np.asarray(self.recall, dtype=np.float64).reshape(-1)
+        if self.precision.shape != (k,) or self.recall.shape != (k,):
+            raise ValueError(f"EvalRecord precision/recall must have {k} entries, got "
+                             f"{self.precision.shape[0]} and {self.recall.shape[0]}")
+
+    @property
+    def num_classes(self) -> int:
+        return self.confusion.shape[0]
+
+
+@dataclass
+class EventRecord:
+    """Something that happened at a step: ``nonfinite``, ``pause``, ``resume``, ``stop``, ``error``, ..."""
+
+    step: int
+    time: float
+    kind: str
+    message: str
+    layer: str | None = None
+
+
+@dataclass
+class CheckpointInfo:
+    step: int
+    epoch: int
+    time: float
+    nbytes: int
+
+
+@dataclass
+class RunSummary:
+    """One line of ``resviz runs``; ``error`` is set (and ``status`` is "unreadable") for a damaged file."""
+
+    path: Path
+    name: str
+    model: str
+    steps: int
+    status: str
+    best_acc: float | None
+    updated: float
+    live: bool
+    last_step: int | None = None
+    error: str | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# Encoding
+
+
+def _vector_blob(values: Any, expected: int, what: str, step: int) -> bytes:
+    array = np.asarray(values, dtype="<f4").reshape(-1)
+    if array.size != expected:
+        raise ValueError(f"step {step}: {what} has {array.size} values, the run has {expected}")
+    return array.tobytes()
+
+
+def _to_float(value: Any) -> float:
+    if value is None:
+        return math.nan
+    if hasattr(value, "item"):
+        value = value.item()
+    return float(value)
+
+
+def _sql_float(value: float) -> float | None:
+    # SQLite stores NaN as NULL; keep it explicit so reading gives NaN back.
+    return None if math.isnan(value) else value
+
+
+def _json_list(values: Iterable[Any]) -> str:
+    return json.dumps([str(v) for v in values])
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+
+
+class RunWriter:
+    """Writes one run file. Steps are committed in batches (``commit_every`` steps or
+    ``commit_seconds``, whichever comes first); evaluations, events and checkpoints at once.
+
+    Used as a context manager, an exception inside marks the run failed with its message (a
+    ``KeyboardInterrupt`` marks it stopped) and keeps every step recorded so far.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, model_spec: ModelSpec | None, config: Mapping[str, Any],
+                 layer_ids: Sequence[str], block_ids: Sequence[str], device: str = "cpu",
+                 classes: Sequence[str] = (), twin: str | None = None, commit_every: int = 50,
+                 commit_seconds: float = 1.0, overwrite: bool = False) -> None:
+        self.path = Path(path)
+        if commit_every < 1:
+            raise ValueError("commit_every must be at least 1")
+        self.layer_ids = [str(i) for i in layer_ids]
+        self.block_ids = [str(i) for i in block_ids]
+        self.classes = [str(c) for c in classes]
+        self.commit_every = int(commit_every)
+        self.commit_seconds = float(commit_seconds)
+        self.status = "running"
+        self._pending: list[tuple] = []
+        self._last_step: int | None = None
+        self._last_commit = _time.monotonic()
+        self._lock = threading.RLock()
+        self._closed = False
+        try:
+            config_json = json.dumps(dict(config), sort_keys=True, default=_json_default)
+        except (TypeError, ValueError) as exc:
+            raise ResvizError(f"run file {self.path}: the training config cannot be stored as JSON: {exc}") from None
+
+        if self.path.exists() or _wal_path(self.path).exists():
+            if not overwrite:
+                raise ResvizError(f"run file {self.path} already exists; choose another name or overwrite it")
+            for leftover in (self.path, _wal_path(self.path), _shm_path(self.path)):
+                leftover.unlink(missing_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(self.path), isolation_level=None, timeout=30.0,
+                                       check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise ResvizError(f"run file {self.path} cannot be created: {exc}") from None
+        self.created = _time.time()
+        self._clock_start = _time.perf_counter()
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode survives a killed process (only a power cut may lose the last commit).
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._db.execute("BEGIN IMMEDIATE")
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    self._db.execute(statement)
+            self._db.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [
+                ("format", FORMAT_NAME), ("schema_version", str(SCHEMA_VERSION)),
+                ("created_by", _created_by())])
+            self._db.execute(
+                "INSERT INTO run (id, name, config, model_spec, device, layer_ids, block_ids, classes, twin, status,"
+                " error, created, updated, host, pid) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, 'running', NULL, ?, ?, ?, ?)",
+                (self.path.stem, config_json, model_spec.to_json() if model_spec is not None else None, str(device),
+                 _json_list(self.layer_ids), _json_list(self.block_ids), _json_list(self.classes), twin,
+                 self.created, self.created, socket.gethostname(), os.getpid()))
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise ResvizError(f"run file {self.path} cannot be written: {exc}") from None
+
+    # -- steps ---------------------------------------------------------------------------------
+
+    def elapsed(self) -> float:
+        """Seconds since the run started (the ``time`` stored with steps and events)."""
+        return _time.perf_counter() - self._clock_start
+
+    def add_step(self, step: int, *, epoch: int, loss: float, acc: float = math.nan, lr: float = math.nan,
+                 grad_norm: Any, weight_norm: Any, update_ratio: Any, act_grad_norm: Any, dead_relu: Any,
+                 nonfinite: bool = False, time: float | None = None) -> None:
+        step = int(step)
+        layers, blocks = len(self.layer_ids), len(self.block_ids)
+        row = (step, int(epoch), self.elapsed() if time is None else float(time), _sql_float(_to_float(loss)),
+               _sql_float(_to_float(acc)), _sql_float(_to_float(lr)), int(bool(nonfinite)),
+               _vector_blob(grad_norm, layers, "grad_norm", step),
+               _vector_blob(weight_norm, layers, "weight_norm", step),
+               _vector_blob(update_ratio, layers, "update_ratio", step),
+               _vector_blob(act_grad_norm, blocks, "act_grad_norm", step),
+               _vector_blob(dead_relu, blocks, "dead_relu", step))
+        with self._lock:
+            self._check_order(step, step)
+            self._pending.append(row)
+            self._last_step = step
+            self._maybe_commit()
+
+    def add_steps(self, batch: StepBatch) -> None:
+        """Many steps at once, e.g. the recorder's buffer every N steps."""
+        n = len(batch)
+        if n == 0:
+            return
+        if batch.num_layers != len(self.layer_ids) or batch.num_blocks != len(self.block_ids):
+            raise ValueError(f"StepBatch has {batch.num_layers} layers and {batch.num_blocks} blocks, the run has "
+                             f"{len(self.layer_ids)} and {len(self.block_ids)}")
+        steps = batch.step
+        if n > 1 and not np.all(np.diff(steps) > 0):
+            raise ValueError("StepBatch steps must be strictly increasing")
+        # One contiguous little-endian copy per vector; rows are then cheap slices of it.
+        blobs = [np.ascontiguousarray(getattr(batch, name), dtype="<f4")
+                 for name in _LAYER_VECTORS + _BLOCK_VECTORS]
+        floats = [[_sql_float(v) for v in column.tolist()] for column in (batch.loss, batch.acc, batch.lr)]
+        rows = [(s, e, t, loss, acc, lr, f, g[i].tobytes(), w[i].tobytes(), u[i].tobytes(), a[i].tobytes(),
+                 d[i].tobytes())
+                for i, (s, e, t, loss, acc, lr, f, g, w, u, a, d) in enumerate(zip(
+                    steps.tolist(), batch.epoch.tolist(), batch.time.tolist(), *floats,
+                    batch.nonfinite.astype(int).tolist(), *([blob] * n for blob in blobs)))]
+        with self._lock:
+            self._check_order(int(steps[0]), int(steps[-1]))
+            self._pending.extend(rows)
+            self._last_step = int(steps[-1])
+            self._maybe_commit()
+
+    def _check_order(self, first: int, last: int) -> None:
+        self._check_open()
+        if self._last_step is not None and first <= self._last_step:
+            raise ValueError(f"run file {self.path}: step {first} is not after the last recorded step "
+                             f"{self._last_step}")
+
+    def _maybe_commit(self) -> None:
+        if (len(self._pending) >= self.commit_every
+                or _time.monotonic() - self._last_commit >= self.commit_seconds):
+            self._commit()
+
+    def _commit(self, extra: Callable[[sqlite3.Connection], None] | None = None) -> None:
+        """Write the pending steps (and ``extra``) in one transaction."""
+        now = _time.time()
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if self._pending:
+                    self._db.executemany(_INSERT_STEP, self._pending)
+                if extra is not None:
+                    extra(self._db)
+                self._db.execute("UPDATE run SET updated = ? WHERE id = 1", (now,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise ResvizError(f"run file {self.path}: cannot write: {exc}") from None
+        self._pending.clear()
+        self._last_commit = _time.monotonic()
+
+    def flush(self) -> None:
+        """Commit the pending steps now (e.g. on pause, so the window shows everything)."""
+        with self._lock:
+            if not self._closed and self._pending:
+                self._commit()
+
+    # -- evaluations, events, checkpoints ----------------------------------------------------------
+
+    def add_eval(self, record: EvalRecord | None = None, **fields: Any) -> None:
+        """Store an evaluation, given as an ``EvalRecord`` or as its fields by keyword."""
+        if record is None:
+            record = EvalRecord(**fields)
+        elif fields:
+            raise TypeError("add_eval takes an EvalRecord or keywords, not both")
+        values = (int(record.step), int(record.epoch), str(record.split), _sql_float(_to_float(record.loss)),
+                  _sql_float(_to_float(record.acc)), record.num_classes,
+                  np.ascontiguousarray(record.confusion, dtype="<i8").tobytes(),
+                  np.ascontiguousarray(record.precision, dtype="<f8").tobytes(),
+                  np.ascontiguousarray(record.recall, dtype="<f8").tobytes())
+        with self._lock:
+            self._check_open()
+            self._commit(lambda db: db.execute(
+                "INSERT INTO eval (step, epoch, split, loss, acc, num_classes, confusion, precision, recall)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values))
+
+    def add_event(self, step: int, kind: str, message: str, layer: str | None = None) -> None:
+        values = (int(step), self.elapsed(), str(kind), str(message), None if layer is None else str(layer))
+        with self._lock:
+            self._check_open()
+            self._commit(lambda db: db.execute(
+                "INSERT INTO event (step, time, kind, message, layer) VALUES (?, ?, ?, ?, ?)", values))
+
+    def add_checkpoint(self, step: int, epoch: int, state_dict: Mapping[str, torch.Tensor]) -> None:
+        """Store weights as safetensors bytes; a later checkpoint at the same step replaces it."""
+        data = encode_state_dict(state_dict)
+        values = (int(step), int(epoch), self.elapsed(), data)
+        with self._lock:
+            self._check_open()
+            self._commit(lambda db: db.execute(
+                "INSERT OR REPLACE INTO checkpoint (step, epoch, time, data) VALUES (?, ?, ?, ?)", values))
+
+    # -- end ---------------------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ResvizError(f"run file {self.path} is already closed (status {self.status})")
+
+    def finish(self, status: str = "finished", error: str | None = None) -> None:
+        """Commit everything, record the final status (and the error text), and close the file."""
+        if status not in RUN_STATUSES:
+            raise ValueError(f"status must be one of {', '.join(RUN_STATUSES)}, got {status!r}")
+        with self._lock:
+            if self._closed:
+                return
+            self._commit(lambda db: db.execute("UPDATE run SET status = ?, error = ? WHERE id = 1",
+                                               (status, error)))
+            self.status = status
+            self._closed = True
+            try:
+                # Fold the WAL into the file so a finished run is one self-contained file.
+                self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error:
+                pass
+            self._db.close()
+
+    def close(self) -> None:
+        """Finish as "stopped" if the run was not finished explicitly."""
+        if not self._closed:
+            self.finish("stopped")
+
+    def __enter__(self) -> RunWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if self._closed:
+            return
+        if exc is None:
+            self.finish("finished")
+        elif isinstance(exc, KeyboardInterrupt):
+            self.finish("stopped", "interrupted")
+        else:
+            self.finish("failed", describe_exception(exc))
+
+
+def describe_exception(exc: BaseException) -> str:
+    """The error text stored with a failed run: ``TypeName: message``."""
+    message = str(exc).strip()
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        return value.item()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+def _created_by() -> str:
+    from .. import __version__
+
+    return f"resviz {__version__}"
+
+
+def _wal_path(path: Path) -> Path:
+    return path.with_name(path.name + "-wal")
+
+
+def _shm_path(path: Path) -> Path:
+    return path.with_name(path.name + "-shm")
+
+
+def encode_state_dict(state_dict: Mapping[str, torch.Tensor]) -> bytes:
+    """Weights as safetensors bytes (copies on the CPU, so shared or strided tensors are fine)."""
+    import torch
+    from safetensors.torch import save
+
+    tensors: dict[str, torch.Tensor] = {}
+    for key, value in state_dict.items():
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"checkpoint entry {key!r} is a {type(value).__name__}, not a tensor")
+        tensors[str(key)] = value.detach().to("cpu").contiguous().clone()
+    return save(tensors)
+
+
+def decode_state_dict(data: bytes, where: str) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    try:
+        return load(bytes(data))
+    except (SafetensorError, ValueError, RuntimeError, OSError) as exc:
+        raise ResvizError(f"{where} is damaged: {exc}") from None
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+
+T = TypeVar("T")
+
+
+class RunReader:
+    """Reads a run file read-only: a finished run (replay) or one still being written (tail).
+
+    Each query is its own read transaction, so a reader sees every commit the writer makes;
+    ``poll()`` returns each step exactly once, in order. SQLite's "busy"/"locked" answers are
+    retried with a back-off (up to ``busy_timeout`` seconds) and never reach the caller.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, busy_timeout: float = 10.0) -> None:
+        self.path = Path(path)
+        self.busy_timeout = float(busy_timeout)
+        self._lock = threading.RLock()
+        self._last_polled = -1 << 62
+        self._db: sqlite3.Connection | None = None
+        _check_run_file_header(self.path)
+        self._db = self._connect()
+        try:
+            self._check_schema()
+            self._static = self._read_static()
+        except BaseException:
+            self.close()
+            raise
+
+    def _connect(self) -> sqlite3.Connection:
+        uri = self.path.resolve().as_uri()
+        try:
+            db = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None, timeout=1.0,
+                                 check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise ResvizError(f"run file {self.path} cannot be opened: {exc}") from None
+        try:
+            self._retry(lambda: db.execute("SELECT count(*) FROM sqlite_master").fetchone(), unopenable=True)
+            return db
+        except _Unopenable as exc:
+            db.close()
+            # A finished run in a folder we may not write to (SQLite cannot create the -shm file):
+            # with no WAL left, the file cannot change under us, so read it as immutable.
+            if not _wal_path(self.path).exists():
+                try:
+                    db = sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None,
+                                         check_same_thread=False)
+                    db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                    return db
+                except sqlite3.Error:
+                    db.close()
+            raise ResvizError(f"run file {self.path} cannot be opened: {exc}") from None
+        except BaseException:
+            db.close()
+            raise
+
+    def _retry(self, query: Callable[[], T], unopenable: bool = False) -> T:
+        """Run a read, retrying while SQLite says the file is busy; other failures become ResvizErrors."""
+        deadline = _time.monotonic() + self.busy_timeout
+        delay = 0.002
+        while True:
+            try:
+                return query()
+            except sqlite3.OperationalError as exc:
+                text = str(exc).lower()
+                if "locked" in text or "busy" in text:
+                    if _time.monotonic() >= deadline:
+                        raise ResvizError(f"run file {self.path} stayed locked by another process for "
+                                          f"{self.busy_timeout:g} s") from None
+                    _time.sleep(delay)
+                    delay = min(delay * 2, 0.1)
+                    continue
+                if unopenable and "unable to open" in text:
+                    raise _Unopenable(str(exc)) from None
+                if "no such table" in text or "no such column" in text:
+                    raise ResvizError(f"run file {self.path} is not a resviz run file ({exc})") from None
+                raise _damaged(self.path, exc) from None
+            except sqlite3.DatabaseError as exc:
+                raise _damaged(self.path, exc) from None
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        with self._lock:
+            if self._db is None:
+                raise ResvizError(f"run file {self.path} is closed")
+            db = self._db
+            return self._retry(lambda: db.execute(sql, params).fetchall())
+
+    def _check_schema(self) -> None:
+        tables = {row[0] for row in self._query("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "meta" not in tables:
+            raise ResvizError(f"{self.path} is an SQLite database but not a resviz run file (it has no meta table)")
+        meta = dict(self._query("SELECT key, value FROM meta"))
+        if meta.get("format") != FORMAT_NAME:
+            raise ResvizError(f"{self.path} is an SQLite database but not a resviz run file "
+                              f"(format {meta.get('format')!r})")
+        try:
+            version = int(meta.get("schema_version", ""))
+        except ValueError:
+            raise ResvizError(f"run file {self.path} has an invalid schema version "
+                              f"{meta.get('schema_version')!r}") from None
+        if version > SCHEMA_VERSION:
+            raise ResvizError(f"run file {self.path} was written by a newer resviz ({meta.get('created_by', '?')}, "
+                              f"schema version {version}); this resviz reads up to version {SCHEMA_VERSION}: "
+                              "upgrade resviz to open it")
+        if version < 1:
+            raise ResvizError(f"run file {self.path} has an invalid schema version {version}")
+        missing = {"run", "step", "eval", "event", "checkpoint"} - tables
+        if missing:
+            raise ResvizError(f"run file {self.path} is damaged: missing tables {', '.join(sorted(missing))}")
+        self.schema_version = version
+
+    def _read_static(self) -> dict[str, Any]:
+        rows = self._query("SELECT name, config, model_spec, device, layer_ids, block_ids, classes, twin, created,"
+                           " host, pid FROM run WHERE id = 1")
+        if not rows:
+            raise ResvizError(f"run file {self.path} is damaged: it has no run record")
+        name, config, spec, device, layer_ids, block_ids, classes, twin, created, host, pid = rows[0]
+        return {
+            "name": str(name), "config": self._json(config, "config", dict),
+            "model_spec": self._model_spec(spec), "device": str(device),
+            "layer_ids": self._json(layer_ids, "layer ids", list), "block_ids": self._json(block_ids, "block ids", list),
+            "classes": self._json(classes, "classes", list), "twin": twin, "created": float(created),
+            "host": host, "pid": pid,
+        }
+
+    def _json(self, text: Any, what: str, kind: type) -> Any:
+        try:
+            value = json.loads(text)
+        except (TypeError, ValueError):
+            raise ResvizError(f"run file {self.path} is damaged: its {what} are not valid JSON") from None
+        if not isinstance(value, kind):
+            raise ResvizError(f"run file {self.path} is damaged: its {what} should be a {kind.__name__}")
+        return value
+
+    def _model_spec(self, text: str | None) -> ModelSpec | None:
+        if text is None:
+            return None
+        from ..models.spec import ModelSpec
+
+        try:
+            return ModelSpec.from_json(text)
+        except ResvizError as exc:
+            raise ResvizError(f"run file {self.path}: {exc}") from None
+
+    # -- public API ----------------------------------------------------------------------------
+
+    @property
+    def layer_ids(self) -> list[str]:
+        return list(self._static["layer_ids"])
+
+    @property
+    def block_ids(self) -> list[str]:
+        return list(self._static["block_ids"])
+
+    def info(self) -> RunInfo:
+        rows = self._query("SELECT status, error, updated FROM run WHERE id = 1")
+        if not rows:
+            raise ResvizError(f"run file {self.path} is damaged: it has no run record")
+        status, error, updated = rows[0]
+        s = self._static
+        return RunInfo(path=self.path, name=s["name"], schema_version=self.schema_version,
+                       model_spec=s["model_spec"], config=dict(s["config"]), device=s["device"],
+                       layer_ids=list(s["layer_ids"]), block_ids=list(s["block_ids"]), classes=list(s["classes"]),
+                       status=str(status), error=error, created=s["created"], updated=float(updated),
+                       twin=s["twin"], host=s["host"], pid=s["pid"])
+
+    def read_steps(self, after: int = -1, limit: int | None = None) -> StepBatch:
+        """The steps numbered above ``after``, in order (at most ``limit`` of them)."""
+        sql = f"SELECT {', '.join(_STEP_COLUMNS)} FROM step WHERE step > ? ORDER BY step"
+        params: list[Any] = [int(after)]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(max(0, int(limit)))
+        return self._decode_steps(self._query(sql, params))
+
+    def poll(self) -> StepBatch:
+        """The steps committed since the last ``poll()`` (all of them on the first call)."""
+        with self._lock:
+            batch = self.read_steps(after=self._last_polled)
+            if len(batch):
+                self._last_polled = int(batch.step[-1])
+            return batch
+
+    def step_count(self) -> int:
+        return int(self._query("SELECT count(*) FROM step")[0][0])
+
+    def last_step(self) -> int | None:
+        value = self._query("SELECT max(step) FROM step")[0][0]
+        return None if value is None else int(value)
+
+    def _decode_steps(self, rows: list[tuple]) -> StepBatch:
+        layers, blocks = len(self._static["layer_ids"]), len(self._static["block_ids"])
+        if not rows:
+            return StepBatch.empty(layers, blocks)
+        columns = list(zip(*rows))
+        steps = columns[0]
+        vectors = {}
+        for offset, name in enumerate(_LAYER_VECTORS + _BLOCK_VECTORS, start=7):
+            width = layers if name in _LAYER_VECTORS else blocks
+            vectors[name] = self._decode_blobs(columns[offset], width, name, steps)
+        nan_or = (lambda v: math.nan if v is None else v)
+        for index, column in enumerate(columns[:7]):
+            if any(not isinstance(v, (int, float, type(None))) for v in column):
+                bad = next(s for s, v in zip(steps, column) if not isinstance(v, (int, float, type(None))))
+                raise ResvizError(f"run file {self.path} is damaged: step {bad} has a non-numeric "
+                                  f"{_STEP_COLUMNS[index]}")
+        return StepBatch(step=np.asarray(steps, np.int64), epoch=np.asarray(columns[1], np.int64),
+                         time=np.asarray(columns[2], np.float64),
+                         loss=np.asarray([nan_or(v) for v in columns[3]], np.float64),
+                         acc=np.asarray([nan_or(v) for v in columns[4]], np.float64),
+                         lr=np.asarray([nan_or(v) for v in columns[5]], np.float64),
+                         nonfinite=np.asarray(columns[6], bool), **vectors)
+
+    def _decode_blobs(self, blobs: Sequence[Any], width: int, name: str, steps: Sequence[int]) -> np.ndarray:
+        expected = 4 * width
+        for step, blob in zip(steps, blobs):
+            if not isinstance(blob, bytes) or len(blob) != expected:
+                size = len(blob) if isinstance(blob, (bytes, str)) else type(blob).__name__
+                raise ResvizError(f"run file {self.path} is damaged: step {step} has a {name} blob of {size} "
+                                  f"bytes, expected {expected} ({width} float32 values)")
+        array = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), width)
+        return array.astype(np.float32)  # native byte order, writable
+
+    def evals(self, split: str | None = None) -> list[EvalRecord]:
+        sql = "SELECT step, epoch, split, loss, acc, num_classes, confusion, precision, recall FROM eval"
+        params: tuple = ()
+        if split is not None:
+            sql += " WHERE split = ?"
+            params = (split,)
+        records = []
+        for step, epoch, split_name, loss, acc, k, confusion, precision, recall in self._query(sql + " ORDER BY id",
+                                                                                               params):
+            where = f"the {split_name} evaluation at step {step}"
+            k = self._checked_count(k, where)
+            records.append(EvalRecord(
+                step=int(step), epoch=int(epoch), split=str(split_name),
+                loss=math.nan if loss is None else float(loss), acc=math.nan if acc is None else float(acc),
+                confusion=self._decode_array(confusion, "<i8", k * k, where, "confusion matrix").reshape(k, k),
+                precision=self._decode_array(precision, "<f8", k, where, "precision"),
+                recall=self._decode_array(recall, "<f8", k, where, "recall")))
+        return records
+
+    def _checked_count(self, k: Any, where: str) -> int:
+        if not isinstance(k, int) or not 0 <= k <= 100_000:
+            raise ResvizError(f"run file {self.path} is damaged: {where} has an invalid class count {k!r}")
+        return k
+
+    def _decode_array(self, blob: Any, dtype: str, count: int, where: str, what: str) -> np.ndarray:
+        expected = np.dtype(dtype).itemsize * count
+        if not isinstance(blob, bytes) or len(blob) != expected:
+            size = len(blob) if isinstance(blob, (bytes, str)) else type(blob).__name__
+            raise ResvizError(f"run file {self.path} is damaged: {where} has a {what} blob of {size} bytes, "
+                              f"expected {expected}")
+        return np.frombuffer(blob, dtype=dtype).astype(np.dtype(dtype).newbyteorder("="))
+
+    def events(self, kind: str | None = None) -> list[EventRecord]:
+        sql = "SELECT step, time, kind, message, layer FROM event"
+        params: tuple = ()
+        if kind is not None:
+            sql += " WHERE kind = ?"
+            params = (kind,)
+        return [EventRecord(step=int(s), time=float(t), kind=str(k), message=str(m), layer=layer)
+                for s, t, k, m, layer in self._query(sql + " ORDER BY id", params)]
+
+    def checkpoints(self) -> list[CheckpointInfo]:
+        return [CheckpointInfo(step=int(s), epoch=int(e), time=float(t), nbytes=int(n)) for s, e, t, n in
+                self._query("SELECT step, epoch, time, length(data) FROM checkpoint ORDER BY step")]
+
+    def load_checkpoint(self, step: int | None = None) -> dict[str, torch.Tensor]:
+        """The weights saved at ``step`` (the latest checkpoint when None)."""
+        if step is None:
+            rows = self._query("SELECT step, data FROM checkpoint ORDER BY step DESC LIMIT 1")
+            if not rows:
+                raise ResvizError(f"run file {self.path} has no checkpoint")
+        else:
+            rows = self._query("SELECT step, data FROM checkpoint WHERE step = ?", (int(step),))
+            if not rows:
+                available = ", ".join(str(c.step) for c in self.checkpoints()) or "none"
+                raise ResvizError(f"run file {self.path} has no checkpoint at step {step} (checkpoints: {available})")
+        found, data = rows[0]
+        if not isinstance(data, bytes):
+            raise ResvizError(f"run file {self.path} is damaged: the checkpoint at step {found} is not a blob")
+        return decode_state_dict(data, f"the checkpoint at step {found} in run file {self.path}")
+
+    def best_accuracy(self) -> float | None:
+        """The best held-out accuracy (evaluations on any split but "train"), None when there is none."""
+        value = self._query("SELECT max(acc) FROM eval WHERE split != 'train'")[0][0]
+        return None if value is None else float(value)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    def __enter__(self) -> RunReader:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:  # pragma: no cover - best effort
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+class _Unopenable(Exception):
+    """SQLite could not open the file read-only (e.g. it cannot create the -shm file)."""
+
+
+def _damaged(path: Path, exc: BaseException) -> ResvizError:
+    return ResvizError(f"run file {path} is damaged or not a run file: {exc}")
+
+
+def _check_run_file_header(path: Path) -> None:
+    """Catch the common bad files before SQLite sees them: missing, empty, not SQLite, truncated."""
+    if not path.exists():
+        raise ResvizError(f"run file {path} does not exist")
+    if not path.is_file():
+        raise ResvizError(f"run file {path} is not a file")
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            header = handle.read(100)
+    except OSError as exc:
+        raise ResvizError(f"run file {path} cannot be read: {exc}") from None
+    if len(header) < 100:
+        raise ResvizError(f"run file {path} is empty or truncated ({size} bytes), not a resviz run file")
+    if header[:16] != _SQLITE_MAGIC:
+        raise ResvizError(f"{path} is not a resviz run file (not an SQLite database)")
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    if page_size < 512 or page_size & (page_size - 1):
+        raise ResvizError(f"run file {path} is damaged: invalid page size {page_size}")
+    pages = int.from_bytes(header[28:32], "big")
+    # The page count in the header is valid only when these two counters agree (SQLite file format, 1.3.7).
+    if header[24:28] == header[92:96] and pages and size < pages * page_size:
+        raise ResvizError(f"run file {path} is truncated: {size} bytes, its header says {pages * page_size}")
+    if size % page_size:
+        raise ResvizError(f"run file {path} is truncated or damaged: {size} bytes is not a whole number of "
+                          f"{page_size}-byte pages")
+    if int.from_bytes(header[68:72], "big") not in (APPLICATION_ID, 0):
+        raise ResvizError(f"{path} is an SQLite database of another application, not a resviz run file")
+
+
+def open_run(path: str | os.PathLike) -> RunReader:
+    """Open a run file for reading (live or finished)."""
+    return RunReader(path)
+
+
+# --------------------------------------------------------------------------------------------
+# Listing
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def is_live(info: RunInfo, now: float | None = None) -> bool:
+    """A run is live while its status is running and its writer still exists.
+
+    On this machine the writer's process is checked; for a run from elsewhere, a recent
+    commit counts as live.
+    """
+    if info.status != "running":
+        return False
+    if info.host == socket.gethostname() and info.pid:
+        return _process_alive(int(info.pid))
+    return ((now if now is not None else _time.time()) - info.updated) < LIVE_SECONDS
+
+
+def summarize_run(path: str | os.PathLike) -> RunSummary:
+    """One run's line for ``resviz runs``; a damaged file gives a summary with ``error`` set."""
+    path = Path(path)
+    try:
+        with RunReader(path) as reader:
+            info = reader.info()
+            return RunSummary(path=path, name=info.name, model=info.model_label, steps=reader.step_count(),
+                              status=info.status, best_acc=reader.best_accuracy(), updated=info.updated,
+                              live=is_live(info), last_step=reader.last_step())
+    except ResvizError as exc:
+        try:
+            updated = path.stat().st_mtime
+        except OSError:
+            updated = 0.0
+        return RunSummary(path=path, name=path.stem, model="-", steps=0, status="unreadable", best_acc=None,
+                          updated=updated, live=False, error=str(exc))
+
+
+def iter_run_files(folder: str | os.PathLike) -> Iterator[Path]:
+    folder = Path(folder)
+    yield from sorted(p for p in folder.glob(f"*{RUN_SUFFIX}") if p.is_file())
+
+
+def list_runs(folder: str | os.PathLike = "runs") -> list[RunSummary]:
+    """Every run file in ``folder`` (``*.resviz``), sorted by name; damaged ones are listed with their error."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise ResvizError(f"run folder {folder} does not exist")
+    if not folder.is_dir():
+        raise ResvizError(f"{folder} is not a folder")
+    return [summarize_run(path) for path in iter_run_files(folder)]
+
+
+__all__ = [
+    "APPLICATION_ID", "CheckpointInfo", "EvalRecord", "EventRecord", "LIVE_SECONDS", "RUN_STATUSES", "RUN_SUFFIX",
+    "RunInfo", "RunReader", "RunSummary", "RunWriter", "SCHEMA_VERSION", "StepBatch", "decode_state_dict",
+    "describe_exception", "encode_state_dict", "is_live", "iter_run_files", "list_runs", "open_run",
+    "summarize_run",
+]
