@@ -1,0 +1,96 @@
+"""Which modules the recorder watches: layers (parameterised leaves) and blocks.
+
+Ids are module qualified names as ``named_modules()`` gives them (``layer2.0.conv1``), the
+same names the graph and the window use, so what the recorder saw can be found on the graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from torch import nn
+
+from ..errors import ResvizError, did_you_mean
+
+# The id of the model's own output when it has no blocks (or a user asks for it).
+OUTPUT_ID = "output"
+# The id of parameters held directly by the root module (rare: most models keep them in leaves).
+ROOT_ID = "(model)"
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The user's module inside DistributedDataParallel / DataParallel / torch.compile wrappers.
+
+    Names are taken from the inner module, so a run recorded under DDP has the same layer ids
+    as one recorded without it.
+    """
+    while True:
+        inner = getattr(model, "module", None) if _is_parallel_wrapper(model) else None
+        inner = inner if inner is not None else getattr(model, "_orig_mod", None)
+        if not isinstance(inner, nn.Module):
+            return model
+        model = inner
+
+
+def _is_parallel_wrapper(model: nn.Module) -> bool:
+    return type(model).__name__ in ("DistributedDataParallel", "DataParallel", "FullyShardedDataParallel")
+
+
+def layer_parameters(model: nn.Module) -> list[tuple[str, list[tuple[str, nn.Parameter]]]]:
+    """(layer id, its trainable parameters) for every module that holds parameters itself.
+
+    These are the parameterised leaves of ordinary models, in ``named_modules()`` order. A
+    parameter shared by several modules belongs to the first one, as in ``named_parameters()``.
+    """
+    seen: set[int] = set()
+    layers = []
+    for qualified_name, module in model.named_modules():
+        own = []
+        for name, parameter in module.named_parameters(recurse=False):
+            if parameter.requires_grad and id(parameter) not in seen:
+                seen.add(id(parameter))
+                own.append((name, parameter))
+        if own:
+            layers.append((qualified_name or ROOT_ID, own))
+    return layers
+
+
+def find_blocks(model: nn.Module) -> list[str]:
+    """The model's blocks: outermost non-root modules with a parameterised leaf as a direct child.
+
+    That picks ``BasicBlock``, ``MLPBlock``, dense layers and transitions, and the
+    ``Sequential`` stages of a simple CNN, but not the stages that only group blocks, and
+    nothing inside a block. A model with none is watched at its output (``"output"``).
+    """
+    blocks: list[str] = []
+    for qualified_name, module in model.named_modules():
+        if not qualified_name or any(qualified_name.startswith(block + ".") for block in blocks):
+            continue
+        if any(_is_parameterised_leaf(child) for child in module.children()):
+            blocks.append(qualified_name)
+    return blocks or [OUTPUT_ID]
+
+
+def _is_parameterised_leaf(module: nn.Module) -> bool:
+    return next(module.children(), None) is None and next(module.parameters(recurse=False), None) is not None
+
+
+def resolve_blocks(model: nn.Module, blocks: Iterable[str] | None) -> list[str]:
+    """The block ids to watch: found automatically, or the caller's list checked against the model."""
+    if blocks is None:
+        return find_blocks(model)
+    names = dict(model.named_modules())
+    chosen = list(dict.fromkeys(blocks))
+    for block in chosen:
+        if block != OUTPUT_ID and (block not in names or block == ""):
+            raise ResvizError(f"block {block!r} is not a module of {type(model).__name__}"
+                              f"{did_you_mean(block, [n for n in names if n])}; use qualified names such as "
+                              f"'layer1.0', or {OUTPUT_ID!r} for the model's output")
+    if not chosen:
+        raise ResvizError("blocks= is empty; leave it out to find the blocks automatically")
+    return chosen
+
+
+def block_modules(model: nn.Module, block_ids: Sequence[str]) -> list[nn.Module]:
+    names = dict(model.named_modules())
+    return [model if block == OUTPUT_ID else names[block] for block in block_ids]
