@@ -519,6 +519,11 @@ class RunWriter:
     # -- end ---------------------------------------------------------------------------------------
 
     @property
+    def pending(self) -> int:
+        """Steps added but not yet committed."""
+        return len(self._pending)
+
+    @property
     def closed(self) -> bool:
         return self._closed
 
@@ -648,7 +653,8 @@ class RunReader:
     def _connect(self) -> sqlite3.Connection:
         uri = self.path.resolve().as_uri()
         try:
-            db = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None, timeout=1.0,
+            db = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None,
+                                 timeout=min(0.5, self.busy_timeout),
                                  check_same_thread=False)
         except sqlite3.Error as exc:
             raise ResvizError(f"run file {self.path} cannot be opened: {exc}") from None
