@@ -1,0 +1,111 @@
+"""``resviz bench recorder``: what recording gradients costs a training step.
+
+The same loop (forward, backward, optimizer step) runs in alternating blocks with and
+without the recorder in one process, so a busy machine slows both sides alike; the result is
+the ratio of the median step times. The first step of each block is not timed (it pays for
+switching), so every timed step with the recorder does its full work, the update ratio
+included. The recorded rows go into a real run file, as in training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+HELP = "recorder overhead: step time with and without the gradient recorder, as a ratio"
+TARGET_CPU = 1.03
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="resnet56", help="zoo model (default resnet56)")
+    parser.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="a model option, e.g. -o norm=none (repeatable)")
+    parser.add_argument("--batch-size", type=int, default=128, help="batch size (default 128)")
+    parser.add_argument("--steps", type=int, default=6,
+                        help="timed steps per side (default 6; more for a steadier number)")
+    parser.add_argument("--block", type=int, default=4, help="steps per alternating block, one of them untimed")
+    parser.add_argument("--every", type=int, default=1, help="record every N steps (default 1)")
+    parser.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import ResvizError
+    from ..models import get_model, parse_option
+    from ..train.device import choose_device, device_label, synchronize
+    from ..train.recorder import GradientRecorder
+    from ..train.store import RunWriter
+
+    if args.batch_size < 1 or args.steps < 1 or args.block < 2:
+        raise ResvizError("--batch-size and --steps must be at least 1 and --block at least 2")
+    device = choose_device(args.device)
+    options = dict(parse_option(text) for text in args.option)
+    torch.manual_seed(0)
+    model = get_model(args.model, **options).to(device)
+    x = torch.randn(args.batch_size, *model.input_shape, device=device)
+    y = torch.randint(0, int(options.get("num_classes", 10)), (args.batch_size,), device=device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+    def train_step(recorder: GradientRecorder | None) -> None:
+        out = model(x)
+        loss = F.cross_entropy(out, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if recorder is not None:
+            recorder.step(loss=loss, acc=(out.argmax(1) == y).float().mean(), lr=0.01)
+        optimizer.step()
+
+    with tempfile.TemporaryDirectory() as folder:
+        recorder = GradientRecorder(model, every=args.every)
+        writer = RunWriter(Path(folder) / "bench.resviz", model_spec=model.resviz_spec,
+                           config={"benchmark": "recorder"}, layer_ids=recorder.layer_ids,
+                           block_ids=recorder.block_ids, device=str(device))
+        recorder.sink = lambda steps: writer.add_steps(steps.to_step_batch())
+        recorder.clock = writer.elapsed
+        print(f"recorder overhead: {args.model}, batch {args.batch_size}, {device_label(device)}, "
+              f"{len(recorder.layer_ids)} layers, {len(recorder.block_ids)} blocks, every {args.every}")
+        train_step(None)  # first-use costs (allocator, kernels) paid outside the timing
+        timed: dict[bool, list[float]] = {False: [], True: []}
+        blocks = -(-args.steps // (args.block - 1))
+        try:
+            for index in range(2 * blocks):
+                with_recorder = index % 4 in (1, 2)  # ABBA order: neither side always goes first
+                if with_recorder:
+                    recorder.attach()
+                seconds = _time_block(lambda: train_step(recorder if with_recorder else None), args.block,
+                                      lambda: synchronize(device))
+                if with_recorder:
+                    recorder.detach()
+                timed[with_recorder].extend(seconds)
+                print(f"  block {index + 1}/{2 * blocks} {'with   ' if with_recorder else 'without'} recorder: "
+                      f"{statistics.median(seconds):.4f} s/step", flush=True)
+        finally:
+            recorder.close()
+            writer.finish()
+    without, with_ = statistics.median(timed[False]), statistics.median(timed[True])
+    ratio = with_ / without
+    print(f"without recorder: {without:.4f} s/step (median of {len(timed[False])})")
+    print(f"with recorder:    {with_:.4f} s/step (median of {len(timed[True])})")
+    verdict = "" if device.type != "cpu" else (" (target <= %.2f: %s)" % (TARGET_CPU, "met" if ratio <= TARGET_CPU
+                                                                              else "NOT met"))
+    print(f"ratio: {ratio:.3f}{verdict}")
+    return 0
+
+
+def _time_block(step: Callable[[], None], size: int, sync: Callable[[], None]) -> list[float]:
+    """Run ``size`` steps; time all but the first, one by one."""
+    step()
+    sync()
+    seconds = []
+    for _ in range(size - 1):
+        start = time.perf_counter()
+        step()
+        sync()
+        seconds.append(time.perf_counter() - start)
+    return seconds
