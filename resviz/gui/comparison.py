@@ -1,0 +1,147 @@
+"""The runs the training view compares, with their shared timeline and colour levels.
+
+A plain-Python view-model: the feed appends what run files yield, the views read ``frame()``.
+Twins (a plain and a residual run) get fixed colours, so vermillion always means "no skips".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .figures.base import Frame
+from .run_data import OTHER_COLOURS, PLAIN_COLOUR, RESIDUAL_COLOUR, RunData
+from .state import Callbacks, ColourLevels, Timeline
+
+
+class Comparison:
+    """An ordered set of runs shown together: one timeline, one set of colour levels."""
+
+    def __init__(self, *, max_columns: int = 2048) -> None:
+        self.max_columns = max_columns
+        self.runs: dict[str, RunData] = {}
+        self.timeline = Timeline()
+        self.levels = ColourLevels()
+        self.revision = 0
+        self.runs_changed = Callbacks()  # a run was added or removed
+        self.data_changed = Callbacks()  # steps, evaluations, events or status arrived
+        self.levels.changed.connect(self._bump)
+
+    # -- membership -------------------------------------------------------------------------
+
+    def add(self, info: Any) -> RunData:
+        """Start showing a run (its ``RunInfo``); returns the holder its steps go into."""
+        key = str(Path(info.path))
+        if key in self.runs:
+            self.runs[key].set_info(info)
+            return self.runs[key]
+        run = RunData(info, max_columns=self.max_columns)
+        self.runs[key] = run
+        self._order_and_colour()
+        self.revision += 1
+        self.runs_changed.emit()
+        return run
+
+    def remove(self, path: str | Path) -> None:
+        if self.runs.pop(str(Path(path)), None) is not None:
+            self._order_and_colour()
+            self.revision += 1
+            self._update_range()
+            self.runs_changed.emit()
+
+    def clear(self) -> None:
+        if self.runs:
+            self.runs.clear()
+            self.levels.reset()
+            self.timeline.follow_latest()
+            self.timeline.set_range(0, -1)
+            self.revision += 1
+            self.runs_changed.emit()
+
+    def get(self, path: str | Path) -> RunData | None:
+        return self.runs.get(str(Path(path)))
+
+    def __contains__(self, path: object) -> bool:
+        return str(Path(path)) in self.runs  # type: ignore[arg-type]
+
+    def __len__(self) -> int:
+        return len(self.runs)
+
+    @property
+    def ordered(self) -> list[RunData]:
+        return list(self.runs.values())
+
+    def _order_and_colour(self) -> None:
+        # Residual runs first (drawn on top of the heatmap list), each kind in a fixed colour.
+        ordered = sorted(self.runs.values(), key=lambda r: (r.style.residual is not True, r.style.residual is None))
+        self.runs = {str(r.path): r for r in ordered}
+        used = {"residual": 0, "plain": 0}
+        spare = iter(OTHER_COLOURS)
+        for run in ordered:
+            kind = {True: "residual", False: "plain"}.get(run.style.residual)
+            if kind is not None and used[kind] == 0:
+                run.style.colour = RESIDUAL_COLOUR if kind == "residual" else PLAIN_COLOUR
+                used[kind] += 1
+            else:
+                run.style.colour = next(spare, OTHER_COLOURS[-1])
+
+    # -- data -------------------------------------------------------------------------------
+
+    def append_steps(self, path: str | Path, batch: Any) -> None:
+        run = self.get(path)
+        if run is None or len(batch) == 0:
+            return
+        run.append(batch)
+        self.levels.include(*self._combined_log_range())
+        self.revision += 1
+        self._update_range()
+        self.data_changed.emit()
+
+    def set_records(self, path: str | Path, evals: list[Any] | None, events: list[Any] | None) -> None:
+        run = self.get(path)
+        if run is None:
+            return
+        if evals is not None:
+            run.evals = list(evals)
+        if events is not None:
+            run.events = list(events)
+        self.revision += 1
+        self.data_changed.emit()
+
+    def set_info(self, path: str | Path, info: Any) -> None:
+        run = self.get(path)
+        if run is not None:
+            run.set_info(info)
+            self.revision += 1
+            self.data_changed.emit()
+
+    def _combined_log_range(self) -> tuple[float, float]:
+        lows, highs = zip(*(run.log_range for run in self.runs.values())) if self.runs else ((0.0,), (0.0,))
+        return min(lows), max(highs)
+
+    def _update_range(self) -> None:
+        filled = [run for run in self.runs.values() if len(run)]
+        if not filled:
+            self.timeline.set_range(0, -1)
+            return
+        self.timeline.set_range(min(r.first_step for r in filled), max(r.last_step for r in filled))
+
+    def _bump(self) -> None:
+        self.revision += 1
+
+    # -- what the views draw ----------------------------------------------------------------
+
+    @property
+    def step(self) -> int:
+        return self.timeline.step
+
+    def frame(self) -> Frame:
+        timeline = self.timeline
+        return Frame(runs=self.ordered, step=timeline.step, following=timeline.following,
+                     levels=self.levels.levels, first_step=timeline.first, last_step=timeline.last,
+                     revision=self.revision)
+
+    def layer_norms_at(self, step: int | None = None) -> dict[str, dict[str, float] | None]:
+        """Per run: each layer's gradient norm at ``step`` (the shown step by default)."""
+        step = self.step if step is None else step
+        return {path: run.layer_norms_at(step) for path, run in self.runs.items()}

@@ -1,0 +1,205 @@
+"""What every figure shares: the frame it draws, theming, and export at a chosen size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from html import escape
+from pathlib import Path
+
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor, QImage, QPainter
+from PySide6.QtWidgets import QSizePolicy
+
+from ...errors import ResvizError
+from ..run_data import RunData
+from ..theme import LIGHT, Theme
+
+# Exports wider than this are laid out at this width and rendered scaled, so text and lines
+# keep their proportions instead of shrinking to nothing on a 4K export.
+EXPORT_LAYOUT_WIDTH = 1400.0
+
+
+@dataclass
+class Frame:
+    """What the views show at one refresh: the compared runs at one step, with shared levels."""
+
+    runs: list[RunData] = field(default_factory=list)
+    step: int = 0  # the step shown (the latest while following)
+    following: bool = True  # showing the newest step of a live or finished run
+    levels: tuple[float, float] = (-4.0, 0.0)  # log10 gradient-norm colour levels, shared by every run
+    first_step: int = 0  # the timeline's range over all runs
+    last_step: int = 0
+    revision: int = 0  # changes whenever runs, their data or their styles change
+
+    def key(self) -> tuple:
+        return (self.revision, self.step, self.following, self.levels, self.first_step, self.last_step)
+
+
+def pen(colour: str, width: float, *, alpha: int = 255, dashed: bool = False) -> pg.QtGui.QPen:
+    qcolour = QColor(colour)
+    qcolour.setAlpha(alpha)
+    result = pg.mkPen(qcolour, width=width)
+    if dashed:
+        result.setStyle(Qt.DashLine)
+    result.setCosmetic(True)
+    return result
+
+
+class Figure(pg.GraphicsLayoutWidget):
+    """A pyqtgraph scene whose items are created once and updated in place by ``refresh``."""
+
+    title = "Figure"
+    slug = "figure"  # base of the exported file name
+    columns = 1  # layout columns the title spans
+
+    def __init__(self, theme: Theme = LIGHT, parent=None) -> None:
+        super().__init__(parent)
+        self.theme = theme
+        self._last_key: tuple | None = None
+        self._title_html = ""
+        self._title_text = self.title
+        self.setMinimumSize(260, 200)
+        self.ci.setContentsMargins(6, 6, 10, 6)
+        self.ci.setSpacing(4)
+        self.title_label = self.ci.addLabel(self.title, row=0, col=0, colspan=self.columns)
+        # A long title or legend is clipped rather than allowed to widen the figure past its view.
+        self.title_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.setBackground(theme.background)
+
+    # -- drawing ----------------------------------------------------------------------------
+
+    def refresh(self, frame: Frame) -> bool:
+        """Draw ``frame`` if it differs from the last one drawn; returns whether it drew."""
+        key = frame.key()
+        if key == self._last_key:
+            return False
+        self._last_key = key
+        self.draw(frame)
+        return True
+
+    def draw(self, frame: Frame) -> None:  # pragma: no cover - every figure overrides it
+        raise NotImplementedError
+
+    def invalidate(self) -> None:
+        """Draw at the next refresh even when the frame looks unchanged."""
+        self._last_key = None
+
+    def relayout(self) -> None:
+        """Fit the layout to the view again after items were added or removed.
+
+        The view sizes its layout only on resize, clamped to the maximum width the layout had
+        then; one that was empty (no run yet) would otherwise stay narrow.
+        """
+        self.ci.setGeometry(QRectF(self.range))
+
+    def plot_items(self) -> list[pg.PlotItem]:
+        return [item for item in self.ci.items if isinstance(item, pg.PlotItem)]
+
+    # -- theme ------------------------------------------------------------------------------
+
+    def set_title(self, text: str, runs: list[RunData] | None = None) -> None:
+        """The figure's title; with ``runs``, followed by a legend of their colours.
+
+        The legend sits in the title line rather than over the data, where it would hide the
+        very end of a curve (the last layers, the newest steps).
+        """
+        self._title_text = text
+        html = f"<b>{escape(text)}</b>"
+        if runs:
+            marks = "&nbsp;&nbsp;&nbsp;".join(
+                f"<span style='color:{run.style.colour}'>━━&nbsp;{escape(run.style.label)}</span>" for run in runs)
+            html += f"<br/><span style='font-size:{self.theme.font_size}pt; font-weight:normal'>{marks}</span>"
+        if html != self._title_html:
+            self._title_html = html
+            self.title_label.setText(html, color=self.theme.foreground, size=f"{self.theme.title_size}pt")
+
+    def apply_theme(self, theme: Theme) -> None:
+        self.theme = theme
+        self.setBackground(theme.background)
+        font = theme.font()
+        for plot in self.plot_items():
+            style_plot(plot, theme, font)
+        self.restyle(theme)
+        self._title_html = ""
+        self.set_title(self._title_text)
+        self.invalidate()
+
+    def restyle(self, theme: Theme) -> None:
+        """Subclasses re-pen their own items here."""
+
+    # -- export -----------------------------------------------------------------------------
+
+    def render_image(self, width: int, height: int) -> QImage:
+        """The figure laid out for ``width`` x ``height`` pixels and rendered into an image."""
+        if width < 16 or height < 16 or width > 16384 or height > 16384:
+            raise ResvizError(f"export size {width}x{height}: width and height must be 16 to 16384 pixels")
+        scale = max(1.0, width / EXPORT_LAYOUT_WIDTH)
+        logical = QRectF(0, 0, width / scale, height / scale)
+        image = QImage(width, height, QImage.Format_ARGB32)
+        image.fill(QColor(self.theme.background))
+        old = QRectF(self.ci.geometry())
+        try:
+            self.ci.setGeometry(logical)
+            self.ci.layout.activate()
+            painter = QPainter(image)
+            try:
+                painter.setRenderHint(QPainter.Antialiasing)
+                painter.setRenderHint(QPainter.TextAntialiasing)
+                self.scene().render(painter, QRectF(0, 0, width, height), logical)
+            finally:
+                painter.end()
+        finally:
+            self.ci.setGeometry(old)
+            self.ci.layout.activate()
+        return image
+
+    def export_image(self, path: str | Path, size: tuple[int, int] | None = None) -> Path:
+        """Save the figure as PNG (or JPEG, by suffix) or SVG; ``size`` in pixels, the window's by default."""
+        path = Path(path)
+        if size is None:
+            size = (max(self.width(), 16), max(self.height(), 16))
+        width, height = int(size[0]), int(size[1])
+        suffix = path.suffix.lower()
+        if suffix == ".svg":
+            return self._export_svg(path, width, height)
+        if suffix not in (".png", ".jpg", ".jpeg", ".bmp"):
+            raise ResvizError(f"{path}: cannot export a figure as {suffix or 'a file without suffix'}; "
+                              f"use .png, .jpg or .svg")
+        image = self.render_image(width, height)
+        if not image.save(str(path)):
+            raise ResvizError(f"{path}: could not write the image (is the folder there and writable?)")
+        return path
+
+    def _export_svg(self, path: Path, width: int, height: int) -> Path:
+        from pyqtgraph.exporters import SVGExporter
+
+        old = QRectF(self.ci.geometry())
+        try:
+            self.ci.setGeometry(QRectF(0, 0, width, height))
+            self.ci.layout.activate()
+            exporter = SVGExporter(self.scene())
+            exporter.export(str(path))
+        except OSError as exc:
+            raise ResvizError(f"{path}: could not write the SVG: {exc.strerror or exc}") from exc
+        finally:
+            self.ci.setGeometry(old)
+            self.ci.layout.activate()
+        if not path.is_file():
+            raise ResvizError(f"{path}: could not write the SVG")
+        return path
+
+
+def style_plot(plot: pg.PlotItem, theme: Theme, font=None) -> None:
+    """Axes, grid and labels of a plot in the theme's colours and sizes."""
+    font = font or theme.font()
+    for name in ("left", "bottom", "right", "top"):
+        axis = plot.getAxis(name)
+        axis.setPen(pg.mkPen(theme.foreground, width=max(1.0, theme.line_width / 2)))
+        axis.setTextPen(pg.mkPen(theme.foreground))
+        axis.setStyle(tickFont=font, tickTextOffset=max(3, int(theme.font_size / 2)))
+        axis.enableAutoSIPrefix(False)
+        if axis.labelText:
+            axis.setLabel(axis.labelText, units=axis.labelUnits,
+                          **{"color": theme.foreground, "font-size": f"{theme.font_size}pt"})
+    plot.showGrid(x=True, y=True, alpha=theme.grid_alpha)

@@ -1,0 +1,194 @@
+"""The gradient-flow heatmap: layers by depth against steps, log10 gradient norm as colour.
+
+One row per compared run, all on the same fixed colour levels (one colour bar; dragging it
+locks the levels for every run), max-pooled to screen width so a one-step spike survives a
+long run. Non-finite gradients are marked on top of the colour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF
+
+from ..run_data import LOG_NONFINITE, RunData
+from ..theme import LIGHT, NONFINITE_COLOUR, Theme, colour_map, lookup_table
+from .base import Figure, Frame, pen, style_plot
+from .curves import MAX_MARKERS, thin
+
+
+def short_layer_name(layer_id: str) -> str:
+    """``layer3.2.conv2`` stays; very long module paths keep their last three parts."""
+    parts = layer_id.split(".")
+    return layer_id if len(parts) <= 3 else "…" + ".".join(parts[-3:])
+
+
+def layer_ticks(layer_ids: list[str], most: int = 12) -> list[tuple[float, str]]:
+    """Tick positions (row centres) and labels for at most ``most`` layers, first and last included."""
+    count = len(layer_ids)
+    if count == 0:
+        return []
+    if count <= most:
+        rows = list(range(count))
+    else:
+        rows = sorted(set(np.linspace(0, count - 1, most).round().astype(int).tolist()))
+    return [(row + 0.5, f"{row + 1} {short_layer_name(layer_ids[row])}") for row in rows]
+
+
+@dataclass
+class _HeatItems:
+    plot: pg.PlotItem
+    image: pg.ImageItem
+    markers: pg.ScatterPlotItem
+    cursor: pg.InfiniteLine
+    layers: int
+    label: str
+    colour: str
+
+
+class GradientFlowFigure(Figure):
+    """Per-layer gradient norms over training, one heatmap per run, shared log colour levels."""
+
+    title = "Gradient flow: log₁₀ ‖∇W‖ per layer"
+    slug = "gradient_flow"
+    columns = 2
+
+    def __init__(self, theme: Theme = LIGHT, parent=None,
+                 on_levels_chosen: Callable[[float, float], None] | None = None) -> None:
+        super().__init__(theme, parent)
+        self.lut = lookup_table()
+        self.colour_bar = pg.ColorBarItem(values=(-4.0, 0.0), colorMap=colour_map(), interactive=True, width=16,
+                                          rounding=0.5, colorMapMenu=False)
+        self.ci.addItem(self.colour_bar, row=1, col=1, rowspan=1)
+        self._on_levels_chosen = on_levels_chosen
+        self.colour_bar.sigLevelsChangeFinished.connect(self._levels_dragged)
+        self._setting_levels = False
+        self._levels = (-4.0, 0.0)
+        self._items: dict[str, _HeatItems] = {}
+        self._order: list[str] = []
+        self._order_key: list[tuple[str, str]] = []
+        self._fixed_x = False
+        self.empty_text = pg.TextItem("", anchor=(0.5, 0.5))
+        self.apply_theme(theme)
+
+    def _levels_dragged(self, bar: pg.ColorBarItem) -> None:
+        if self._setting_levels or self._on_levels_chosen is None:
+            return
+        low, high = bar.levels()
+        if high > low:
+            self._on_levels_chosen(float(low), float(high))
+
+    def _make_items(self, run: RunData, row: int) -> _HeatItems:
+        plot = pg.PlotItem()
+        self.ci.addItem(plot, row=row, col=0)
+        plot.invertY(True)
+        plot.setMenuEnabled(False)
+        image = pg.ImageItem(axisOrder="col-major")
+        image.setLookupTable(self.lut)
+        image.setAutoDownsample(False)
+        plot.addItem(image)
+        markers = pg.ScatterPlotItem(symbol="x", size=self.theme.marker_size * 1.5,
+                                     pen=pg.mkPen(NONFINITE_COLOUR, width=2), brush=None)
+        plot.addItem(markers)
+        cursor = pg.InfiniteLine(angle=90, movable=False,
+                                 pen=pen(self.theme.foreground, max(1.0, self.theme.line_width / 1.5), dashed=True))
+        plot.addItem(cursor, ignoreBounds=True)
+        cursor.setVisible(False)
+        axis = plot.getAxis("left")
+        axis.setTicks([layer_ticks(run.layer_ids, 8), []])
+        axis.setWidth(int(self.theme.font_size * 14))
+        style_plot(plot, self.theme)
+        plot.showGrid(x=False, y=False)
+        self._label_run(plot, run.style.label, run.style.colour)
+        plot.setYRange(0, max(len(run.layer_ids), 1), padding=0)
+        plot.getViewBox().setLimits(yMin=0, yMax=max(len(run.layer_ids), 1))
+        if self._items:
+            plot.setXLink(next(iter(self._items.values())).plot)
+        return _HeatItems(plot, image, markers, cursor, len(run.layer_ids), run.style.label, run.style.colour)
+
+    def _label_run(self, plot: pg.PlotItem, label: str, colour: str) -> None:
+        plot.getAxis("left").setLabel(label, color=colour,
+                                      **{"font-size": f"{self.theme.font_size * 1.1}pt", "font-weight": "bold"})
+
+    def _sync_runs(self, runs: list[RunData]) -> None:
+        order = [(str(run.path), run.style.colour) for run in runs]
+        if order == self._order_key:
+            return
+        for items in self._items.values():
+            self.ci.removeItem(items.plot)
+        self._items.clear()
+        self._order = []
+        self.ci.removeItem(self.colour_bar)
+        self.ci.addItem(self.colour_bar, row=1, col=1, rowspan=max(1, len(runs)))
+        for row, run in enumerate(runs, start=1):
+            self._items[str(run.path)] = self._make_items(run, row)
+            self._order.append(str(run.path))
+        self._order_key = order
+        if runs:
+            last = self._items[self._order[-1]].plot
+            last.setLabel("bottom", "step")
+            style_plot(last, self.theme)
+            last.showGrid(x=False, y=False)
+            self._label_run(last, runs[-1].style.label, runs[-1].style.colour)
+        self._fixed_x = False
+        self.relayout()
+
+    def draw(self, frame: Frame) -> None:
+        self._sync_runs(frame.runs)
+        if frame.levels != self._levels:
+            self._levels = frame.levels
+            self._setting_levels = True
+            try:
+                self.colour_bar.setLevels(frame.levels)
+            finally:
+                self._setting_levels = False
+        replaying = not frame.following
+        for run in frame.runs:
+            items = self._items[str(run.path)]
+            n = run.rows_until(frame.step)
+            items.cursor.setVisible(replaying)
+            items.cursor.setValue(frame.step)
+            if n == 0 or items.layers == 0:
+                items.image.clear()
+                items.markers.setData([], [])
+                continue
+            pooled = run.heat.image(run.grad_log.data, n)
+            items.image.setImage(pooled, autoLevels=False, levels=frame.levels)
+            stride = run.step_stride()
+            x0 = float(run.step.data[0]) - 0.5 * stride
+            items.image.setRect(QRectF(x0, 0.0, len(pooled) * run.heat.bin * stride, float(items.layers)))
+            self._draw_markers(run, items, n)
+        first = self._items[self._order[0]].plot if self._order else None
+        if first is not None:
+            if replaying and not self._fixed_x and frame.last_step > frame.first_step:
+                first.setXRange(frame.first_step, frame.last_step, padding=0.0)
+                self._fixed_x = True
+            elif not replaying:
+                if self._fixed_x:
+                    self._fixed_x = False
+                first.enableAutoRange(x=True)
+
+    def _draw_markers(self, run: RunData, items: _HeatItems, n: int) -> None:
+        rows = thin(np.flatnonzero(run.nonfinite.data[:n]), MAX_MARKERS)
+        if len(rows) == 0:
+            items.markers.setData([], [])
+            return
+        bad = run.grad_log.data[rows] >= LOG_NONFINITE
+        # The first layer whose gradient was non-finite, else the top row (the loss itself was).
+        layer = np.where(bad.any(axis=1), bad.argmax(axis=1), 0)
+        items.markers.setData(run.step.data[rows].astype(np.float64), layer + 0.5)
+
+    def restyle(self, theme: Theme) -> None:
+        self.colour_bar.axis.setPen(pg.mkPen(theme.foreground))
+        self.colour_bar.axis.setTextPen(pg.mkPen(theme.foreground))
+        self.colour_bar.axis.setStyle(tickFont=theme.font())
+        self.colour_bar.axis.setLabel("log₁₀ gradient norm", color=theme.foreground, **{"font-size": f"{theme.font_size}pt"})
+        for items in self._items.values():
+            items.cursor.setPen(pen(theme.foreground, max(1.0, theme.line_width / 1.5), dashed=True))
+            items.markers.setSize(theme.marker_size * 1.5)
+            items.plot.getAxis("left").setWidth(int(theme.font_size * 14))
+            items.plot.showGrid(x=False, y=False)
+            self._label_run(items.plot, items.label, items.colour)

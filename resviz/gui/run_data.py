@@ -1,0 +1,270 @@
+"""What the window holds of one run: its recorded columns, growing as steps arrive.
+
+``RunData`` appends the step batches a run file yields (``RunReader.poll``) into arrays with
+spare capacity, so a live run grows in amortised constant time and every view reads numpy
+slices without copying. Quantities the plots need on every frame are derived once, when the
+rows arrive: the log10 gradient norms (sanitised for colour), the smoothed loss, and the
+max-pooled heatmap columns.
+
+Plain numpy: no Qt here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .decimate import MaxPyramid
+
+# log10 of the smallest norm drawn; zero gradients (a dead layer) sit at the bottom of the scale.
+LOG_FLOOR = -30.0
+# A non-finite norm (Inf, NaN) is drawn at the top of any sensible scale; it is also marked.
+LOG_NONFINITE = 30.0
+
+
+def log10_norms(values: np.ndarray) -> np.ndarray:
+    """log10 of non-negative norms as float32, with 0 -> LOG_FLOOR and Inf/NaN -> LOG_NONFINITE."""
+    values = np.asarray(values, dtype=np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.log10(values)
+    out[np.isneginf(out)] = LOG_FLOOR
+    out[~np.isfinite(out)] = LOG_NONFINITE
+    return np.clip(out, LOG_FLOOR, LOG_NONFINITE, out=out)
+
+
+class _Column:
+    """A growable array along its first axis."""
+
+    def __init__(self, dtype: Any, width: int | None = None, capacity: int = 1024) -> None:
+        shape = (capacity,) if width is None else (capacity, width)
+        self.data = np.empty(shape, dtype)
+        self.n = 0
+
+    def extend(self, values: np.ndarray) -> None:
+        k = len(values)
+        need = self.n + k
+        if need > len(self.data):
+            capacity = max(need, 2 * len(self.data))
+            grown = np.empty((capacity,) + self.data.shape[1:], self.data.dtype)
+            grown[:self.n] = self.data[:self.n]
+            self.data = grown
+        self.data[self.n:need] = values
+        self.n = need
+
+    @property
+    def values(self) -> np.ndarray:
+        return self.data[:self.n]
+
+
+@dataclass
+class RunStyle:
+    """How a run is drawn: its colour and legend label."""
+
+    colour: str
+    label: str
+    residual: bool | None = None
+
+
+# Okabe-Ito: residual blue, plain vermillion, then the rest for further runs.
+RESIDUAL_COLOUR = "#0072B2"
+PLAIN_COLOUR = "#D55E00"
+OTHER_COLOURS = ("#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442")
+
+
+def is_residual(model_spec: Any) -> bool | None:
+    """Whether a run's model has skips: from the zoo registry, or None when unknown."""
+    if model_spec is None:
+        return None
+    options = getattr(model_spec, "options", {}) or {}
+    if "residual" in options:
+        return bool(options["residual"])
+    try:
+        from ..models import model_entry
+
+        return bool(model_entry(model_spec.name).defaults.get("residual", False))
+    except Exception:  # noqa: BLE001 - a user's model: unknown
+        return None
+
+
+class RunData:
+    """The recorded steps, evaluations and events of one run, as the window sees them."""
+
+    SMOOTHING = 0.95  # exponential moving average of the training loss and accuracy
+
+    def __init__(self, info: Any, *, max_columns: int = 2048) -> None:
+        self.info = info
+        self.path = Path(info.path)
+        self.layer_ids: list[str] = list(info.layer_ids)
+        self.block_ids: list[str] = list(info.block_ids)
+        n_layers, n_blocks = len(self.layer_ids), len(self.block_ids)
+        self.step = _Column(np.int64)
+        self.epoch = _Column(np.int64)
+        self.time = _Column(np.float64)
+        self.loss = _Column(np.float64)
+        self.acc = _Column(np.float64)
+        self.lr = _Column(np.float64)
+        self.nonfinite = _Column(np.bool_)
+        self.loss_smooth = _Column(np.float64)
+        self.acc_smooth = _Column(np.float64)
+        self.grad_norm = _Column(np.float32, n_layers)
+        self.grad_log = _Column(np.float32, n_layers)
+        self.update_ratio = _Column(np.float32, n_layers)
+        self.act_grad_norm = _Column(np.float32, n_blocks)
+        self.heat = MaxPyramid(max(n_layers, 1), max_columns)
+        self.evals: list[Any] = []
+        self.events: list[Any] = []
+        self._ema_loss = float("nan")
+        self._ema_acc = float("nan")
+        self._log_range = (float("inf"), float("-inf"))
+        self.style = RunStyle(OTHER_COLOURS[0], self.label, is_residual(info.model_spec))
+
+    # -- identity ---------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def label(self) -> str:
+        spec = self.info.model_spec
+        return spec.label() if spec is not None else self.info.name
+
+    @property
+    def status(self) -> str:
+        return self.info.status
+
+    def __len__(self) -> int:
+        return self.step.n
+
+    # -- growth -----------------------------------------------------------------------------
+
+    def append(self, batch: Any) -> None:
+        """Append a ``StepBatch`` of steps later than any held."""
+        k = len(batch)
+        if k == 0:
+            return
+        steps = np.asarray(batch.step, np.int64)
+        if self.step.n and steps[0] <= self.step.data[self.step.n - 1]:
+            keep = steps > self.step.data[self.step.n - 1]  # a re-read overlap: drop what is held
+            if not keep.any():
+                return
+            batch = _select(batch, keep)
+            steps = steps[keep]
+            k = len(steps)
+        self.step.extend(steps)
+        self.epoch.extend(np.asarray(batch.epoch, np.int64))
+        self.time.extend(np.asarray(batch.time, np.float64))
+        loss = np.asarray(batch.loss, np.float64)
+        acc = np.asarray(batch.acc, np.float64)
+        self.loss.extend(loss)
+        self.acc.extend(acc)
+        self.lr.extend(np.asarray(batch.lr, np.float64))
+        self.nonfinite.extend(np.asarray(batch.nonfinite, np.bool_))
+        self.loss_smooth.extend(self._smooth(loss, "_ema_loss"))
+        self.acc_smooth.extend(self._smooth(acc, "_ema_acc"))
+        grad = np.asarray(batch.grad_norm, np.float32).reshape(k, -1)
+        self.grad_norm.extend(grad)
+        logs = log10_norms(grad)
+        self.grad_log.extend(logs)
+        self.update_ratio.extend(np.asarray(batch.update_ratio, np.float32).reshape(k, -1))
+        self.act_grad_norm.extend(np.asarray(batch.act_grad_norm, np.float32).reshape(k, -1))
+        if logs.size:
+            finite = logs[(logs > LOG_FLOOR) & (logs < LOG_NONFINITE)]
+            if finite.size:
+                low, high = float(finite.min()), float(finite.max())
+                self._log_range = (min(self._log_range[0], low), max(self._log_range[1], high))
+        if self.layer_ids:
+            self.heat.update(self.grad_log.data, self.grad_log.n)
+
+    def _smooth(self, values: np.ndarray, attribute: str) -> np.ndarray:
+        out = np.empty_like(values)
+        ema = getattr(self, attribute)
+        alpha = self.SMOOTHING
+        for i, value in enumerate(values.tolist()):
+            if value == value and abs(value) != float("inf"):  # NaN and Inf leave the average alone
+                ema = value if ema != ema else alpha * ema + (1 - alpha) * value
+            out[i] = ema
+        setattr(self, attribute, ema)
+        return out
+
+    def set_info(self, info: Any) -> None:
+        self.info = info
+        self.style.label = self.label
+
+    # -- reading ----------------------------------------------------------------------------
+
+    @property
+    def first_step(self) -> int:
+        return int(self.step.data[0]) if self.step.n else 0
+
+    @property
+    def last_step(self) -> int:
+        return int(self.step.data[self.step.n - 1]) if self.step.n else -1
+
+    @property
+    def log_range(self) -> tuple[float, float]:
+        """The finite log10 gradient norms seen so far (min, max); (inf, -inf) before any."""
+        return self._log_range
+
+    def rows_until(self, step: int) -> int:
+        """How many recorded rows have ``step`` at or before ``step``."""
+        return int(np.searchsorted(self.step.values, step, side="right"))
+
+    def row_at(self, step: int) -> int | None:
+        """The row of the latest recorded step at or before ``step``; None before the first."""
+        n = self.rows_until(step)
+        return n - 1 if n else None
+
+    def step_stride(self) -> float:
+        """Recorded steps per row (the recorder may record every N steps)."""
+        n = self.step.n
+        if n < 2:
+            return 1.0
+        return max(1.0, (self.step.data[n - 1] - self.step.data[0]) / (n - 1))
+
+    def layer_norms_at(self, step: int) -> dict[str, float] | None:
+        """Each layer's gradient norm at ``step`` (the latest recorded at or before it)."""
+        row = self.row_at(step)
+        if row is None:
+            return None
+        return dict(zip(self.layer_ids, self.grad_norm.data[row].tolist()))
+
+    def eval_at(self, step: int, split: str | None = None) -> Any | None:
+        """The latest evaluation at or before ``step`` (of ``split`` when given)."""
+        best = None
+        for record in self.evals:
+            if record.step <= step and (split is None or record.split == split):
+                if best is None or record.step >= best.step:
+                    best = record
+        return best
+
+    def nonfinite_steps(self, until: int | None = None) -> np.ndarray:
+        n = self.step.n if until is None else self.rows_until(until)
+        flags = self.nonfinite.data[:n]
+        return self.step.data[:n][flags]
+
+
+def _select(batch: Any, keep: np.ndarray) -> Any:
+    """A batch-like object holding only the rows where ``keep`` is true."""
+    return _Rows({name: np.asarray(getattr(batch, name))[keep] for name in _ROW_FIELDS})
+
+
+_ROW_FIELDS = ("step", "epoch", "time", "loss", "acc", "lr", "grad_norm", "weight_norm", "update_ratio",
+               "act_grad_norm", "dead_relu", "nonfinite")
+
+
+@dataclass
+class _Rows:
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        try:
+            return self.columns[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __len__(self) -> int:
+        return len(self.columns["step"])

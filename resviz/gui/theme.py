@@ -1,0 +1,74 @@
+"""Colours, fonts and line widths of the window: the everyday theme and the lecture-hall one.
+
+Presentation mode swaps in a high-contrast theme with large fonts and thick lines; every
+figure re-styles itself from the ``Theme`` it is given, so nothing is re-created.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtGui import QColor, QFont, QPalette
+from PySide6.QtWidgets import QApplication
+
+# One colour map for gradient norms everywhere (perceptually uniform, colour-blind safe).
+GRADIENT_COLORMAP = "viridis"
+NONFINITE_COLOUR = "#FF2D55"  # non-finite events: a colour no colour map uses
+
+
+@dataclass(frozen=True)
+class Theme:
+    name: str
+    background: str
+    foreground: str
+    panel: str  # widget backgrounds around the plots
+    grid_alpha: float
+    font_size: float  # points, for axes and labels
+    title_size: float
+    line_width: float
+    marker_size: float
+    dark: bool
+
+    def font(self, scale: float = 1.0, bold: bool = False) -> QFont:
+        font = QFont()
+        font.setPointSizeF(self.font_size * scale)
+        font.setBold(bold)
+        return font
+
+
+LIGHT = Theme("light", background="#FFFFFF", foreground="#1F2933", panel="#F5F7FA", grid_alpha=0.25,
+              font_size=9.0, title_size=11.0, line_width=1.6, marker_size=6.0, dark=False)
+PRESENTATION = Theme("presentation", background="#000000", foreground="#FFFFFF", panel="#101010", grid_alpha=0.35,
+                     font_size=16.0, title_size=20.0, line_width=3.5, marker_size=11.0, dark=True)
+
+
+def lookup_table(name: str = GRADIENT_COLORMAP) -> np.ndarray:
+    """A 256-entry uint8 RGB lookup table of a colour map."""
+    return np.ascontiguousarray(pg.colormap.get(name).getLookupTable(nPts=256, alpha=False), dtype=np.uint8)
+
+
+def colour_map(name: str = GRADIENT_COLORMAP) -> pg.ColorMap:
+    return pg.colormap.get(name)
+
+
+def apply_application_theme(app: QApplication, theme: Theme, base_font_size: float | None = None) -> None:
+    """The Qt palette and font of the widgets around the plots."""
+    palette = QPalette()
+    if theme.dark:
+        window, text, base = QColor("#0B0B0B"), QColor("#FFFFFF"), QColor("#141414")
+        for role, colour in ((QPalette.Window, window), (QPalette.WindowText, text), (QPalette.Base, base),
+                             (QPalette.AlternateBase, QColor("#1E1E1E")), (QPalette.Text, text),
+                             (QPalette.Button, QColor("#1E1E1E")), (QPalette.ButtonText, text),
+                             (QPalette.ToolTipBase, QColor("#000000")), (QPalette.ToolTipText, text),
+                             (QPalette.Highlight, QColor("#FFD60A")), (QPalette.HighlightedText, QColor("#000000")),
+                             (QPalette.PlaceholderText, QColor("#A0A0A0"))):
+            palette.setColor(role, colour)
+    else:
+        palette = app.style().standardPalette()
+    app.setPalette(palette)
+    font = app.font()
+    if base_font_size is not None:
+        font.setPointSizeF(base_font_size)
+    app.setFont(font)

@@ -1,0 +1,147 @@
+"""The training view: live (or replayed) figures of the compared runs, and the timeline.
+
+Figures are created once; a 30 Hz timer draws the comparison's current frame into the
+figures that are visible, and only when something changed. The data come from a
+``Comparison`` (the view-model the run feed fills); this widget never reads a file.
+"""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
+
+from .comparison import Comparison
+from .figures import (BlockGradientFigure, ConfusionFigure, DepthProfileFigure, Figure, GradientFlowFigure,
+                      LossAccuracyFigure, UpdateRatioFigure)
+from .theme import LIGHT, Theme
+from .timeline_bar import TimelineBar
+
+REFRESH_MS = 33  # about 30 Hz
+
+
+class TrainingView(QWidget):
+    """Figures over a ``Comparison``; ``controls`` (start, pause, stop) sit above them."""
+
+    refreshed = Signal()  # a frame was drawn (the graph colouring follows it)
+
+    def __init__(self, comparison: Comparison, controls: QWidget | None = None, parent: QWidget | None = None,
+                 theme: Theme = LIGHT) -> None:
+        super().__init__(parent)
+        self.comparison = comparison
+        self.theme = theme
+        self.heatmap = GradientFlowFigure(theme, on_levels_chosen=comparison.levels.lock)
+        self.curves = LossAccuracyFigure(theme)
+        self.depth_profile = DepthProfileFigure(theme)
+        self.block_gradients = BlockGradientFigure(theme)
+        self.update_ratio = UpdateRatioFigure(theme)
+        self.confusion = ConfusionFigure(theme)
+        self.figures: list[Figure] = [self.heatmap, self.depth_profile, self.curves, self.block_gradients,
+                                      self.update_ratio, self.confusion]
+        self.grid = QGridLayout()
+        self.grid.setSpacing(4)
+        self.grid.addWidget(self.heatmap, 0, 0, 1, 2)
+        self.grid.addWidget(self.depth_profile, 0, 2)
+        self.grid.addWidget(self.curves, 0, 3)
+        self.grid.addWidget(self.block_gradients, 1, 0)
+        self.grid.addWidget(self.update_ratio, 1, 1)
+        self.grid.addWidget(self.confusion, 1, 2, 1, 2)
+        for column in range(4):
+            self.grid.setColumnStretch(column, 1)
+        self.grid.setRowStretch(0, 3)
+        self.grid.setRowStretch(1, 2)
+        self.timeline_bar = TimelineBar(comparison.timeline)
+        self.hint = QLabel()
+        self.hint.setAlignment(Qt.AlignCenter)
+        self.hint.setWordWrap(True)
+        self.hint.setObjectName("trainingHint")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        if controls is not None:
+            layout.addWidget(controls)
+        layout.addWidget(self.hint)
+        layout.addLayout(self.grid, 1)
+        layout.addWidget(self.timeline_bar)
+        self._focused: Figure | None = None
+        self._viewports = {figure.viewport(): figure for figure in self.figures}
+        for figure in self.figures:
+            figure.viewport().installEventFilter(self)
+            figure.setToolTip("Double-click to show this figure alone; double-click again to show all")
+        self._last_tick = time.perf_counter()
+        self.frames_drawn = 0
+        self.timer = QTimer(self)
+        self.timer.setInterval(REFRESH_MS)
+        self.timer.timeout.connect(self.tick)
+        self.timer.start()
+        self.empty_hint = ("Press <b>Train twins</b> (Ctrl+T) to train the residual net and its plain twin side by "
+                           "side, or open a run file (Ctrl+Shift+O) to replay it.")
+        comparison.runs_changed.connect(self._runs_changed)
+        self._runs_changed()
+
+    def _runs_changed(self) -> None:
+        self.set_hint(None if len(self.comparison) else self.empty_hint)
+
+    # -- refresh ----------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """One timer tick: advance a playing replay, then draw what changed."""
+        now = time.perf_counter()
+        elapsed, self._last_tick = now - self._last_tick, now
+        timeline = self.comparison.timeline
+        if timeline.playing:
+            timeline.advance(min(elapsed, 0.25))
+        self.refresh()
+
+    def refresh(self, force: bool = False) -> bool:
+        """Draw the current frame into the visible figures; returns whether any figure drew."""
+        if not self.isVisible() and not force:
+            return False
+        frame = self.comparison.frame()
+        drew = False
+        for figure in self.figures:
+            if force or figure.isVisible():
+                drew = figure.refresh(frame) or drew
+        if drew:
+            self.frames_drawn += 1
+            self.refreshed.emit()
+        return drew
+
+    def set_hint(self, text: str | None) -> None:
+        self.hint.setText(text or "")
+        self.hint.setVisible(bool(text))
+
+    def stop(self) -> None:
+        """Stop the refresh timer (the window calls it when closing)."""
+        self.timer.stop()
+
+    # -- theme and focus --------------------------------------------------------------------
+
+    def apply_theme(self, theme: Theme) -> None:
+        self.theme = theme
+        for figure in self.figures:
+            figure.apply_theme(theme)
+        size = theme.font_size * (1.15 if theme.dark else 1.0)
+        self.hint.setStyleSheet(f"font-size: {size:.0f}pt; padding: 6px;")
+        self.refresh(force=True)
+
+    def focus_figure(self, figure: Figure | None) -> None:
+        """Show one figure alone (None: all of them)."""
+        self._focused = figure
+        for other in self.figures:
+            other.setVisible(figure is None or other is figure)
+        if figure is not None:
+            figure.invalidate()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        figure = self._viewports.get(watched)
+        if figure is not None and event.type() == QEvent.MouseButtonDblClick:
+            self.focus_figure(None if self._focused is figure else figure)
+            return True
+        return super().eventFilter(watched, event)
+
+    def figure_by_slug(self, slug: str) -> Figure:
+        for figure in self.figures:
+            if figure.slug == slug:
+                return figure
+        raise KeyError(slug)
