@@ -9,9 +9,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+# ``watch`` is imported eagerly: the function shares its name with its module, and a lazy
+# lookup would hand out the module once something imported ``resviz.train.watch``.
+from .watch import Watcher, watch  # noqa: E402
+
 _LAZY = {
-    "watch": "resviz.train.watch",
-    "Watcher": "resviz.train.watch",
     "Trainer": "resviz.train.trainer",
     "TrainResult": "resviz.train.trainer",
     "TrainConfig": "resviz.train.config",
@@ -27,7 +29,7 @@ _LAZY = {
     "StepBatch": "resviz.train.store",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = sorted([*_LAZY, "Watcher", "watch"])
 
 
 def __getattr__(name: str) -> Any:
