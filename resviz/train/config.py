@@ -1,0 +1,142 @@
+"""``TrainConfig``: everything that defines a training run, stored as JSON in its run file.
+
+The same config drives ``resviz train``, the window's training host and the twin helper, and
+a run can be repeated from the config its file holds (same seed and config give the same
+recorded losses).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ResvizError, did_you_mean
+
+OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("none", "step", "cosine")
+NONFINITE_POLICIES = ("stop", "skip")
+DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3}
+RUNS_FOLDER = "runs"
+
+
+@dataclass
+class TrainConfig:
+    """A training run: model, data, optimisation, recording and where the run file goes."""
+
+    # model
+    model: str = "resnet20"
+    model_options: dict[str, Any] = field(default_factory=dict)
+    trust: bool = False                 # allow running a user's model file
+    weights: str | None = None          # start from these weights
+    # data
+    dataset: str = "shapes"             # shapes | mnist | fashion | cifar10 | cifar100 | a folder
+    data_dir: str | None = None
+    download: bool = False
+    train_samples: int | None = None    # shapes: how many to make; others: use the first N
+    test_samples: int | None = None
+    data_seed: int = 0                  # the data set itself (shapes), not the training order
+    augment: bool = False               # He et al.: pad 4, random crop, horizontal flip
+    normalize: bool = True
+    # optimisation
+    epochs: int = 1
+    max_steps: int | None = None        # stop after this many steps in all (may end mid-epoch)
+    batch_size: int = 64
+    optimizer: str = "sgd"
+    lr: float | None = None             # None: 0.05 for SGD, 1e-3 for Adam
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    schedule: str = "none"              # none | step | cosine
+    lr_milestones: tuple[float, ...] = (0.5, 0.75)  # step schedule: fractions of training
+    lr_gamma: float = 0.1
+    device: str = "auto"
+    amp: bool = False                   # mixed precision, CUDA only
+    seed: int = 0
+    # recording
+    record_every: int = 1
+    flush_every: int = 50               # recorded steps per host transfer
+    flush_seconds: float = 1.0          # ... or this long, when steps are slow
+    checkpoint_every: int = 1           # epochs between checkpoints; 0: only the final weights
+    nonfinite: str = "stop"             # stop | skip
+    # output
+    out: str | None = None              # run file; None: runs/MODEL-TIME.resviz
+    overwrite: bool = False
+    twin: str | None = None             # the twin's run file, when trained as a pair
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        self.model_options = dict(self.model_options or {})
+        self.lr_milestones = tuple(float(m) for m in self.lr_milestones)
+
+    # ------------------------------------------------------------------ checks
+
+    def validate(self) -> TrainConfig:
+        """Raise a ``ResvizError`` naming the first setting that cannot work; return self."""
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("schedule", self.schedule, SCHEDULES)
+        _choice("nonfinite", self.nonfinite, NONFINITE_POLICIES)
+        for name in ("epochs", "batch_size", "record_every", "flush_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ResvizError(f"training option {name}={value!r} must be a whole number of at least 1")
+        for name in ("max_steps", "train_samples", "test_samples"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ResvizError(f"training option {name}={value!r} must be at least 1 (or left out)")
+        if self.checkpoint_every < 0:
+            raise ResvizError(f"training option checkpoint_every={self.checkpoint_every} must be 0 or more")
+        if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ResvizError(f"learning rate {self.lr!r} must be a positive number")
+        if not 0 <= self.momentum < 1:
+            raise ResvizError(f"momentum {self.momentum!r} must lie in [0, 1)")
+        if self.weight_decay < 0:
+            raise ResvizError(f"weight decay {self.weight_decay!r} must be >= 0")
+        if not 0 < self.lr_gamma <= 1:
+            raise ResvizError(f"lr_gamma {self.lr_gamma!r} must lie in (0, 1]")
+        if any(not 0 < m < 1 for m in self.lr_milestones) or list(self.lr_milestones) != sorted(self.lr_milestones):
+            raise ResvizError(f"lr_milestones {list(self.lr_milestones)} must be increasing fractions of training "
+                              "between 0 and 1, e.g. 0.5,0.75")
+        if self.flush_seconds <= 0:
+            raise ResvizError(f"flush_seconds {self.flush_seconds!r} must be positive")
+        return self
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
+
+    def run_path(self) -> Path:
+        """Where the run file goes: ``out``, else ``runs/MODEL-YYYYmmdd-HHMMSS.resviz``."""
+        if self.out:
+            path = Path(self.out)
+            return path if path.suffix else path.with_suffix(".resviz")
+        stem = Path(self.model.split(":")[0]).stem if ":" in self.model else self.model
+        return Path(RUNS_FOLDER) / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}.resviz"
+
+    # ------------------------------------------------------------------ (de)serialisation
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["lr_milestones"] = list(self.lr_milestones)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ResvizError(f"unknown training option {unknown[0]!r}{did_you_mean(unknown[0], known)}")
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise ResvizError(f"unknown training option {unknown[0]!r}")
+        return dataclasses.replace(self, **changes)
+
+
+def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ResvizError(f"training option {name}={value!r} is not one of {', '.join(choices)}")

@@ -1,0 +1,407 @@
+"""The training loop: one model, one data set, one run file.
+
+Per step: forward, backward, the recorder's on-device statistics, the non-finite policy, the
+optimizer step. Per epoch: an evaluation on the held-out split and, every K epochs, a
+checkpoint. Pause, resume and stop take effect at a step boundary. Whatever happens, every
+step recorded so far reaches the run file and the file says how the run ended.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ResvizError
+from .config import TrainConfig
+from .control import TrainingControl
+from .device import choose_device
+from .metrics import confusion_counts, precision_recall
+from .recorder import NONFINITE_GRAD, NONFINITE_LOSS, GradientRecorder, RecordedSteps, describe_nonfinite
+
+
+@dataclass
+class TrainProgress:
+    """What a progress bar or the window shows; sent whenever recorded steps reach the host."""
+
+    phase: str                 # "train", "eval", "paused", "done"
+    step: int                  # steps done
+    total_steps: int
+    epoch: int                 # current epoch, from 0
+    epochs: int
+    loss: float                # of the last recorded step
+    acc: float                 # batch accuracy of the last recorded step
+    lr: float
+    steps_per_second: float
+    elapsed: float             # seconds of training, pauses excluded
+    eval_loss: float | None = None
+    eval_acc: float | None = None
+
+
+@dataclass
+class TrainResult:
+    path: Path
+    status: str                # finished, stopped, failed
+    steps: int
+    epochs: int                # epochs completed
+    error: str | None = None
+    evals: list = field(default_factory=list)  # EvalRecord per evaluation
+
+    @property
+    def final_accuracy(self) -> float | None:
+        return self.evals[-1].acc if self.evals else None
+
+
+class Diverged(Exception):
+    """Raised inside the loop when a non-finite value stops training (policy "stop")."""
+
+
+def out_of_memory_message(device: torch.device, step: int, batch_size: int) -> str:
+    smaller = max(1, batch_size // 2)
+    return (f"out of memory on {device} at step {step} with batch size {batch_size}; "
+            f"try a smaller batch (--batch-size {smaller})" + (" or mixed precision (--amp)" if device.type == "cuda"
+                                                                else ""))
+
+
+def lr_at(config: TrainConfig, step: int, total_steps: int) -> float:
+    """The learning rate of ``step`` under the config's schedule (per step, so it is smooth)."""
+    base = config.learning_rate
+    if config.schedule == "none" or total_steps <= 0:
+        return base
+    progress = min(step / total_steps, 1.0)
+    if config.schedule == "step":
+        passed = sum(1 for milestone in config.lr_milestones if progress >= milestone)
+        return base * config.lr_gamma ** passed
+    return base * 0.5 * (1.0 + math.cos(math.pi * progress))  # cosine, to 0 at the end
+
+
+def make_optimizer(config: TrainConfig, parameters) -> torch.optim.Optimizer:
+    params = [p for p in parameters if p.requires_grad]
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+    return torch.optim.SGD(params, lr=config.learning_rate, momentum=config.momentum,
+                           weight_decay=config.weight_decay)
+
+
+class Trainer:
+    """Trains ``config`` into its run file. ``model``/``train_data``/``test_data`` override the config's.
+
+    ``on_progress`` gets a ``TrainProgress`` whenever recorded steps reach the host and after
+    each evaluation; ``on_start`` gets the ``RunInfo``-like facts once the run file exists.
+    """
+
+    def __init__(self, config: TrainConfig, *, model: nn.Module | None = None, train_data=None, test_data=None,
+                 control: TrainingControl | None = None,
+                 on_progress: Callable[[TrainProgress], None] | None = None,
+                 on_start: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.config = config.validate()
+        self.control = control or TrainingControl()
+        self.on_progress = on_progress
+        self.on_start = on_start
+        self._model_override, self._train_override, self._test_override = model, train_data, test_data
+        self.path = config.run_path()
+        self.writer = None
+        self.recorder: GradientRecorder | None = None
+        self.step = 0
+        self.epoch = 0
+        self.evals: list = []
+        self._epochs_done = 0
+        self._saved_steps: set[int] = set()
+        self._last_steps: RecordedSteps | None = None
+        self._paused_seconds = 0.0
+        self._rate = 0.0
+
+    # ------------------------------------------------------------------ set-up
+
+    def _prepare(self) -> None:
+        from .setup import prepare
+
+        config = self.config
+        self.device = choose_device(config.device)
+        prepared = prepare(config, model=self._model_override, train_data=self._train_override,
+                           test_data=self._test_override)
+        self.model = prepared.model.to(self.device)
+        self.spec = prepared.spec
+        self.train_data, self.test_data = prepared.train, prepared.test
+        self.classes = list(self.train_data.classes)
+        self._make_loaders()
+        self.steps_per_epoch = len(self.train_loader)
+        if self.steps_per_epoch == 0:
+            raise ResvizError(f"data set {self.train_data.name} has no training samples")
+        planned = config.epochs * self.steps_per_epoch
+        self.total_steps = min(planned, config.max_steps) if config.max_steps else planned
+        self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
+        self.optimizer = make_optimizer(config, self.model.parameters())
+        self.amp = config.amp and self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp else None
+
+    def _make_loaders(self) -> None:
+        from ..data import BatchLoader, dataset_stats
+
+        config = self.config
+        mean, std = dataset_stats(self.train_data) if config.normalize else (None, None)
+        self.train_loader = BatchLoader(self.train_data, batch_size=config.batch_size, shuffle=True,
+                                        seed=config.seed, device=self.device, normalize=config.normalize,
+                                        augment=config.augment, mean=mean, std=std)
+        self.test_loader = BatchLoader(self.test_data, batch_size=max(config.batch_size, 256), shuffle=False,
+                                       seed=config.seed, device=self.device, normalize=config.normalize,
+                                       augment=False, mean=mean, std=std)
+
+    def _open_run(self) -> None:
+        from .store import RunWriter
+
+        config = self.config
+        self.recorder = GradientRecorder(self.model, every=config.record_every, flush_every=config.flush_every,
+                                         flush_seconds=config.flush_seconds, sink=self._on_recorded)
+        stored = config.to_dict()
+        stored["resolved"] = {"device": str(self.device), "lr": config.learning_rate, "amp": self.amp,
+                              "total_steps": self.total_steps, "steps_per_epoch": self.steps_per_epoch,
+                              "input_shape": list(self.train_data.images.shape[1:]),
+                              "train_samples": len(self.train_data), "test_samples": len(self.test_data)}
+        self.writer = RunWriter(self.path, model_spec=self.spec, config=stored, layer_ids=self.recorder.layer_ids,
+                                block_ids=self.recorder.block_ids, device=str(self.device), classes=self.classes,
+                                twin=config.twin, commit_every=config.flush_every, overwrite=config.overwrite)
+        self.recorder.clock = self.writer.elapsed
+        parameters = sum(p.numel() for p in self.model.parameters())
+        self.writer.add_event(0, "info", f"training {self.spec.label()} ({parameters:,} parameters) on "
+                                         f"{self.train_data.name} ({len(self.train_data)} train / "
+                                         f"{len(self.test_data)} test) on {self.device}")
+        if config.amp and not self.amp:
+            self.writer.add_event(0, "info", f"mixed precision needs CUDA; training in float32 on {self.device}")
+        if self.on_start is not None:
+            self.on_start({"path": str(self.path), "layer_ids": list(self.recorder.layer_ids),
+                           "block_ids": list(self.recorder.block_ids), "classes": list(self.classes),
+                           "device": str(self.device), "total_steps": self.total_steps, "epochs": self.epochs})
+
+    # ------------------------------------------------------------------ the run
+
+    def run(self) -> TrainResult:
+        """Train to the end (or a stop). An exception marks the run failed, keeps its steps, and
+        propagates; out of memory becomes a ``ResvizError`` with a hint."""
+        self._prepare()
+        self._open_run()
+        self._clock_start = time.perf_counter()
+        self._rate_mark = (self._clock_start, 0)
+        status, error = "finished", None
+        self.recorder.attach()
+        try:
+            try:
+                self._train()
+            except Diverged as exc:
+                status, error = "failed", str(exc)
+            self.recorder.close()
+            if status == "finished" and self.control.stop_requested and self.step < self.total_steps:
+                status = "stopped"
+                self.writer.add_event(self.step, "stop", f"stopped at step {self.step}")
+            self._save_checkpoint(final=True)
+            if error:
+                self.writer.add_event(self.step, "error", error)
+            self.writer.finish(status, error)
+        except BaseException as exc:
+            message = self._fail(exc)
+            if isinstance(exc, torch.OutOfMemoryError):
+                raise ResvizError(message) from exc
+            raise
+        finally:
+            self.recorder.detach()
+        self._report("done")
+        return TrainResult(self.path, status, self.step, self._epochs_done, error, list(self.evals))
+
+    def _fail(self, exc: BaseException) -> str:
+        """Keep every recorded step and mark the run failed (stopped, for an interrupt)."""
+        from .store import describe_exception
+
+        with contextlib.suppress(Exception):
+            self.recorder.close()
+        if isinstance(exc, torch.OutOfMemoryError):
+            message, status = out_of_memory_message(self.device, self.step, self.config.batch_size), "failed"
+        elif isinstance(exc, KeyboardInterrupt):
+            message, status = "interrupted", "stopped"
+        else:
+            message, status = describe_exception(exc), "failed"
+        if not self.writer.closed:
+            with contextlib.suppress(Exception):
+                self.writer.add_event(self.step, "error" if status == "failed" else "stop", message)
+            with contextlib.suppress(Exception):
+                self.writer.finish(status, message)
+        return message
+
+    def _train(self) -> None:
+        config, model, control = self.config, self.model, self.control
+        model.train()
+        current_lr = None
+        for epoch in range(self.epochs):
+            self.epoch = epoch
+            first_step = self.step
+            for x, y in self.train_loader:
+                if self.step >= self.total_steps:
+                    break
+                if control.paused:
+                    self._pause()
+                if control.stop_requested:
+                    return
+                lr = lr_at(config, self.step, self.total_steps)
+                if lr != current_lr:
+                    for group in self.optimizer.param_groups:
+                        group["lr"] = lr
+                    current_lr = lr
+                self._train_step(x, y, epoch, lr)
+                self.step += 1
+            self._evaluate(epoch)
+            if self.step - first_step == self.steps_per_epoch:
+                self._epochs_done = epoch + 1
+            if config.checkpoint_every and self._epochs_done and self._epochs_done % config.checkpoint_every == 0:
+                self._save_checkpoint()
+            if control.stop_requested or self.step >= self.total_steps:
+                return
+
+    def _train_step(self, x: torch.Tensor, y: torch.Tensor, epoch: int, lr: float) -> None:
+        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+            out = self.model(x)
+            loss = F.cross_entropy(out, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        scaler = self.scaler
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.unscale_(self.optimizer)  # record the true gradients
+        else:
+            loss.backward()
+        acc = (out.detach().argmax(1) == y).to(torch.float32).mean()
+        recorded = self.recorder.step(loss=loss, acc=acc, epoch=epoch, lr=lr, step=self.step,
+                                      grad_scale=scaler.get_scale() if scaler is not None else None)
+        flags = self._nonfinite_flags(loss, recorded)
+        if scaler is not None:
+            flags &= NONFINITE_LOSS  # overflowing gradients are the scaler's to skip
+        if flags:
+            if self.config.nonfinite == "stop":
+                raise Diverged(f"non-finite {describe_nonfinite(flags)} at step {self.step} "
+                               f"(--nonfinite stop ended the run)")
+            if not recorded:
+                self.writer.add_event(self.step, "nonfinite", f"non-finite loss at step {self.step}; step skipped")
+            if scaler is not None:
+                scaler.update()
+            return  # skip: no optimizer step
+        if scaler is not None:
+            scaler.step(self.optimizer)
+            scaler.update()
+        else:
+            self.optimizer.step()
+
+    def _nonfinite_flags(self, loss: torch.Tensor, recorded: bool) -> int:
+        """The step's non-finite bits, read on the host: the one value the policy has to see."""
+        if recorded:
+            return int(self.recorder.last_flags.item())
+        return NONFINITE_LOSS if not bool(torch.isfinite(loss.detach()).item()) else 0
+
+    # ------------------------------------------------------------------ pause, eval, checkpoints
+
+    def _pause(self) -> None:
+        self.recorder.finish()
+        self.writer.add_event(self.step, "pause", f"paused at step {self.step}")
+        self.writer.flush()
+        self._report("paused")
+        started = time.perf_counter()
+        while not self.control.wait_while_paused(0.25):
+            pass
+        self._paused_seconds += time.perf_counter() - started
+        if not self.control.stop_requested:
+            self.writer.add_event(self.step, "resume", f"resumed at step {self.step}")
+        else:
+            self.writer.add_event(self.step, "stop", f"stopped at step {self.step}")
+
+    @torch.no_grad()
+    def _evaluate(self, epoch: int) -> None:
+        from .store import EvalRecord
+
+        self.recorder.finish()  # the steps before the evaluation reach the file first
+        model = self.model
+        model.eval()
+        k = len(self.classes)
+        confusion = torch.zeros(k, k, dtype=torch.int64, device=self.device)
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        try:
+            for x, y in self.test_loader:
+                with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+                    out = model(x)
+                loss_sum += F.cross_entropy(out.float(), y, reduction="sum").double()
+                confusion += confusion_counts(y, out[:, :k].argmax(1), k)
+        finally:
+            model.train()
+        matrix = confusion.cpu().numpy()
+        total = int(matrix.sum())
+        precision, recall = precision_recall(matrix)
+        record = EvalRecord(step=self.step, epoch=epoch, split="test",
+                            loss=float(loss_sum.item()) / total if total else float("nan"),
+                            acc=float(np.trace(matrix)) / total if total else float("nan"),
+                            confusion=matrix, precision=precision, recall=recall)
+        self.writer.add_eval(record)
+        self.evals.append(record)
+        self._report("eval")
+
+    def _save_checkpoint(self, final: bool = False) -> None:
+        if final and self.step in self._saved_steps:
+            return
+        state = {k: v for k, v in self.recorder.model.state_dict().items() if isinstance(v, torch.Tensor)}
+        self.writer.add_checkpoint(self.step, self.epoch, state)
+        self._saved_steps.add(self.step)
+        self.writer.add_event(self.step, "checkpoint", f"{'final weights' if final else 'checkpoint'} at step "
+                                                       f"{self.step} (epoch {self.epoch + 1})")
+
+    # ------------------------------------------------------------------ recorded steps and progress
+
+    def _on_recorded(self, steps: RecordedSteps) -> None:
+        self.writer.add_steps(steps.to_step_batch())
+        for i in np.flatnonzero(steps.nonfinite):
+            self._nonfinite_event(steps, int(i))
+        self._last_steps = steps
+        self._report("train")
+
+    def _nonfinite_event(self, steps: RecordedSteps, i: int) -> None:
+        step, flags = int(steps.step[i]), int(steps.nonfinite_flags[i])
+        bad_grads = np.flatnonzero(~np.isfinite(steps.grad_norm[i]))
+        bad_weights = np.flatnonzero(~np.isfinite(steps.weight_norm[i]))
+        layers = self.recorder.layer_ids
+        where = bad_grads if len(bad_grads) else bad_weights
+        layer = layers[int(where[0])] if len(where) else None
+        parts = [f"non-finite {describe_nonfinite(flags)} at step {step} (loss {steps.loss[i]:g})"]
+        if len(bad_grads):
+            parts.append(f"gradients non-finite in {len(bad_grads)} of {len(layers)} layers, first {layer}")
+        if self.scaler is not None and not flags & NONFINITE_LOSS and flags & NONFINITE_GRAD:
+            parts.append("step skipped by the gradient scaler")
+        elif self.config.nonfinite == "skip":
+            parts.append("step skipped")
+        else:
+            parts.append("training stopped")
+        self.writer.add_event(step, "nonfinite", "; ".join(parts), layer)
+
+    def _report(self, phase: str) -> None:
+        if self.on_progress is None:
+            return
+        steps = self._last_steps
+        now = time.perf_counter()
+        elapsed = max(now - self._clock_start - self._paused_seconds, 1e-9)
+        done = int(steps.step[-1]) + 1 if phase == "train" and steps is not None else self.step
+        mark_time, mark_step = self._rate_mark
+        if phase == "train" and now - mark_time >= 0.5 and done > mark_step:
+            self._rate = (done - mark_step) / (now - mark_time)
+            self._rate_mark = (now, done)
+        elif phase in ("eval", "paused"):
+            self._rate_mark = (now, done)  # evaluation and pauses are not training speed
+        last_eval = self.evals[-1] if self.evals else None
+        finite_acc = steps is not None and bool(np.isfinite(steps.acc).any())
+        self.on_progress(TrainProgress(
+            phase=phase, step=done, total_steps=self.total_steps, epoch=self.epoch, epochs=self.epochs,
+            loss=float(steps.loss[-1]) if steps is not None else float("nan"),
+            acc=float(np.nanmean(steps.acc)) if finite_acc else float("nan"),
+            lr=float(steps.lr[-1]) if steps is not None else self.config.learning_rate,
+            steps_per_second=self._rate, elapsed=elapsed,
+            eval_loss=last_eval.loss if last_eval else None, eval_acc=last_eval.acc if last_eval else None))
