@@ -1,0 +1,297 @@
+"""The trainer: run file contents, evaluation metrics, reproducibility, control, faults."""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from resviz.data import ImageData, make_shapes
+from resviz.errors import ResvizError
+from resviz.models import get_model
+from resviz.train.config import TrainConfig
+from resviz.train.control import TrainingControl
+from resviz.train.device import choose_device
+from resviz.train.metrics import accuracy, confusion_counts, precision_recall
+from resviz.train.store import open_run
+from resviz.train.trainer import Trainer, lr_at
+
+TINY = {"depth": 8, "width": 4, "norm": "none", "input_size": 8}
+
+
+def config(tmp_path, name: str = "run", **changes) -> TrainConfig:
+    settings = dict(model="resnet20", model_options=dict(TINY), train_samples=48, test_samples=18, batch_size=16,
+                    epochs=1, out=str(tmp_path / f"{name}.resviz"), checkpoint_every=0)
+    settings.update(changes)
+    return TrainConfig(**settings)
+
+
+def all_hooks(model: nn.Module) -> int:
+    return sum(len(m._forward_hooks) + len(m._backward_hooks) for m in model.modules())
+
+
+# ---------------------------------------------------------------------------- metrics and schedules
+
+
+def test_precision_and_recall_of_the_two_class_example():
+    # Rows true (cat, dog), columns predicted: 45 cats right, 5 cats called dogs, 3 dogs called cats.
+    confusion = np.array([[45, 5], [3, 47]])
+    precision, recall = precision_recall(confusion)
+    np.testing.assert_allclose(precision, [45 / 48, 47 / 52])
+    assert precision[0] == pytest.approx(0.9375) and precision[1] == pytest.approx(0.904, abs=5e-4)
+    np.testing.assert_allclose(recall, [0.9, 0.94])
+    assert accuracy(confusion) == pytest.approx(0.92)
+    labels = torch.tensor([0] * 50 + [1] * 50)
+    predictions = torch.tensor([0] * 45 + [1] * 5 + [0] * 3 + [1] * 47)
+    assert confusion_counts(labels, predictions, 2).tolist() == confusion.tolist()
+    never_predicted = precision_recall(np.array([[2, 0], [1, 0]]))
+    assert np.isnan(never_predicted[0][1]) and never_predicted[1][1] == 0
+
+
+def test_learning_rate_schedules():
+    step = TrainConfig(lr=0.1, schedule="step", lr_milestones=(0.5, 0.75), lr_gamma=0.1)
+    assert [lr_at(step, s, 100) for s in (0, 49, 50, 74, 75, 99)] == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
+    cosine = TrainConfig(lr=0.2, schedule="cosine")
+    assert lr_at(cosine, 0, 10) == pytest.approx(0.2)
+    assert lr_at(cosine, 5, 10) == pytest.approx(0.1)
+    assert lr_at(cosine, 10, 10) == pytest.approx(0.0, abs=1e-12)
+    assert lr_at(TrainConfig(optimizer="adam"), 7, 10) == pytest.approx(1e-3)
+
+
+def test_config_checks_and_round_trip():
+    with pytest.raises(ResvizError, match="optimizer"):
+        TrainConfig(optimizer="rmsprop").validate()
+    with pytest.raises(ResvizError, match="nonfinite"):
+        TrainConfig(nonfinite="ignore").validate()
+    with pytest.raises(ResvizError, match="batch_size"):
+        TrainConfig(batch_size=0).validate()
+    with pytest.raises(ResvizError, match="unknown training option 'epoch'"):
+        TrainConfig.from_dict({"epoch": 3})
+    original = TrainConfig(model="plain20", model_options={"norm": "none"}, lr_milestones=(0.3, 0.6))
+    assert TrainConfig.from_dict(original.to_dict()) == original
+
+
+def test_device_choice():
+    if not torch.cuda.is_available():
+        with pytest.raises(ResvizError, match="no CUDA"):
+            choose_device("cuda")
+        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            assert choose_device("auto") == torch.device("cpu")
+    assert choose_device("cpu") == torch.device("cpu")
+    with pytest.raises(ResvizError, match="not one of"):
+        choose_device("tpu")
+
+
+# ---------------------------------------------------------------------------- a whole run
+
+
+def test_a_run_file_holds_steps_evaluations_checkpoints_and_the_config(tmp_path):
+    progress = []
+    result = Trainer(config(tmp_path, epochs=2, checkpoint_every=1, flush_every=2),
+                     on_progress=progress.append).run()
+    assert result.status == "finished" and result.steps == 6 and result.epochs == 2
+    with open_run(result.path) as reader:
+        info = reader.info()
+        steps = reader.read_steps()
+        evals = reader.evals()
+        assert info.status == "finished" and info.classes[:3] == ["circle", "square", "triangle"]
+        assert info.model_spec.name == "resnet20" and info.model_spec.options["num_classes"] == 6
+        assert info.config["epochs"] == 2 and info.config["resolved"]["total_steps"] == 6
+        assert steps.step.tolist() == list(range(6)) and steps.epoch.tolist() == [0, 0, 0, 1, 1, 1]
+        assert np.isfinite(steps.loss).all() and ((0 <= steps.acc) & (steps.acc <= 1)).all()
+        assert np.all(steps.lr == pytest.approx(0.05))
+        assert [(e.step, e.epoch) for e in evals] == [(3, 0), (6, 1)]
+        for evaluation in evals:
+            assert evaluation.confusion.shape == (6, 6) and evaluation.confusion.sum() == 18
+            assert evaluation.acc == pytest.approx(np.trace(evaluation.confusion) / 18)
+        assert [c.step for c in reader.checkpoints()] == [3, 6]
+        final = reader.load_checkpoint()
+    rebuilt = info.model_spec.build()
+    rebuilt.load_state_dict(final)
+    assert progress[-1].phase == "done" and progress[-1].step == 6 and progress[-1].eval_acc == evals[-1].acc
+    assert any(p.phase == "eval" for p in progress)
+
+
+def test_same_seed_and_config_give_identical_losses(tmp_path):
+    first = Trainer(config(tmp_path, "a", max_steps=3, augment=True)).run()
+    second = Trainer(config(tmp_path, "b", max_steps=3, augment=True)).run()
+    other = Trainer(config(tmp_path, "c", max_steps=3, augment=True, seed=1)).run()
+    losses = [open_run(r.path).read_steps().loss for r in (first, second, other)]
+    np.testing.assert_array_equal(losses[0], losses[1])
+    assert not np.array_equal(losses[0], losses[2])
+
+
+def test_adam_with_cosine_and_max_steps_ending_mid_epoch(tmp_path):
+    result = Trainer(config(tmp_path, optimizer="adam", schedule="cosine", epochs=3, max_steps=4)).run()
+    assert result.status == "finished" and result.steps == 4 and result.epochs == 1
+    with open_run(result.path) as reader:
+        lrs = reader.read_steps().lr
+        assert [e.step for e in reader.evals()] == [3, 4]  # every epoch, and where training stopped
+    expected = [1e-3 * 0.5 * (1 + math.cos(math.pi * s / 4)) for s in range(4)]
+    np.testing.assert_allclose(lrs, expected, rtol=1e-6)
+
+
+def test_data_of_another_shape_sets_the_zoo_models_options(tmp_path):
+    generator = torch.Generator().manual_seed(0)
+    grey = ImageData(torch.randint(0, 256, (20, 1, 12, 12), dtype=torch.uint8, generator=generator),
+                     torch.arange(20) % 4, ["a", "b", "c", "d"], "grey")
+    result = Trainer(config(tmp_path, model_options={"depth": 8, "width": 4}), train_data=grey,
+                     test_data=grey).run()
+    with open_run(result.path) as reader:
+        options = reader.info().model_spec.options
+    assert (options["in_channels"], options["input_size"], options["num_classes"]) == (1, 12, 4)
+    # When the user fixes the input, the data is converted instead (grey to colour, resized).
+    result = Trainer(config(tmp_path, "fixed", model_options={**TINY, "in_channels": 3}), train_data=grey,
+                     test_data=grey).run()
+    with open_run(result.path) as reader:
+        assert reader.info().config["resolved"]["input_shape"] == [3, 8, 8]
+    with pytest.raises(ResvizError, match="num_classes=2 but data set grey has 4 classes"):
+        Trainer(config(tmp_path, "few", model_options={**TINY, "num_classes": 2}), train_data=grey,
+                test_data=grey).run()
+
+
+# ---------------------------------------------------------------------------- pause, resume, stop
+
+
+def test_stop_takes_effect_at_the_next_step_boundary(tmp_path):
+    control = TrainingControl()
+
+    def on_progress(progress):
+        if progress.phase == "train" and progress.step >= 3:
+            control.stop()
+
+    result = Trainer(config(tmp_path, epochs=4, flush_every=1), control=control, on_progress=on_progress).run()
+    assert result.status == "stopped" and result.steps == 3
+    with open_run(result.path) as reader:
+        assert reader.info().status == "stopped"
+        assert reader.read_steps().step.tolist() == [0, 1, 2]
+        assert [e.step for e in reader.events("stop")] == [3]
+        assert [c.step for c in reader.checkpoints()] == [3]  # the weights at the stop are kept
+
+
+def test_pause_holds_training_until_resume(tmp_path):
+    control = TrainingControl()
+    seen_while_paused = {}
+
+    def resume_later(path):
+        with open_run(path) as reader:
+            seen_while_paused["steps"] = reader.step_count()
+            seen_while_paused["status"] = reader.info().status
+        control.resume()
+
+    def on_progress(progress):
+        if progress.phase == "train" and progress.step == 2 and not seen_while_paused:
+            control.pause()
+        if progress.phase == "paused":
+            threading.Timer(0.3, resume_later, args=(trainer.path,)).start()
+
+    trainer = Trainer(config(tmp_path, flush_every=1), control=control, on_progress=on_progress)
+    result = trainer.run()
+    assert result.status == "finished" and result.steps == 3
+    assert seen_while_paused == {"steps": 2, "status": "running"}  # everything up to the pause was in the file
+    with open_run(result.path) as reader:
+        assert [(e.kind, e.step) for e in reader.events() if e.kind in ("pause", "resume")] == [("pause", 2),
+                                                                                              ("resume", 2)]
+        assert reader.read_steps().step.tolist() == [0, 1, 2]
+
+
+# ---------------------------------------------------------------------------- faults
+
+
+class Faulty(nn.Module):
+    """A tiny ResNet whose training forward pass goes wrong at one step."""
+
+    def __init__(self, fault: str, at_step: int) -> None:
+        super().__init__()
+        self.net = get_model("resnet20", **TINY, num_classes=6)
+        self.input_shape = self.net.input_shape
+        self.fault, self.at_step, self.calls = fault, at_step, 0
+
+    def forward(self, x):
+        if self.training:
+            step, self.calls = self.calls, self.calls + 1
+            if step == self.at_step:
+                if self.fault == "nan":
+                    return self.net(x) * float("nan")
+                if self.fault == "raise":
+                    raise RuntimeError("forward exploded")
+                if self.fault == "oom":
+                    raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return self.net(x)
+
+
+def shapes_split(n: int, seed: int) -> ImageData:
+    return make_shapes(n, size=8, channels=3, seed=seed)
+
+
+def faulty_run(tmp_path, fault: str, at_step: int, **changes):
+    model = Faulty(fault, at_step)
+    trainer = Trainer(config(tmp_path, fault, **changes), model=model, train_data=shapes_split(64, 0),
+                      test_data=shapes_split(12, 1))
+    return model, trainer
+
+
+def test_nan_loss_with_policy_stop_fails_the_run_at_that_step(tmp_path):
+    model, trainer = faulty_run(tmp_path, "nan", 2, nonfinite="stop", epochs=2)
+    result = trainer.run()
+    assert result.status == "failed" and "non-finite loss" in result.error and "step 2" in result.error
+    assert all_hooks(model) == 0
+    with open_run(result.path) as reader:
+        info = reader.info()
+        steps = reader.read_steps()
+        events = reader.events("nonfinite")
+        weights = reader.load_checkpoint()
+    assert info.status == "failed" and "step 2" in info.error
+    assert steps.step.tolist() == [0, 1, 2] and steps.nonfinite.tolist() == [False, False, True]
+    assert np.isnan(steps.loss[2]) and np.isnan(steps.grad_norm[2]).all()
+    assert [e.step for e in events] == [2] and events[0].layer == "net.conv1" and "stopped" in events[0].message
+    assert all(torch.isfinite(w).all() for w in weights.values())  # the bad step was never applied
+
+
+def test_nan_loss_with_policy_skip_skips_that_step_and_goes_on(tmp_path):
+    model, trainer = faulty_run(tmp_path, "nan", 1, nonfinite="skip")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    result = trainer.run()
+    assert result.status == "finished" and result.steps == 4
+    with open_run(result.path) as reader:
+        steps = reader.read_steps()
+        events = reader.events("nonfinite")
+        weights = reader.load_checkpoint()
+    assert steps.nonfinite.tolist() == [False, True, False, False]
+    assert [e.step for e in events] == [1] and "skipped" in events[0].message
+    assert all(torch.isfinite(w).all() for w in weights.values())
+    assert any(not torch.equal(before[k], weights[k]) for k in weights)  # the other steps did train
+
+
+def test_an_exception_in_forward_fails_the_run_and_keeps_the_steps_before(tmp_path):
+    model, trainer = faulty_run(tmp_path, "raise", 3, flush_every=50)
+    with pytest.raises(RuntimeError, match="forward exploded"):
+        trainer.run()
+    assert all_hooks(model) == 0
+    with open_run(trainer.path) as reader:
+        info = reader.info()
+        assert info.status == "failed" and info.error == "RuntimeError: forward exploded"
+        assert reader.read_steps().step.tolist() == [0, 1, 2]
+        assert [e.message for e in reader.events("error")] == ["RuntimeError: forward exploded"]
+
+
+def test_out_of_memory_is_reported_with_a_smaller_batch_hint(tmp_path):
+    model, trainer = faulty_run(tmp_path, "oom", 1)
+    with pytest.raises(ResvizError, match=r"out of memory .* step 1 with batch size 16; try a smaller batch "
+                                          r"\(--batch-size 8\)"):
+        trainer.run()
+    with open_run(trainer.path) as reader:
+        info = reader.info()
+        assert info.status == "failed" and "smaller batch" in info.error
+        assert reader.read_steps().step.tolist() == [0]
+
+
+def test_an_existing_run_file_is_not_overwritten(tmp_path):
+    Trainer(config(tmp_path, max_steps=1)).run()
+    with pytest.raises(ResvizError, match="already exists"):
+        Trainer(config(tmp_path, max_steps=1)).run()
+    assert Trainer(config(tmp_path, max_steps=1, overwrite=True)).run().status == "finished"
