@@ -52,9 +52,10 @@ def augment_batch(images: torch.Tensor, *, pad: int = CIFAR_PAD, generator: torc
 class BatchLoader:
     """Iterates a split in batches of float32 (B, C, H, W) images and int64 labels on ``device``."""
 
-    def __init__(self, data: ImageData, *, batch_size: int, shuffle: bool, seed: int, device: str | torch.device = "cpu",
-                 normalize: bool = True, augment: bool = False, drop_last: bool = False,
-                 mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> None:
+    def __init__(self, data: ImageData, *, batch_size: int, shuffle: bool, seed: int,
+                 device: str | torch.device = "cpu", normalize: bool = True, augment: bool = False,
+                 drop_last: bool = False, mean: Sequence[float] | None = None,
+                 std: Sequence[float] | None = None) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.data = data

@@ -21,7 +21,7 @@ import sqlite3
 import threading
 import time as _time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -742,7 +742,8 @@ class RunReader:
         return {
             "name": str(name), "config": self._json(config, "config", dict),
             "model_spec": self._model_spec(spec), "device": str(device),
-            "layer_ids": self._json(layer_ids, "layer ids", list), "block_ids": self._json(block_ids, "block ids", list),
+            "layer_ids": self._json(layer_ids, "layer ids", list),
+            "block_ids": self._json(block_ids, "block ids", list),
             "classes": self._json(classes, "classes", list), "twin": twin, "created": float(created),
             "host": host, "pid": pid,
         }
@@ -822,7 +823,6 @@ class RunReader:
         for offset, name in enumerate(_LAYER_VECTORS + _BLOCK_VECTORS, start=7):
             width = layers if name in _LAYER_VECTORS else blocks
             vectors[name] = self._decode_blobs(columns[offset], width, name, steps)
-        nan_or = (lambda v: math.nan if v is None else v)
         for index, column in enumerate(columns[:7]):
             if any(not isinstance(v, (int, float, type(None))) for v in column):
                 bad = next(s for s, v in zip(steps, column) if not isinstance(v, (int, float, type(None))))
@@ -830,9 +830,8 @@ class RunReader:
                                   f"{_STEP_COLUMNS[index]}")
         return StepBatch(step=np.asarray(steps, np.int64), epoch=np.asarray(columns[1], np.int64),
                          time=np.asarray(columns[2], np.float64),
-                         loss=np.asarray([nan_or(v) for v in columns[3]], np.float64),
-                         acc=np.asarray([nan_or(v) for v in columns[4]], np.float64),
-                         lr=np.asarray([nan_or(v) for v in columns[5]], np.float64),
+                         loss=_nan_for_null(columns[3]), acc=_nan_for_null(columns[4]),
+                         lr=_nan_for_null(columns[5]),
                          nonfinite=np.asarray(columns[6], bool), **vectors)
 
     def _decode_blobs(self, blobs: Sequence[Any], width: int, name: str, steps: Sequence[int]) -> np.ndarray:
@@ -932,6 +931,10 @@ class RunReader:
 
 class _Unopenable(Exception):
     """SQLite could not open the file read-only (e.g. it cannot create the -shm file)."""
+
+
+def _nan_for_null(column: Sequence[float | None]) -> np.ndarray:
+    return np.asarray([math.nan if v is None else v for v in column], np.float64)
 
 
 def _damaged(path: Path, exc: BaseException) -> ResvizError:

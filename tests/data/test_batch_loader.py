@@ -36,7 +36,7 @@ def test_same_seed_same_order_and_epochs_differ():
     data = tiny(30)
     first, second = (BatchLoader(data, batch_size=7, shuffle=True, seed=5, drop_last=True) for _ in range(2))
     assert len(first) == 4
-    for epoch in range(3):
+    for _ in range(3):  # three epochs
         a = [y for _, y in first]
         b = [y for _, y in second]
         assert all(torch.equal(x, y) for x, y in zip(a, b)) and sum(len(y) for y in a) == 28

@@ -39,7 +39,7 @@ def test_cifar10_from_the_unpacked_folder_pickled_by_python3(tmp_path):
     for protocol in (2, pickle.DEFAULT_PROTOCOL):
         folder = tmp_path / f"p{protocol}"
         members, originals = cifar_members("cifar10", per_batch=4, seed=protocol,
-                                           pickler=lambda obj: pickle.dumps(obj, protocol=protocol))
+                                           pickler=lambda obj, protocol=protocol: pickle.dumps(obj, protocol=protocol))
         write_members(folder, members)
         data = load_dataset("cifar-10", split="test", data_dir=folder)
         assert torch.equal(data.images, expected_images(originals["test_batch"]))

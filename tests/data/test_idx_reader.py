@@ -77,8 +77,9 @@ def test_fashion_files_directly_in_the_folder_and_adapted_to_a_model(tmp_path):
 
 
 def test_missing_and_inconsistent_mnist_files_say_what_was_expected(tmp_path):
-    with pytest.raises(ResvizError, match=r"MNIST train files not found in .*: expected train-images-idx3-ubyte\[\.gz\] "
-                                          r"and train-labels-idx1-ubyte\[\.gz\].*--download"):
+    with pytest.raises(ResvizError, match=r"MNIST train files not found in .*: expected "
+                                          r"train-images-idx3-ubyte\[\.gz\] and "
+                                          r"train-labels-idx1-ubyte\[\.gz\].*--download"):
         load_dataset("mnist", data_dir=tmp_path)
     write_idx(tmp_path / "train-images-idx3-ubyte", np.zeros((5, 28, 28), np.uint8))
     write_idx(tmp_path / "train-labels-idx1-ubyte", np.zeros(4, np.uint8))

@@ -403,7 +403,7 @@ def test_a_newer_schema_version_is_refused_clearly(tmp_path):
 def test_every_blob_is_bound_checked(tmp_path, column, blob, message):
     path = finished_run(tmp_path / "bad-blob.resviz", steps=10)
     with tamper(path) as db:
-        db.execute(f"CREATE TABLE step2 AS SELECT * FROM step")  # drop NOT NULL to plant a bad row
+        db.execute("CREATE TABLE step2 AS SELECT * FROM step")  # drop NOT NULL to plant a bad row
         db.execute("DROP TABLE step")
         db.execute("ALTER TABLE step2 RENAME TO step")
         db.execute(f"UPDATE step SET {column} = ? WHERE step = 3", (blob,))

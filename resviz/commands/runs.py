@@ -1,0 +1,249 @@
+"""``resviz runs``: list run files, or export one to CSV.
+
+    resviz runs [FOLDER]                          the run files in FOLDER (default runs/)
+    resviz runs export RUN --csv [--out FILE]     steps (and evaluations) of one run as CSV
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+from ..errors import ResvizError
+
+DEFAULT_FOLDER = "runs"
+EXPORT_CHUNK = 2000  # steps read and written at a time, so huge runs export in bounded memory
+USAGE = ("%(prog)s [FOLDER] [--json]\n"
+         "       %(prog)s export RUN [--csv] [--out FILE] [--evals-out FILE]")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "runs", help="list run files, or export one as CSV", usage=USAGE,
+        description="List the run files in FOLDER (default runs/): name, model, steps, status, best held-out "
+                    "accuracy, and whether the run is being written now. 'resviz runs export RUN' writes a run's "
+                    "steps as CSV (step, epoch, time, loss, acc, lr, and a column per layer for every recorded "
+                    "statistic, e.g. grad_norm/<layer id>) and its evaluations as a second CSV.")
+    parser.add_argument("target", nargs="?", metavar="FOLDER", help="a folder of run files, a run file, or 'export'")
+    parser.add_argument("run", nargs="?", metavar="RUN", help=argparse.SUPPRESS)
+    parser.add_argument("--json", action="store_true", help="list as JSON, for scripts")
+    parser.add_argument("--csv", action="store_true", help="export as CSV (the export format)")
+    parser.add_argument("--out", metavar="FILE",
+                        help="where the steps CSV goes (default: beside the run, NAME.steps.csv; '-' for stdout)")
+    parser.add_argument("--evals-out", metavar="FILE",
+                        help="where the evaluations CSV goes (default: the --out name with .evals.csv)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        return _dispatch(args)
+    except BrokenPipeError:
+        # The reader of our stdout went away (e.g. `| head`): stop quietly, as Unix tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.target == "export":
+        if not args.run:
+            raise ResvizError("runs export: give the run file to export, e.g. "
+                              "resviz runs export runs/NAME.resviz --csv")
+        if args.json:
+            raise ResvizError("runs export: --json is for listing; the export format is --csv")
+        return export_run(resolve_run_path(args.run), out=args.out, evals_out=args.evals_out)
+    if args.run:
+        raise ResvizError(f"runs: unexpected argument {args.run!r} (did you mean: resviz runs export {args.run}?)")
+    if args.csv or args.out or args.evals_out:
+        raise ResvizError("runs: --csv, --out and --evals-out belong to 'resviz runs export RUN'")
+    return list_command(Path(args.target or DEFAULT_FOLDER), as_json=args.json)
+
+
+# --------------------------------------------------------------------------------------------
+# Listing
+
+
+def format_age(updated: float, now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    age = max(0.0, now - updated)
+    if age < 60:
+        return f"{age:.0f} s ago"
+    if age < 3600:
+        return f"{age / 60:.0f} min ago"
+    if age < 86400:
+        return f"{age / 3600:.0f} h ago"
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(updated))
+
+
+def shown_status(summary) -> str:
+    # A run still marked running whose writer is gone was interrupted (killed, crashed machine).
+    if summary.status == "running" and not summary.live:
+        return "interrupted"
+    return summary.status
+
+
+def list_command(target: Path, *, as_json: bool) -> int:
+    from ..train.store import list_runs, summarize_run
+
+    if target.is_file():
+        summaries = [summarize_run(target)]
+        if summaries[0].error:
+            raise ResvizError(summaries[0].error)
+    else:
+        summaries = list_runs(target)
+    if as_json:
+        print(json.dumps([{
+            "path": str(s.path), "name": s.name, "model": s.model, "steps": s.steps, "last_step": s.last_step,
+            "status": s.status, "live": s.live, "best_acc": s.best_acc, "updated": s.updated, "error": s.error,
+        } for s in summaries], indent=2))
+        return 0
+    if not summaries:
+        print(f"no run files (*.resviz) in {target}")
+        return 0
+    header = ("", "name", "model", "steps", "status", "best acc", "updated")
+    rows = [("*" if s.live else "", s.name, s.model, str(s.steps) if not s.error else "-", shown_status(s),
+             f"{100 * s.best_acc:.1f}%" if s.best_acc is not None else "-", format_age(s.updated))
+            for s in summaries]
+    widths = [max(len(row[c]) for row in [header, *rows]) for c in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(cell.rjust(w) if c in (3, 5) else cell.ljust(w)
+                        for c, (cell, w) in enumerate(zip(row, widths))).rstrip())
+    if any(s.live for s in summaries):
+        print("* live: being written now")
+    for s in summaries:
+        if s.error:
+            print(f"resviz: warning: {s.error}", file=sys.stderr)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# Export
+
+
+def resolve_run_path(text: str) -> Path:
+    """RUN as given, else with .resviz added, else in runs/ (so ``resviz runs export resnet20`` works)."""
+    path = Path(text).expanduser()
+    candidates = [path, path.with_name(path.name + ".resviz"), Path(DEFAULT_FOLDER) / path,
+                  Path(DEFAULT_FOLDER) / (path.name + ".resviz")]
+    return next((c for c in candidates if c.is_file()), path)
+
+
+def _float(value: float) -> str:
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return repr(value)
+
+
+def step_columns(layer_ids: list[str], block_ids: list[str]) -> list[str]:
+    columns = ["step", "epoch", "time", "loss", "acc", "lr", "nonfinite"]
+    for name in ("grad_norm", "weight_norm", "update_ratio"):
+        columns += [f"{name}/{layer}" for layer in layer_ids]
+    for name in ("act_grad_norm", "dead_relu"):
+        columns += [f"{name}/{block}" for block in block_ids]
+    return columns
+
+
+def step_rows(batch) -> Iterator[list[str]]:
+    # numpy writes each float32 as the shortest text that reads back to the same value (0.1, not
+    # 0.10000000149 as float64 would); nan and inf as nan, inf, -inf.
+    vectors = np.concatenate([batch.grad_norm, batch.weight_norm, batch.update_ratio, batch.act_grad_norm,
+                              batch.dead_relu], axis=1).astype(np.float32).astype(str).tolist()
+    for i, (step, epoch, t, loss, acc, lr, nonfinite) in enumerate(zip(
+            batch.step.tolist(), batch.epoch.tolist(), batch.time.tolist(), batch.loss.tolist(), batch.acc.tolist(),
+            batch.lr.tolist(), batch.nonfinite.tolist())):
+        yield [str(step), str(epoch), _float(t), _float(loss), _float(acc), _float(lr), str(int(nonfinite)),
+               *vectors[i]]
+
+
+def eval_columns(classes: list[str]) -> list[str]:
+    columns = ["step", "epoch", "split", "loss", "acc"]
+    columns += [f"precision/{c}" for c in classes] + [f"recall/{c}" for c in classes]
+    columns += [f"confusion/{true}/{predicted}" for true in classes for predicted in classes]
+    return columns
+
+
+def eval_rows(records) -> Iterator[list[str]]:
+    for r in records:
+        yield [str(r.step), str(r.epoch), r.split, _float(r.loss), _float(r.acc),
+               *map(_float, r.precision.tolist()), *map(_float, r.recall.tolist()),
+               *map(str, r.confusion.reshape(-1).tolist())]
+
+
+@contextmanager
+def _output(target: str | Path) -> Iterator[IO[str]]:
+    if str(target) == "-":
+        yield sys.stdout
+        return
+    path = Path(target)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "w", newline="", encoding="utf-8")
+    except OSError as exc:
+        raise ResvizError(f"cannot write {path}: {exc}") from None
+    with handle:
+        yield handle
+
+
+def default_outputs(run_path: Path, out: str | None, evals_out: str | None) -> tuple[str, str | None]:
+    stem = run_path.name[:-len(".resviz")] if run_path.name.endswith(".resviz") else run_path.name
+    steps_out = out or str(run_path.with_name(f"{stem}.steps.csv"))
+    if evals_out:
+        return steps_out, evals_out
+    if steps_out == "-":
+        return steps_out, None  # stdout carries one table; ask for --evals-out to get the other
+    steps_path = Path(steps_out)
+    base = steps_path.name[:-len(".steps.csv")] if steps_path.name.endswith(".steps.csv") else steps_path.stem
+    return steps_out, str(steps_path.with_name(f"{base}.evals.csv"))
+
+
+def export_run(run_path: Path, *, out: str | None = None, evals_out: str | None = None) -> int:
+    from ..train.store import RunReader
+
+    steps_out, evals_target = default_outputs(run_path, out, evals_out)
+    with RunReader(run_path) as reader:
+        info = reader.info()
+        count = 0
+        with _output(steps_out) as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(step_columns(info.layer_ids, info.block_ids))
+            after = -(1 << 62)
+            while True:
+                batch = reader.read_steps(after=after, limit=EXPORT_CHUNK)
+                if not len(batch):
+                    break
+                writer.writerows(step_rows(batch))
+                count += len(batch)
+                after = int(batch.step[-1])
+        evals = reader.evals()
+        if evals_target is not None:
+            classes = info.classes
+            width = evals[0].num_classes if evals else len(classes)
+            if len(classes) != width:
+                classes = [str(k) for k in range(width)]
+            if any(e.num_classes != width for e in evals):
+                raise ResvizError(f"run file {run_path} has evaluations with different numbers of classes; "
+                                  "they do not fit one table")
+            with _output(evals_target) as handle:
+                writer = csv.writer(handle, lineterminator="\n")
+                writer.writerow(eval_columns(classes))
+                writer.writerows(eval_rows(evals))
+    where = "stdout" if steps_out == "-" else steps_out
+    message = f"wrote {count} steps of {info.name} to {where}"
+    if evals_target is not None:
+        message += f" and {len(evals)} evaluations to {'stdout' if evals_target == '-' else evals_target}"
+    print(message, file=sys.stderr)
+    return 0

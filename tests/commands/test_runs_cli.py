@@ -1,0 +1,181 @@
+"""``resviz runs``: the table, JSON, live and interrupted runs, damaged files, and the CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+
+from resviz.cli import main
+from resviz.models import ModelSpec
+from resviz.train.store import EvalRecord, RunWriter, StepBatch
+
+LAYERS = ["conv1", "layer1.0.conv1", "fc"]
+BLOCKS = ["layer1.0"]
+
+
+def record_run(path, *, steps=5, status="finished", accs=(0.4, 0.625), spec=None, classes=("cat", "dog")):
+    spec = spec or ModelSpec("resnet20")
+    writer = RunWriter(path, model_spec=spec, config={"epochs": 2}, layer_ids=LAYERS, block_ids=BLOCKS,
+                       classes=classes)
+    n = steps
+    s = np.arange(n)
+    writer.add_steps(StepBatch(step=s * 10, epoch=s // 3, time=s * 0.5, loss=1.0 / (s + 1), acc=np.full(n, np.nan),
+                               lr=np.full(n, 0.1), grad_norm=np.stack([s + 0.1, s * 2.0, s * 3.0], 1),
+                               weight_norm=np.ones((n, 3)), update_ratio=np.full((n, 3), np.nan),
+                               act_grad_norm=s[:, None] * 0.5, dead_relu=np.full((n, 1), 0.25),
+                               nonfinite=s == 2))
+    for epoch, acc in enumerate(accs):
+        writer.add_eval(EvalRecord(step=10 * epoch, epoch=epoch, split="test", loss=1.0 - acc, acc=acc,
+                                   confusion=[[3, 1], [epoch, 4]], precision=[0.75, 0.8], recall=[0.75, 1.0]))
+    if status is None:
+        return writer
+    writer.finish(status, "RuntimeError: boom" if status == "failed" else None)
+    return path
+
+
+def table(capsys):
+    out = capsys.readouterr().out.splitlines()
+    return out, {line.split()[0] if not line.startswith("*") else line.split()[1]: line for line in out[1:]}
+
+
+def test_list_shows_every_run_with_status_and_best_accuracy(tmp_path, capsys):
+    record_run(tmp_path / "resnet20.resviz")
+    record_run(tmp_path / "plain20.resviz", steps=3, status="failed", accs=(), spec=ModelSpec("plain20",
+                                                                                             {"norm": "none"}))
+    live = record_run(tmp_path / "watching.resviz", status=None, accs=(0.5,))
+    (tmp_path / "broken.resviz").write_bytes(os.urandom(4096))
+    (tmp_path / "notes.md").write_text("not listed")
+
+    assert main(["runs", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert lines[0].split() == ["name", "model", "steps", "status", "best", "acc", "updated"]
+    rows = {line.lstrip("* ").split()[0]: line for line in lines[1:-1]}
+    assert rows["resnet20"].split()[:5] == ["resnet20", "resnet20", "5", "finished", "62.5%"]
+    assert rows["plain20"].split()[:6] == ["plain20", "plain20", "(norm=none)", "3", "failed", "-"]
+    assert rows["watching"].startswith("*") and rows["watching"].split()[1:6] == [
+        "watching", "resnet20", "5", "running", "50.0%"]
+    assert rows["broken"].split()[:4] == ["broken", "-", "-", "unreadable"]
+    assert lines[-1] == "* live: being written now"
+    assert "notes" not in captured.out
+    assert f"resviz: warning: {tmp_path / 'broken.resviz'} is not a resviz run file" in captured.err
+    live.finish()
+
+    assert main(["runs", str(tmp_path), "--json"]) == 0
+    data = {item["name"]: item for item in json.loads(capsys.readouterr().out)}
+    assert data["resnet20"]["best_acc"] == 0.625 and data["resnet20"]["last_step"] == 40
+    assert data["watching"]["status"] == "finished" and data["watching"]["live"] is False
+    assert data["broken"]["status"] == "unreadable" and "not a resviz run file" in data["broken"]["error"]
+
+
+def test_a_killed_writer_shows_as_interrupted(tmp_path, capsys):
+    path = tmp_path / "killed.resviz"
+    code = ("import sys, time, numpy as np\n"
+            "from resviz.train.store import RunWriter\n"
+            "w = RunWriter(sys.argv[1], model_spec=None, config={}, layer_ids=['a'], block_ids=[], commit_every=1)\n"
+            "w.add_step(0, epoch=0, loss=1.0, grad_norm=[1.0], weight_norm=[1.0], update_ratio=[0.0],\n"
+            "           act_grad_norm=[], dead_relu=[])\n"
+            "print('ready', flush=True)\n"
+            "time.sleep(60)\n")
+    process = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline().strip() == "ready"
+        assert main(["runs", str(tmp_path)]) == 0
+        assert capsys.readouterr().out.splitlines()[1].split()[:5] == ["*", "killed", "-", "1", "running"]
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        process.stdout.close()
+    assert main(["runs", str(path)]) == 0  # a single file works too
+    assert capsys.readouterr().out.splitlines()[1].split()[:4] == ["killed", "-", "1", "interrupted"]
+
+
+def test_list_errors_and_empty_folders(tmp_path, capsys):
+    assert main(["runs", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.strip() == f"no run files (*.resviz) in {tmp_path}"
+    assert main(["runs", str(tmp_path / "missing")]) == 2
+    assert f"run folder {tmp_path / 'missing'} does not exist" in capsys.readouterr().err
+    truncated = tmp_path / "cut.resviz"
+    record_run(truncated, steps=400)
+    truncated.write_bytes(truncated.read_bytes()[:3000])
+    assert main(["runs", str(truncated)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"resviz: error: run file {truncated} is truncated") and "Traceback" not in err
+    assert main(["runs", str(tmp_path), "--out", "x.csv"]) == 2
+    assert "belong to 'resviz runs export RUN'" in capsys.readouterr().err
+
+
+def read_csv(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_export_writes_steps_and_evaluations(tmp_path, capsys):
+    run = record_run(tmp_path / "resnet20.resviz", steps=5)
+    assert main(["runs", "export", str(run), "--csv"]) == 0
+    assert "wrote 5 steps of resnet20 to" in capsys.readouterr().err
+    steps = read_csv(tmp_path / "resnet20.steps.csv")
+    assert list(steps[0])[:7] == ["step", "epoch", "time", "loss", "acc", "lr", "nonfinite"]
+    assert [f"grad_norm/{layer}" for layer in LAYERS] == [c for c in steps[0] if c.startswith("grad_norm/")]
+    assert "act_grad_norm/layer1.0" in steps[0] and "update_ratio/fc" in steps[0]
+    assert [row["step"] for row in steps] == ["0", "10", "20", "30", "40"]
+    assert steps[3]["grad_norm/conv1"] == "3.1"  # the float32, shortest form, without float64 noise
+    assert np.float32(steps[3]["grad_norm/conv1"]) == np.float32(3.1)
+    assert float(steps[4]["grad_norm/layer1.0.conv1"]) == 8.0 and float(steps[4]["grad_norm/fc"]) == 12.0
+    assert math.isnan(float(steps[0]["acc"])) and math.isnan(float(steps[0]["update_ratio/fc"]))
+    assert [row["nonfinite"] for row in steps] == ["0", "0", "1", "0", "0"]
+    assert float(steps[1]["loss"]) == 0.5 and float(steps[2]["time"]) == 1.0
+
+    evals = read_csv(tmp_path / "resnet20.evals.csv")
+    assert [row["acc"] for row in evals] == ["0.4", "0.625"]
+    assert evals[1]["precision/dog"] == "0.8" and evals[1]["recall/cat"] == "0.75"
+    assert evals[1]["confusion/dog/cat"] == "1" and evals[1]["confusion/cat/dog"] == "1"
+
+
+def test_export_to_chosen_files_and_stdout(tmp_path, capsys, monkeypatch):
+    run = record_run(tmp_path / "plain.resviz", steps=3)
+    out = tmp_path / "exports" / "plain-run.csv"
+    assert main(["runs", "export", str(run), "--csv", "--out", str(out)]) == 0
+    assert len(read_csv(out)) == 3 and len(read_csv(tmp_path / "exports" / "plain-run.evals.csv")) == 2
+    capsys.readouterr()
+    assert main(["runs", "export", str(run), "--out", "-"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [row["step"] for row in rows] == ["0", "10", "20"]
+    # A run name resolves in runs/ with the suffix added.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    record_run(tmp_path / "runs" / "named.resviz", steps=2)
+    assert main(["runs", "export", "named", "--evals-out", str(tmp_path / "e.csv")]) == 0
+    assert len(read_csv(tmp_path / "runs" / "named.steps.csv")) == 2 and len(read_csv(tmp_path / "e.csv")) == 2
+
+
+def test_export_of_a_big_run_reads_in_chunks(tmp_path, capsys, monkeypatch):
+    import resviz.commands.runs as runs_command
+
+    monkeypatch.setattr(runs_command, "EXPORT_CHUNK", 7)
+    run = record_run(tmp_path / "long.resviz", steps=50)
+    assert main(["runs", "export", str(run), "--out", str(tmp_path / "long.csv")]) == 0
+    assert [int(row["step"]) for row in read_csv(tmp_path / "long.csv")] == list(range(0, 500, 10))
+
+
+def test_export_errors_are_clear(tmp_path, capsys):
+    assert main(["runs", "export"]) == 2
+    assert "give the run file to export" in capsys.readouterr().err
+    assert main(["runs", "export", str(tmp_path / "none.resviz")]) == 2
+    assert f"run file {tmp_path / 'none.resviz'} does not exist" in capsys.readouterr().err
+    junk = tmp_path / "junk.resviz"
+    junk.write_bytes(b"SQLite format 3\x00" + os.urandom(5000))
+    assert main(["runs", "export", str(junk), "--csv"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"resviz: error: run file {junk}") and "Traceback" not in err
+    assert not (tmp_path / "junk.steps.csv").exists()
+    assert main(["runs", str(tmp_path), "extra"]) == 2
+    assert "did you mean: resviz runs export extra" in capsys.readouterr().err
