@@ -25,19 +25,29 @@ def _epoch_generator(seed: int, epoch: int, stream: int) -> torch.Generator:
     return generator
 
 
+def draw_augmentation(n: int, *, pad: int = CIFAR_PAD, generator: torch.Generator | None = None,
+                      flip: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random (2, n) crop offsets in 0..2*pad and (n,) flip flags, drawn on the CPU (device-independent)."""
+    offsets = torch.randint(0, 2 * pad + 1, (2, n), generator=generator)
+    flips = torch.rand(n, generator=generator) < 0.5 if flip else torch.zeros(n, dtype=torch.bool)
+    return offsets, flips
+
+
 def augment_batch(images: torch.Tensor, *, pad: int = CIFAR_PAD, generator: torch.Generator | None = None,
-                  flip: bool = True) -> torch.Tensor:
+                  flip: bool = True, offsets: torch.Tensor | None = None,
+                  flips: torch.Tensor | None = None) -> torch.Tensor:
     """Pad by ``pad`` zeros, crop back to the original size at a random offset, flip half horizontally.
 
-    Done on the images' device with one gather; the random offsets come from ``generator``
-    (on the CPU, so the result does not depend on the device). Applied after normalisation,
-    so the padding is the mean colour, as in the paper.
+    Done on the images' device with one gather. The offsets and flips are drawn from
+    ``generator`` unless given (the loader draws a whole epoch's at once, so a step moves
+    nothing to the device). Applied after normalisation, so the padding is the mean colour,
+    as in the paper.
     """
     n, c, h, w = images.shape
     if n == 0:
         return images
-    offsets = torch.randint(0, 2 * pad + 1, (2, n), generator=generator)
-    flips = torch.rand(n, generator=generator) < 0.5 if flip else torch.zeros(n, dtype=torch.bool)
+    if offsets is None or flips is None:
+        offsets, flips = draw_augmentation(n, pad=pad, generator=generator, flip=flip)
     device = images.device
     offsets, flips = offsets.to(device, non_blocking=True), flips.to(device, non_blocking=True)
     padded = F.pad(images, (pad, pad, pad, pad))
@@ -104,18 +114,19 @@ class BatchLoader:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         epoch = self.epoch
         self.epoch += 1
+        # Everything random for the epoch moves to the device once, here; a step only slices it.
         order = self.order(epoch).to(self.device)
-        augment_generator = _epoch_generator(self.seed, epoch, 1) if self.augment else None
+        offsets = flips = None
+        if self.augment:
+            offsets, flips = draw_augmentation(len(self.data), generator=_epoch_generator(self.seed, epoch, 1))
+            offsets, flips = offsets.to(self.device), flips.to(self.device)
         for number in range(len(self)):
-            index = order[number * self.batch_size:(number + 1) * self.batch_size]
-            yield self._batch(index, augment_generator)
-
-    def _batch(self, index: torch.Tensor, generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
-        images = self._images.index_select(0, index).to(torch.float32)
-        images = images.mul_(self._scale).add_(self._shift)
-        if generator is not None:
-            images = augment_batch(images, generator=generator)
-        return images, self._labels.index_select(0, index)
+            part = slice(number * self.batch_size, (number + 1) * self.batch_size)
+            images = self._images.index_select(0, order[part]).to(torch.float32)
+            images = images.mul_(self._scale).add_(self._shift)
+            if offsets is not None:
+                images = augment_batch(images, offsets=offsets[:, part], flips=flips[part])
+            yield images, self._labels.index_select(0, order[part])
 
     def denormalize(self, images: torch.Tensor) -> torch.Tensor:
         """Batches back to [0, 1] pixel values (for showing them or attribution overlays)."""

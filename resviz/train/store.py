@@ -360,6 +360,7 @@ class RunWriter:
         if self.path.exists() or _wal_path(self.path).exists():
             if not overwrite:
                 raise ResvizError(f"run file {self.path} already exists; choose another name or overwrite it")
+            _refuse_if_live(self.path)
             for leftover in (self.path, _wal_path(self.path), _shm_path(self.path)):
                 leftover.unlink(missing_ok=True)
         try:
@@ -566,6 +567,18 @@ class RunWriter:
             self.finish("stopped", "interrupted")
         else:
             self.finish("failed", describe_exception(exc))
+
+
+def _refuse_if_live(path: Path) -> None:
+    """Deleting a run file under a writer that is still running would lose its run: refuse."""
+    try:
+        with RunReader(path, busy_timeout=1.0) as reader:
+            info = reader.info()
+    except ResvizError:
+        return  # damaged or not a run file: nothing live to protect
+    if is_live(info):
+        raise ResvizError(f"run file {path} is being written now (process {info.pid} on {info.host}); stop that run "
+                          "before overwriting it")
 
 
 def describe_exception(exc: BaseException) -> str:

@@ -93,3 +93,20 @@ def test_loader_augments_only_when_asked_and_reproducibly():
         candidates = [reference_augment(original, dy, dx, flip) for dy in range(9) for dx in range(9)
                       for flip in (False, True)]
         assert any(torch.equal(shifted, c) for c in candidates)
+
+
+def test_an_epoch_of_augmented_batches_matches_the_drawn_augmentation():
+    from resviz.data import draw_augmentation
+    from resviz.data.loader import _epoch_generator
+
+    data = make_shapes(20, size=8, seed=4)
+    loader = BatchLoader(data, batch_size=6, shuffle=True, seed=9, augment=True, normalize=False)
+    batches = [x for x, _ in loader]
+    offsets, flips = draw_augmentation(20, generator=_epoch_generator(9, 0, 1))
+    order = loader.order(0)
+    for number, batch in enumerate(batches):
+        for row, image in enumerate(batch):
+            k = number * 6 + row
+            original = data.images[order[k]].float() / 255
+            expected = reference_augment(original, int(offsets[0, k]), int(offsets[1, k]), bool(flips[k]))
+            torch.testing.assert_close(image, expected)

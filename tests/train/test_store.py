@@ -173,6 +173,10 @@ def test_writer_rejects_bad_steps_and_existing_files(tmp_path):
     make_writer(path, overwrite=True).finish()
     with open_run(path) as reader:
         assert len(reader.read_steps()) == 0
+    running = make_writer(path, overwrite=True)
+    with pytest.raises(ResvizError, match=f"run file {path} is being written now"):
+        make_writer(path, overwrite=True)  # would pull the file from under a live run
+    running.finish()
 
 
 def test_an_exception_marks_the_run_failed_and_keeps_its_steps(tmp_path):
@@ -242,7 +246,7 @@ def start_writer(tmp_path, path, total, chunk, commit_every):
 
 def test_a_reader_tails_a_growing_run_without_duplicates(tmp_path):
     path = tmp_path / "live.resviz"
-    total = 2800  # 400 chunks of 7
+    total = 1400  # 200 chunks of 7
     process = start_writer(tmp_path, path, total, chunk=7, commit_every=20)
     polls = []
     with RunReader(path) as reader:
@@ -251,6 +255,7 @@ def test_a_reader_tails_a_growing_run_without_duplicates(tmp_path):
             batch = reader.poll()
             if len(batch):
                 polls.append(batch)
+            time.sleep(0.001)  # leave the (shared) CPU to the writer
         process.stdout.read()
         assert process.wait() == 0
         polls.append(reader.poll())
@@ -471,3 +476,35 @@ def test_readers_see_a_finished_run_in_a_file_copied_elsewhere(tmp_path):
     copy.write_bytes(path.read_bytes())
     with open_run(copy) as reader:
         assert len(reader.read_steps()) == 60 and reader.info().status == "finished"
+
+
+def test_a_finished_run_in_a_read_only_place_opens_as_immutable(tmp_path, monkeypatch):
+    import resviz.train.store as store
+
+    path = finished_run(tmp_path / "shared.resviz", steps=12)
+    connect = sqlite3.connect
+    attempts = []
+
+    class CannotCreateShm:
+        """SQLite fails the first read when it cannot create the -shm file beside a WAL database."""
+
+        def execute(self, *args):
+            raise sqlite3.OperationalError("unable to open database file")
+
+        def close(self):
+            pass
+
+    def read_only_folder(database, *args, **kwargs):
+        attempts.append(database)
+        if "immutable=1" not in database:
+            return CannotCreateShm()
+        return connect(database, *args, **kwargs)
+
+    monkeypatch.setattr(store.sqlite3, "connect", read_only_folder)
+    with open_run(path) as reader:
+        assert reader.step_count() == 12 and reader.info().status == "finished"
+    assert attempts[-1].endswith("?mode=ro&immutable=1")
+    # With a WAL beside it the file may still change, so it is never read as immutable.
+    (tmp_path / "shared.resviz-wal").write_bytes(b"")
+    with pytest.raises(ResvizError, match=f"run file {path} cannot be opened: unable to open"):
+        open_run(path)
