@@ -1,0 +1,320 @@
+"""The training host the window uses: training in a child process, steered over a control channel.
+
+``TrainingProcess(config)`` starts a fresh interpreter (the ``spawn`` start method: no state
+copied from the window, safe with CUDA and Qt) that trains into the run file. Two one-way
+pipes connect them; only plain data crosses:
+
+- control, parent to child: ``"pause"``, ``"resume"``, ``"stop"``;
+- messages, child to parent: dicts with a ``kind`` of ``started`` (run file, layer and
+  block ids, classes, device), ``progress`` (the fields of ``TrainProgress``), ``finished``
+  (status: finished or stopped) or ``failed`` (the error text).
+
+A crash of the child (an exception, out of memory, ``os._exit``, a segfault, a kill) never
+reaches the window: the parent sees the pipe close, reports ``failed`` with the exit code,
+and marks the run file failed if the child could not. The window reads the numbers from the
+run file itself, so a message lost in a crash loses nothing recorded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import os
+import signal
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import ResvizError
+from .config import TrainConfig
+
+FINAL_KINDS = ("finished", "failed")
+CONTROL_COMMANDS = ("pause", "resume", "stop")
+
+
+class TrainingProcess:
+    """Trains ``config`` in a child process; ``poll()`` for messages, ``pause/resume/stop`` to steer."""
+
+    def __init__(self, config: TrainConfig, *, threads: int | None = None) -> None:
+        config = config.validate()
+        # Fix the run file's name now, so the parent knows it before the child starts.
+        self.path = config.run_path()
+        self.config = config.replace(out=str(self.path))
+        self.threads = threads
+        self._context = multiprocessing.get_context("spawn")
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._control = None
+        self._messages = None
+        self.final: dict[str, Any] | None = None
+        self.started: dict[str, Any] | None = None
+        self.last_progress: dict[str, Any] | None = None
+        self.state = "created"   # created, running, paused, finished, stopped, failed
+
+    # ------------------------------------------------------------------ life cycle
+
+    def start(self) -> TrainingProcess:
+        if self._process is not None:
+            raise ResvizError("this training process was already started; make a new one")
+        control_child, self._control = self._context.Pipe(duplex=False)
+        self._messages, messages_child = self._context.Pipe(duplex=False)
+        self._process = self._context.Process(
+            target=child_main, args=(self.config.to_dict(), control_child, messages_child, self.threads),
+            name=f"resviz-train-{self.path.stem}", daemon=True)
+        self._process.start()
+        # Only the child holds these ends now, so a dead child shows as end-of-file here.
+        control_child.close()
+        messages_child.close()
+        self.state = "running"
+        return self
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def is_alive(self) -> bool:
+        return self._process is not None and self._process.is_alive()
+
+    @property
+    def exitcode(self) -> int | None:
+        return self._process.exitcode if self._process is not None else None
+
+    @property
+    def done(self) -> bool:
+        return self.final is not None
+
+    # ------------------------------------------------------------------ control
+
+    def pause(self) -> None:
+        self._send("pause")
+
+    def resume(self) -> None:
+        self._send("resume")
+
+    def stop(self) -> None:
+        self._send("stop")
+
+    def _send(self, command: str) -> None:
+        if self._control is None or self.done:
+            return
+        try:
+            self._control.send(command)
+        except (OSError, EOFError, BrokenPipeError):
+            pass  # the child is gone; poll() reports how it ended
+
+    # ------------------------------------------------------------------ messages
+
+    def poll(self, timeout: float = 0.0) -> list[dict[str, Any]]:
+        """The messages that arrived (waiting up to ``timeout`` seconds for the first)."""
+        if self._messages is None or self.final is not None:
+            return []
+        received: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                ready = self._messages.poll(max(0.0, deadline - time.monotonic()) if not received else 0)
+                if not ready:
+                    break
+                message = self._messages.recv()
+            except (EOFError, OSError):
+                received.extend(self._child_gone())
+                break
+            self._note(message)
+            received.append(message)
+            if message.get("kind") in FINAL_KINDS:
+                break
+        if self.final is None and not received and self._process is not None and not self._process.is_alive():
+            received.extend(self._child_gone())
+        return received
+
+    def _note(self, message: dict[str, Any]) -> None:
+        kind = message.get("kind")
+        if kind == "started":
+            self.started = message
+        elif kind == "progress":
+            self.last_progress = message
+            phase = message.get("phase")
+            if phase in ("paused", "train", "eval"):
+                self.state = "paused" if phase == "paused" else "running"
+        elif kind in FINAL_KINDS:
+            self.final = message
+            self.state = message.get("status", "failed") if kind == "finished" else "failed"
+
+    def _child_gone(self) -> list[dict[str, Any]]:
+        """The child ended without its final message: report it and mark the run file."""
+        if self.final is not None:
+            return []
+        self._process.join(timeout=5.0)
+        code = self._process.exitcode
+        message = f"the training process {describe_exit(code)}"
+        mark_run_ended(self.path, "failed", message)
+        final = {"kind": "failed", "error": message, "path": str(self.path), "exitcode": code}
+        self._note(final)
+        return [final]
+
+    def wait(self, timeout: float | None = None) -> dict[str, Any] | None:
+        """Collect messages until the final one (or ``timeout``); returns it, or None."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.final is None:
+            remaining = 0.5 if deadline is None else min(0.5, deadline - time.monotonic())
+            if remaining <= 0:
+                break
+            self.poll(remaining)
+        if self.final is not None and self._process is not None:
+            self._process.join(timeout=10.0)
+        return self.final
+
+    # ------------------------------------------------------------------ shutdown
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop at the next step boundary; terminate, then kill, a child that does not end in time."""
+        if self._process is None:
+            return
+        if self._process.is_alive():
+            self.stop()
+            self.wait(timeout)
+        if self._process.is_alive():
+            self._process.terminate()  # SIGTERM: the child marks its run stopped and exits
+            self._process.join(timeout=3.0)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(timeout=3.0)
+        if self.final is None:
+            self.poll()
+        for connection in (self._control, self._messages):
+            if connection is not None:
+                connection.close()
+        self._control = self._messages = None
+
+    def __enter__(self) -> TrainingProcess:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.shutdown()
+
+    def __repr__(self) -> str:
+        return f"TrainingProcess({self.config.model} -> {self.path}, {self.state})"
+
+
+def start_twins(config: TrainConfig, *, threads: int | None = None) -> tuple[TrainingProcess, TrainingProcess]:
+    """Start the plain and the residual twin, each in its own process and run file.
+
+    Same seed, same data order. On the CPU each gets half the cores unless ``threads`` says.
+    """
+    from .device import choose_device
+    from .twins import twin_configs
+
+    plain, residual = twin_configs(config)
+    if threads is None and choose_device(config.device).type == "cpu":
+        threads = max(1, (os.cpu_count() or 2) // 2)
+    processes = (TrainingProcess(plain, threads=threads), TrainingProcess(residual, threads=threads))
+    for process in processes:
+        process.start()
+    return processes
+
+
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "is still running"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = {"SIGKILL": " (killed; out of memory?)", "SIGSEGV": " (crashed)", "SIGABRT": " (aborted)"}.get(name, "")
+        return f"was ended by {name}{hint}"
+    return f"exited with code {code} before finishing"
+
+
+def mark_run_ended(path: Path, status: str, error: str) -> bool:
+    """Record in a run file whose writer died that the run ended, unless the writer already did.
+
+    The writer is gone, so nobody else writes. SQLite recovers the last committed state first,
+    so whatever the child had committed stays.
+    """
+    if not Path(path).is_file():
+        return False
+    try:
+        db = sqlite3.connect(str(path), timeout=10.0, isolation_level=None)
+    except sqlite3.Error:
+        return False
+    try:
+        now = time.time()
+        db.execute("BEGIN IMMEDIATE")
+        changed = db.execute("UPDATE run SET status = ?, error = ?, updated = ? WHERE id = 1 AND status = 'running'",
+                             (status, error, now)).rowcount
+        if changed:
+            db.execute("INSERT INTO event (step, time, kind, message, layer) VALUES "
+                       "((SELECT coalesce(max(step) + 1, 0) FROM step), (SELECT ? - created FROM run WHERE id = 1),"
+                       " 'error', ?, NULL)", (now, error))
+        db.execute("COMMIT")
+        return bool(changed)
+    except sqlite3.Error:
+        return False
+    finally:
+        db.close()
+
+
+# ---------------------------------------------------------------------- the child
+
+
+def child_main(config_data: dict[str, Any], control, messages, threads: int | None = None) -> None:
+    """Entry point of the child process: train, report, never let an error pass silently."""
+    from .control import TrainingControl
+
+    control_state = TrainingControl()
+    send_lock = threading.Lock()
+
+    def send(kind: str, **data: Any) -> None:
+        try:
+            with send_lock:
+                messages.send({"kind": kind, **data})
+        except (OSError, EOFError, BrokenPipeError):
+            control_state.stop()  # the window is gone: stop cleanly, the run file stays complete
+
+    def read_control() -> None:
+        while True:
+            try:
+                command = control.recv()
+            except (EOFError, OSError):
+                control_state.stop()
+                return
+            if command in CONTROL_COMMANDS:
+                getattr(control_state, command)()
+
+    def on_terminate(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt  # SIGTERM from shutdown(): the trainer marks the run stopped
+
+    signal.signal(signal.SIGTERM, on_terminate)
+    threading.Thread(target=read_control, name="resviz-control", daemon=True).start()
+    path = str(config_data.get("out"))
+    try:
+        if threads:
+            import torch
+
+            torch.set_num_threads(int(threads))
+        from .trainer import Trainer
+
+        config = TrainConfig.from_dict(config_data)
+        trainer = Trainer(config, control=control_state, on_start=lambda info: send("started", **info),
+                          on_progress=lambda progress: send("progress", **dataclasses.asdict(progress)))
+        result = trainer.run()
+        if result.status == "failed":
+            send("failed", error=result.error, path=path, steps=result.steps)
+        else:
+            send("finished", status=result.status, steps=result.steps, epochs=result.epochs, path=path,
+                 final_accuracy=result.final_accuracy)
+    except KeyboardInterrupt:
+        send("finished", status="stopped", path=path, error="interrupted")
+    except ResvizError as exc:
+        send("failed", error=str(exc), path=path)
+    except BaseException as exc:  # noqa: BLE001 - reported to the window, never raised into it
+        from .store import describe_exception
+
+        send("failed", error=describe_exception(exc), path=path)
+    finally:
+        try:
+            messages.close()
+        except OSError:
+            pass

@@ -1,0 +1,148 @@
+"""The training host: a child process with control and message channels that can crash safely."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+import time
+
+from resviz.train.config import TrainConfig
+from resviz.train.store import open_run
+from resviz.train.worker import TrainingProcess, describe_exit, mark_run_ended, start_twins
+
+TINY = {"depth": 8, "width": 4, "norm": "none", "input_size": 8}
+
+CRASHY = textwrap.dedent("""
+    import os
+    import signal
+
+    import torch
+    from torch import nn
+
+
+    class Crashy(nn.Module):
+        def __init__(self, at_step=2, how="exit"):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+            self.fc = nn.Linear(4, 6)
+            self.input_shape = (3, 8, 8)
+            self.calls, self.at_step, self.how = 0, at_step, how
+
+        def forward(self, x):
+            if self.training:
+                if self.calls == self.at_step:
+                    if self.how == "exit":
+                        os._exit(3)
+                    os.kill(os.getpid(), signal.SIGKILL)
+                self.calls += 1
+            return self.fc(torch.relu(self.conv(x)).mean((2, 3)))
+""")
+
+
+def tiny_config(tmp_path, name="child", **changes) -> TrainConfig:
+    settings = dict(model="resnet20", model_options=dict(TINY), train_samples=48, test_samples=12, batch_size=16,
+                    epochs=1, flush_every=1, checkpoint_every=0, out=str(tmp_path / f"{name}.resviz"))
+    settings.update(changes)
+    return TrainConfig(**settings)
+
+
+def wait_for(process: TrainingProcess, predicate, timeout: float = 60.0) -> list[dict]:
+    seen: list[dict] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        seen.extend(process.poll(0.2))
+        if predicate(seen) or process.done:
+            return seen
+    raise AssertionError(f"timed out; messages so far: {[m['kind'] for m in seen]}")
+
+
+def test_twins_train_side_by_side_in_two_children(tmp_path):
+    plain, residual = start_twins(tiny_config(tmp_path, "pair", model="resnet20", epochs=2), threads=1)
+    try:
+        messages = {p: wait_for(p, lambda seen: False, timeout=120) for p in (plain, residual)}
+        finals = [p.wait(30) for p in (plain, residual)]
+    finally:
+        plain.shutdown()
+        residual.shutdown()
+    assert [f["status"] for f in finals] == ["finished", "finished"]
+    assert (plain.path.name, residual.path.name) == ("pair-plain.resviz", "pair-residual.resviz")
+    for process, twin in ((plain, residual), (residual, plain)):
+        kinds = [m["kind"] for m in messages[process]]
+        assert kinds[0] == "started" and kinds[-1] == "finished" and "progress" in kinds
+        started = messages[process][0]
+        assert started["path"] == str(process.path) and started["layer_ids"][0] == "conv1"
+        assert started["classes"][0] == "circle" and started["total_steps"] == 6
+        assert any(m["kind"] == "progress" and m["phase"] == "eval" for m in messages[process])
+        assert process.exitcode == 0 and process.state == "finished"
+        with open_run(process.path) as reader:
+            info = reader.info()
+            assert info.status == "finished" and reader.step_count() == 6 and info.twin == str(twin.path)
+    with open_run(plain.path) as p, open_run(residual.path) as r:
+        assert p.info().model_spec.name == "plain20" and r.info().model_spec.name == "resnet20"
+
+
+def test_pause_resume_and_stop_over_the_control_channel(tmp_path):
+    process = TrainingProcess(tiny_config(tmp_path, epochs=200, train_samples=32))
+    try:
+        process.start()
+        wait_for(process, lambda seen: any(m["kind"] == "progress" and m["step"] >= 2 for m in seen))
+        process.pause()
+        wait_for(process, lambda seen: any(m.get("phase") == "paused" for m in seen))
+        assert process.state == "paused"
+        with open_run(process.path) as reader:
+            paused_at = reader.step_count()
+            time.sleep(0.5)
+            assert reader.step_count() == paused_at  # nothing trains while paused
+        process.resume()
+        wait_for(process, lambda seen: any(m["kind"] == "progress" and m["phase"] == "train" for m in seen))
+        process.stop()
+        final = process.wait(60)
+    finally:
+        process.shutdown()
+    assert final["kind"] == "finished" and final["status"] == "stopped"
+    with open_run(process.path) as reader:
+        info = reader.info()
+        kinds = [e.kind for e in reader.events()]
+        assert info.status == "stopped" and reader.step_count() > paused_at
+    assert kinds.index("pause") < kinds.index("resume") < kinds.index("stop")
+
+
+def test_children_that_die_or_fail_leave_the_parent_fine_and_the_run_files_readable_and_marked(tmp_path):
+    model_file = tmp_path / "crashy.py"
+    model_file.write_text(CRASHY)
+    processes = {}
+    for how in ("exit", "kill"):  # os._exit, and a kill as a segfault or the out-of-memory killer would do
+        processes[how] = TrainingProcess(tiny_config(tmp_path, f"crash-{how}", model=f"{model_file}:Crashy",
+                                                     trust=True, model_options={"at_step": 2, "how": how}))
+    processes["missing"] = TrainingProcess(tiny_config(tmp_path, "missing", dataset=str(tmp_path / "no-such")))
+    try:
+        for process in processes.values():
+            process.start()
+        finals = {how: process.wait(120) for how, process in processes.items()}
+    finally:
+        for process in processes.values():
+            process.shutdown()
+    assert "code 3" in finals["exit"]["error"] and "SIGKILL" in finals["kill"]["error"]
+    for how in ("exit", "kill"):
+        process = processes[how]
+        assert finals[how]["kind"] == "failed" and process.state == "failed" and not process.is_alive()
+        with open_run(process.path) as reader:
+            info = reader.info()
+            assert info.status == "failed" and info.error == finals[how]["error"]
+            assert reader.read_steps().step.tolist() == [0, 1]  # every step committed before the crash
+            assert reader.events("error")[-1].message == finals[how]["error"]
+    # An error before training is reported as a message, not a crash.
+    assert finals["missing"]["kind"] == "failed" and "no-such" in finals["missing"]["error"]
+    assert processes["missing"].exitcode == 0
+
+
+def test_exit_descriptions_and_marking_is_idempotent(tmp_path):
+    assert describe_exit(3) == "exited with code 3 before finishing"
+    assert "SIGSEGV" in describe_exit(-11) and "crashed" in describe_exit(-11)
+    assert not mark_run_ended(tmp_path / "absent.resviz", "failed", "gone")
+    from resviz.train.trainer import Trainer
+
+    result = Trainer(tiny_config(tmp_path, "done", max_steps=1)).run()
+    assert not mark_run_ended(result.path, "failed", "gone")  # a finished run keeps its status
+    assert open_run(result.path).info().status == "finished"
+    assert os.path.exists(result.path)
