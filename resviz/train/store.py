@@ -974,13 +974,17 @@ def _check_run_file_header(path: Path) -> None:
     page_size = 65536 if page_size == 1 else page_size
     if page_size < 512 or page_size & (page_size - 1):
         raise ResvizError(f"run file {path} is damaged: invalid page size {page_size}")
-    pages = int.from_bytes(header[28:32], "big")
-    # The page count in the header is valid only when these two counters agree (SQLite file format, 1.3.7).
-    if header[24:28] == header[92:96] and pages and size < pages * page_size:
-        raise ResvizError(f"run file {path} is truncated: {size} bytes, its header says {pages * page_size}")
-    if size % page_size:
-        raise ResvizError(f"run file {path} is truncated or damaged: {size} bytes is not a whole number of "
-                          f"{page_size}-byte pages")
+    # With a WAL beside the file a writer may be checkpointing right now: page 1 (with the new size) is
+    # copied before the pages that extend the file, so the size checks only hold for a file without one.
+    # Damage in a live file still surfaces as an SQLite error when it is read.
+    if not _wal_path(path).exists():
+        pages = int.from_bytes(header[28:32], "big")
+        # The page count in the header is valid only when these two counters agree (SQLite file format, 1.3.7).
+        if header[24:28] == header[92:96] and pages and size < pages * page_size:
+            raise ResvizError(f"run file {path} is truncated: {size} bytes, its header says {pages * page_size}")
+        if size % page_size:
+            raise ResvizError(f"run file {path} is truncated or damaged: {size} bytes is not a whole number of "
+                              f"{page_size}-byte pages")
     if int.from_bytes(header[68:72], "big") not in (APPLICATION_ID, 0):
         raise ResvizError(f"{path} is an SQLite database of another application, not a resviz run file")
 

@@ -366,6 +366,12 @@ def test_missing_corrupt_truncated_and_foreign_files_give_clear_errors(tmp_path)
     truncated.write_bytes(data[:len(data) // 2 + 100])
     with pytest.raises(ResvizError, match=f"run file {truncated} is truncated"):
         open_run(truncated)
+    # Beside a WAL (a live or killed writer) the size is not trusted; SQLite finds the damage on read.
+    truncated.write_bytes(data[:len(data) // 2])
+    (tmp_path / "truncated.resviz-wal").write_bytes(b"")
+    with pytest.raises(ResvizError, match=f"run file {truncated} is damaged"):
+        with open_run(truncated) as reader:
+            reader.read_steps()
 
     foreign = tmp_path / "foreign.resviz"
     with tamper(foreign) as db:
