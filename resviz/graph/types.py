@@ -67,10 +67,11 @@ class Layout:
     edges: list[EdgeRoute]
     width: float
     height: float
+    skip_counts: dict[str, int] = field(default_factory=dict)  # skips in the model by kind (the legend's numbers)
 
     def to_dict(self) -> dict[str, Any]:
         return {"nodes": [asdict(n) for n in self.nodes.values()], "edges": [asdict(e) for e in self.edges],
-                "width": self.width, "height": self.height}
+                "width": self.width, "height": self.height, "skip_counts": dict(self.skip_counts)}
 
 
 # Drawing primitives: what the SVG/PNG export and the window's graph view both draw.
@@ -109,7 +110,7 @@ class SceneText:
     text: str
     colour: str = "#1F2933"
     size: float = 11.0
-    anchor: str = "middle"  # "start", "middle" or "end" (horizontal alignment at x; y is the baseline centre)
+    anchor: str = "middle"  # "start", "middle" or "end" (horizontal alignment at x; y is the line's vertical centre)
     bold: bool = False
     id: str = ""  # the node id this labels, if any
 

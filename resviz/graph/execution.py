@@ -1,0 +1,146 @@
+"""Running a model once for its shapes: on the meta device where possible, else for real.
+
+Meta tensors carry shapes and dtypes but no data, so even ResNet-1202 runs without memory
+or arithmetic. The model's own tensors are swapped for meta stand-ins only for the duration
+of the call (``torch.func.functional_call``); a model that cannot run on meta (data-dependent
+control flow, ``.item()``, plain tensor attributes) runs on its own device instead, under
+``no_grad``, with its buffers copied so running statistics are never touched.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import ResvizError
+
+
+def example_args(model: nn.Module, example_input: Any) -> tuple[Any, ...]:
+    """The positional arguments of the example forward pass.
+
+    ``example_input`` is a tensor, a tuple or list of them (several inputs), a shape such as
+    ``(1, 3, 32, 32)`` (a random tensor of that shape), or None (the model's ``input_shape``
+    with a batch of one).
+    """
+    if example_input is None:
+        shape = getattr(model, "input_shape", None)
+        if shape is None:
+            raise ResvizError(f"{type(model).__name__}: no example input given and the model has no input_shape")
+        return (torch.randn(1, *shape),)
+    if isinstance(example_input, torch.Tensor):
+        return (example_input,)
+    if isinstance(example_input, (tuple, list)) and example_input and all(
+            isinstance(d, int) and not isinstance(d, bool) for d in example_input):
+        if any(d < 1 for d in example_input):
+            raise ResvizError(f"example input shape {tuple(example_input)} has a size below 1")
+        return (torch.randn(*example_input),)
+    if isinstance(example_input, (tuple, list)):
+        return tuple(example_input)
+    raise ResvizError(f"example input must be a tensor, a tuple of tensors or a shape, "
+                      f"not {type(example_input).__name__}")
+
+
+def model_device(model: nn.Module) -> torch.device:
+    for tensor in model.parameters():
+        return tensor.device
+    for tensor in model.buffers():
+        return tensor.device
+    return torch.device("cpu")
+
+
+def _map_tensors(value: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+    if isinstance(value, torch.Tensor):
+        return fn(value)
+    if isinstance(value, tuple):
+        mapped = [_map_tensors(v, fn) for v in value]
+        return type(value)(*mapped) if hasattr(value, "_fields") else tuple(mapped)
+    if isinstance(value, list):
+        return [_map_tensors(v, fn) for v in value]
+    if isinstance(value, dict):
+        return {k: _map_tensors(v, fn) for k, v in value.items()}
+    return value
+
+
+def _meta_like(tensor: torch.Tensor) -> torch.Tensor:
+    return torch.empty(tensor.shape, dtype=tensor.dtype, device="meta")
+
+
+def to_meta(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    return _map_tensors(args, _meta_like)
+
+
+def to_device(args: tuple[Any, ...], device: torch.device) -> tuple[Any, ...]:
+    return _map_tensors(args, lambda t: t.to(device))
+
+
+def meta_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    """Meta stand-ins for every parameter and buffer, by name."""
+    state = {name: _meta_like(p) for name, p in module.named_parameters()}
+    state.update({name: _meta_like(b) for name, b in module.named_buffers()})
+    return state
+
+
+def buffer_copies(module: nn.Module) -> dict[str, torch.Tensor]:
+    """Copies of the buffers, so a forward pass cannot change the model's running statistics."""
+    return {name: b.clone() for name, b in module.named_buffers()}
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[None]:
+    """Eval mode while tracing (no batch statistics, no dropout); every module's flag is restored."""
+    flags = [(module, module.training) for module in model.modules()]
+    try:
+        model.eval()
+        yield
+    finally:
+        for module, training in flags:
+            module.training = training
+
+
+def call_with_state(module: nn.Module, state: dict[str, torch.Tensor], fn: Callable[..., Any],
+                    args: tuple[Any, ...]) -> Any:
+    """Call ``fn(*args)`` while ``module``'s tensors are replaced by ``state``."""
+    runner = _Runner(module, fn)
+    prefixed = {f"target.{name}": tensor for name, tensor in state.items()}
+    with torch.no_grad():
+        return torch.func.functional_call(runner, prefixed, args, strict=False, tie_weights=True)
+
+
+class _Runner(nn.Module):
+    """Holds the module so ``functional_call`` can swap its tensors while ``fn`` runs."""
+
+    def __init__(self, target: nn.Module, fn: Callable[..., Any]) -> None:
+        super().__init__()
+        self.target = target
+        self._fn = fn
+
+    def forward(self, *args: Any) -> Any:
+        return self._fn(*args)
+
+
+def unbound_parameters(model: nn.Module, count: int) -> dict[str, Any]:
+    """Keyword parameters of ``forward`` beyond the first ``count``, with their defaults.
+
+    torch.fx would otherwise make placeholders of them and trace ``if mask is not None``
+    down the wrong branch.
+    """
+    try:
+        signature = inspect.signature(model.forward)
+    except (TypeError, ValueError):
+        return {}
+    concrete: dict[str, Any] = {}
+    positional = 0
+    for name, parameter in signature.parameters.items():
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        if positional < count and parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
+            positional += 1
+            continue
+        if parameter.default is not parameter.empty:
+            concrete[name] = parameter.default
+    return concrete

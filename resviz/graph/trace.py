@@ -1,0 +1,99 @@
+"""``trace_graph``: a model and an example input to an ``OpGraph``.
+
+torch.fx first (exact, and the plain twin can rewrite its graph); where fx fails
+(data-dependent control flow, untraceable user code) one forward pass watched by hooks and
+a TorchFunctionMode. Both compute shapes on the meta device when the model allows it and
+on the model's own device otherwise. A forward pass that fails is explained by the shape
+doctor and raised as a ``ResvizError`` (``ShapeError`` for shape mismatches); a partial
+graph is never returned.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from ..errors import ResvizError
+from .execution import (buffer_copies, call_with_state, eval_mode, example_args, meta_state, model_device,
+                        to_device, to_meta)
+from .opgraph import OpGraph, collect_module_info
+from .trace_fx import FxTraceFailed, build_opgraph, run_shapes, symbolic_trace
+from .trace_hooks import ForwardRecorder
+
+TRACERS = ("auto", "fx", "hooks")
+
+
+def trace_graph(model: nn.Module, example_input: Any = None, *, tracer: str = "auto") -> OpGraph:
+    """Trace ``model`` on ``example_input`` (a tensor, tuple of tensors, a shape, or None for the
+    model's ``input_shape``). ``tracer`` forces "fx" or "hooks"; "auto" tries fx first."""
+    if not isinstance(model, nn.Module):
+        raise ResvizError(f"trace_graph needs a torch.nn.Module, got {type(model).__name__}")
+    if tracer not in TRACERS:
+        raise ResvizError(f"tracer {tracer!r} is not one of {', '.join(TRACERS)}")
+    args = example_args(model, example_input)
+    info = collect_module_info(model)
+    model_type = type(model).__name__
+    with eval_mode(model):
+        reason: str | None = None
+        if tracer in ("auto", "fx"):
+            try:
+                gm = symbolic_trace(model, len(args))
+            except FxTraceFailed as exc:
+                if tracer == "fx":
+                    raise ResvizError(exc.reason) from exc
+                reason = exc.reason
+            else:
+                interpreter, device = _shapes_with_fx(model, gm, args)
+                return build_opgraph(gm, interpreter, info).build("fx", None, model_type, device)
+        if reason is None:
+            reason = "the forward-pass tracer was asked for"
+        recorder, device = record_forward(model, args, info)
+        return recorder.builder.build("hooks", reason, model_type, device)
+
+
+def _shapes_with_fx(model: nn.Module, gm: Any, args: tuple[Any, ...]) -> tuple[Any, str]:
+    try:
+        return call_with_state(gm, meta_state(gm), lambda *a: run_shapes(gm, a, meta=True), to_meta(args)), "meta"
+    except Exception:  # noqa: BLE001 - not runnable on meta: run it for real below
+        pass
+    device = model_device(model)
+    try:
+        interpreter = call_with_state(gm, buffer_copies(gm), lambda *a: run_shapes(gm, a, meta=False),
+                                      to_device(args, device))
+        return interpreter, str(device)
+    except Exception as exc:  # noqa: BLE001 - explained by the shape doctor
+        from .doctor import explain_forward_error
+
+        raise explain_forward_error(model, args, exc).to_error() from exc
+
+
+def record_forward(model: nn.Module, args: tuple[Any, ...], info: Any = None) -> tuple[ForwardRecorder, str]:
+    """One recorded forward pass, on meta if it runs there, else on the model's device.
+
+    Raises the shape doctor's error when the pass fails on the real device too.
+    """
+    info = info or collect_module_info(model)
+    with eval_mode(model):
+        return _record_forward(model, args, info)
+
+
+def _record_forward(model: nn.Module, args: tuple[Any, ...], info: Any) -> tuple[ForwardRecorder, str]:
+    state = meta_state(model)
+    parameter_names = {name for name, _ in model.named_parameters()}
+    recorder = ForwardRecorder(model, info, meta=True,
+                               param_ids={id(t) for name, t in state.items() if name in parameter_names})
+    try:
+        call_with_state(model, state, lambda *a: recorder.run(a, model), to_meta(args))
+        return recorder, "meta"
+    except Exception:  # noqa: BLE001 - not runnable on meta: run it for real below
+        pass
+    device = model_device(model)
+    recorder = ForwardRecorder(model, info, meta=False, param_ids={id(p) for p in model.parameters()})
+    try:
+        call_with_state(model, buffer_copies(model), lambda *a: recorder.run(a, model), to_device(args, device))
+    except Exception as exc:  # noqa: BLE001 - explained by the shape doctor
+        from .doctor import report_failure
+
+        raise report_failure(model, args, recorder, exc).to_error() from exc
+    return recorder, str(device)
