@@ -119,6 +119,9 @@ def load_dataset(name: str, *, split: str = "train", data_dir: str | Path | None
                            variant=0 if split == "train" else 1)
     if kind == "folder":
         data = load_image_folder(Path(name).expanduser(), split=split, size=size, channels=channels, seed=seed)
+    elif kind in ("cifar10", "cifar100") and data_dir is not None and Path(data_dir).expanduser().is_file():
+        # --data-dir may name the downloaded archive itself.
+        data = load_cifar(CIFAR10 if kind == "cifar10" else CIFAR100, Path(data_dir).expanduser(), split)
     else:
         folder = _data_folder(data_dir, download)
         if kind == "mnist":

@@ -31,6 +31,8 @@ def test_cifar10_from_the_official_archive(tmp_path):
     assert train.labels.tolist() == sum((originals[f"data_batch_{i}"][b"labels"] for i in range(1, 6)), [])
     test = load_dataset("cifar10", split="test", data_dir=tmp_path)
     assert torch.equal(test.images, expected_images(originals["test_batch"]))
+    named = load_dataset("cifar10", split="test", data_dir=tmp_path / "cifar-10-python.tar.gz")  # the archive itself
+    assert torch.equal(named.images, test.images)
     assert not list(tmp_path.glob("cifar-10-batches-py"))  # read in memory, nothing extracted
 
 
