@@ -320,3 +320,19 @@ def _explain_failure(exc: Exception, analysis: ModelAnalysis | None, targets: Te
             raise ResvizError(f"target class {bad[0]} is out of range: the model has {num_outputs} outputs "
                               f"(0 to {num_outputs - 1})") from exc
 
+
+
+def predict(model: nn.Module, inputs: Tensor | np.ndarray, *, convert: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The model's predicted class and its softmax probability for each input (eval mode, on the
+    same prepared copy ``attribute`` uses)."""
+    x = as_batch(inputs)
+    x, _ = fit_inputs(x, model_input_shape(model), convert=convert)
+    x = x.to(model_device(model))
+    prepared = prepare_model(model)
+    with prepared.running(None, None) as run, torch.no_grad():
+        out = run(lambda: prepared.model(x))
+    if not isinstance(out, Tensor) or out.dim() != 2:
+        raise ResvizError("the model's output is not (N, classes), so it has no predicted class")
+    probabilities = torch.softmax(out.float(), dim=1)
+    best, classes = probabilities.max(1)
+    return classes.cpu().numpy().astype(np.int64), best.cpu().numpy()

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from ..errors import ResvizError, did_you_mean
 
-SIGNS = ("positive", "negative", "absolute", "all")
+from .render import SIGNS  # noqa: E402 - one definition of the signs
 
 
 @dataclass

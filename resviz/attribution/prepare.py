@@ -288,10 +288,9 @@ class _FunctionalSiteMode(TorchFunctionMode):
         x = args[0]
         y = self.sites[k](x)
         if kind.is_inplace(kwargs, args):
-            # Keep the in-place contract (callers may ignore the return value) while the
-            # gradient flows through the site module, where the method's hooks are.
+            # Keep the in-place contract for callers that ignore the return value (``h.relu_()``),
+            # while those that use it get the site's output itself, exactly as with a module.
             x.copy_(y)
-            return x
         return y
 
     def _where(self) -> str:
