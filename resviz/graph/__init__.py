@@ -1,16 +1,32 @@
-"""The block graph: trace a model, find and classify its skip connections, lay it out, draw it,
-ablate its skips, and explain its shape errors. Qt-free; the window draws the same ``Scene``."""
+"""The block graph: trace a model, find and classify its skip connections, collapse it to a
+level of detail, lay it out, draw it, ablate its skips, and explain its shape errors.
+
+Qt-free: the window draws the same ``Scene`` (``resviz.graph.draw.build_scene``) with Qt items.
+
+    opgraph = trace_graph(model, example_input)          # ops and leaf modules
+    skips = find_skips(opgraph)                           # classified skip connections
+    blocks = block_graph(opgraph, level="blocks", fold_repeats=True)
+    layout = layout_graph(blocks)                         # boxes and edge routes
+    scene = draw.build_scene(layout, title="resnet20")    # drawing primitives
+    draw.save_png(scene, "graph.png")
+"""
 
 from __future__ import annotations
 
+from . import draw
+from .ablate import make_plain_twin
+from .blocks import LEVELS, BlockGraph, block_graph, default_level
 from .doctor import ForwardError, ShapeError, ShapeReport, diagnose, explain_forward_error
+from .layout import layout_graph
 from .opgraph import OpGraph
+from .skips import find_skips, residual_blocks, skip_counts
 from .trace import trace_graph
 from .types import (SKIP_COLOURS, SKIP_KINDS, EdgeRoute, Layout, NodeBox, Scene, ScenePath, SceneRect, SceneText,
                     SkipConnection)
 
 __all__ = [
-    "SKIP_COLOURS", "SKIP_KINDS", "EdgeRoute", "ForwardError", "Layout", "NodeBox", "OpGraph", "Scene", "ScenePath",
-    "SceneRect", "SceneText", "ShapeError", "ShapeReport", "SkipConnection", "diagnose", "explain_forward_error",
-    "trace_graph",
+    "LEVELS", "SKIP_COLOURS", "SKIP_KINDS", "BlockGraph", "EdgeRoute", "ForwardError", "Layout", "NodeBox", "OpGraph",
+    "Scene", "ScenePath", "SceneRect", "SceneText", "ShapeError", "ShapeReport", "SkipConnection", "block_graph",
+    "default_level", "diagnose", "draw", "explain_forward_error", "find_skips", "layout_graph", "make_plain_twin",
+    "residual_blocks", "skip_counts", "trace_graph",
 ]

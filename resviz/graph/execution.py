@@ -10,7 +10,7 @@ control flow, ``.item()``, plain tensor attributes) runs on its own device inste
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -91,11 +91,15 @@ def buffer_copies(module: nn.Module) -> dict[str, torch.Tensor]:
 
 
 @contextmanager
-def eval_mode(model: nn.Module) -> Iterator[None]:
-    """Eval mode while tracing (no batch statistics, no dropout); every module's flag is restored."""
-    flags = [(module, module.training) for module in model.modules()]
+def eval_mode(model: nn.Module, modules: Iterable[nn.Module] | None = None) -> Iterator[None]:
+    """Eval mode while tracing (no batch statistics, no dropout); every module's flag is restored.
+
+    ``modules`` (all of the model's, if already listed) saves walking a deep model again.
+    """
+    flags = [(module, module.training) for module in (model.modules() if modules is None else modules)]
     try:
-        model.eval()
+        for module, _ in flags:
+            module.training = False
         yield
     finally:
         for module, training in flags:

@@ -83,7 +83,7 @@ def _rounded(points: list[tuple[float, float]], radius: float = CORNER) -> list[
 
 def layout_graph(block_graph: Any) -> Layout:
     """Lay out a ``BlockGraph`` (or an ``nx.DiGraph`` with the same node attributes)."""
-    graph: nx.DiGraph = getattr(block_graph, "graph", block_graph)
+    graph: nx.DiGraph = block_graph if isinstance(block_graph, nx.DiGraph) else block_graph.graph
     if graph.number_of_nodes() == 0:
         return Layout({}, [], 2 * MARGIN, 2 * MARGIN)
     attrs: dict[str, dict[str, Any]] = dict(graph.nodes(data=True))

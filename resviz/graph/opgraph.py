@@ -41,6 +41,7 @@ class ModuleInfo:
     signatures: dict[str, str]  # qualified name -> digest of structure (class, options, shapes), for folding
     leaves: set[str]  # modules drawn as one op (PyTorch's own layers)
     containers: set[str] = field(default_factory=set)  # Sequential, ModuleList, ModuleDict (and subclasses)
+    modules: dict[str, nn.Module] = field(default_factory=dict)  # the modules themselves, for this trace only
 
 
 def collect_module_info(model: nn.Module) -> ModuleInfo:
@@ -79,7 +80,7 @@ def collect_module_info(model: nn.Module) -> ModuleInfo:
     leaves = {name for name, module in modules.items() if name and is_leaf_module(module)}
     containers = {name for name, module in modules.items()
                   if isinstance(module, (nn.Sequential, nn.ModuleList, nn.ModuleDict))}
-    return ModuleInfo(names, types, children, params, signatures, leaves, containers)
+    return ModuleInfo(names, types, children, params, signatures, leaves, containers, modules)
 
 
 def id_base(op: str) -> str:

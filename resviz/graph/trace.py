@@ -18,7 +18,7 @@ from ..errors import ResvizError
 from .execution import (buffer_copies, call_with_state, eval_mode, example_args, meta_state, model_device,
                         to_device, to_meta)
 from .opgraph import OpGraph, collect_module_info
-from .trace_fx import FxTraceFailed, build_opgraph, run_shapes, symbolic_trace
+from .trace_fx import FxTraceFailed, build_opgraph, run_shapes, symbolic_graph
 from .trace_hooks import ForwardRecorder
 
 TRACERS = ("auto", "fx", "hooks")
@@ -34,32 +34,33 @@ def trace_graph(model: nn.Module, example_input: Any = None, *, tracer: str = "a
     args = example_args(model, example_input)
     info = collect_module_info(model)
     model_type = type(model).__name__
-    with eval_mode(model):
+    with eval_mode(model, info.modules.values()):
         reason: str | None = None
         if tracer in ("auto", "fx"):
             try:
-                gm = symbolic_trace(model, len(args))
+                graph = symbolic_graph(model, len(args))
             except FxTraceFailed as exc:
                 if tracer == "fx":
                     raise ResvizError(exc.reason) from exc
                 reason = exc.reason
             else:
-                interpreter, device = _shapes_with_fx(model, gm, args)
-                return build_opgraph(gm, interpreter, info).build("fx", None, model_type, device)
+                interpreter, device = _shapes_with_fx(model, graph, args)
+                return build_opgraph(graph, interpreter, info).build("fx", None, model_type, device)
         if reason is None:
             reason = "the forward-pass tracer was asked for"
         recorder, device = record_forward(model, args, info)
         return recorder.builder.build("hooks", reason, model_type, device)
 
 
-def _shapes_with_fx(model: nn.Module, gm: Any, args: tuple[Any, ...]) -> tuple[Any, str]:
+def _shapes_with_fx(model: nn.Module, graph: Any, args: tuple[Any, ...]) -> tuple[Any, str]:
     try:
-        return call_with_state(gm, meta_state(gm), lambda *a: run_shapes(gm, a, meta=True), to_meta(args)), "meta"
+        return call_with_state(model, meta_state(model), lambda *a: run_shapes(model, graph, a, meta=True),
+                               to_meta(args)), "meta"
     except Exception:  # noqa: BLE001 - not runnable on meta: run it for real below
         pass
     device = model_device(model)
     try:
-        interpreter = call_with_state(gm, buffer_copies(gm), lambda *a: run_shapes(gm, a, meta=False),
+        interpreter = call_with_state(model, buffer_copies(model), lambda *a: run_shapes(model, graph, a, meta=False),
                                       to_device(args, device))
         return interpreter, str(device)
     except Exception as exc:  # noqa: BLE001 - explained by the shape doctor
@@ -74,7 +75,7 @@ def record_forward(model: nn.Module, args: tuple[Any, ...], info: Any = None) ->
     Raises the shape doctor's error when the pass fails on the real device too.
     """
     info = info or collect_module_info(model)
-    with eval_mode(model):
+    with eval_mode(model, info.modules.values()):
         return _record_forward(model, args, info)
 
 

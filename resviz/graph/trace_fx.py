@@ -37,15 +37,21 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def symbolic_trace(model: nn.Module, n_args: int) -> fx.GraphModule:
-    """torch.fx's trace of ``model`` with our leaf rule; raises ``FxTraceFailed``."""
+def symbolic_graph(model: nn.Module, n_args: int) -> fx.Graph:
+    """torch.fx's graph of ``model`` with our leaf rule (its targets name the model's own modules);
+    raises ``FxTraceFailed``."""
     tracer = _Tracer()
     concrete = unbound_parameters(model, n_args)
     try:
-        graph = tracer.trace(model, concrete_args=concrete or None)
-        return fx.GraphModule(tracer.root, graph, type(model).__name__)
+        return tracer.trace(model, concrete_args=concrete or None)
     except Exception as exc:  # noqa: BLE001 - any failure means: use the other tracer
         raise FxTraceFailed(f"torch.fx cannot trace {type(model).__name__}.forward: {one_line(exc)}") from exc
+
+
+def symbolic_trace(model: nn.Module, n_args: int) -> fx.GraphModule:
+    """``symbolic_graph`` as a runnable (and rewritable) GraphModule."""
+    graph = symbolic_graph(model, n_args)
+    return fx.GraphModule(model, graph, type(model).__name__)
 
 
 @dataclass
@@ -59,8 +65,8 @@ class _Value:
 class ShapeInterpreter(fx.Interpreter):
     """Runs the graph once and keeps each node's output shape (not its value)."""
 
-    def __init__(self, gm: fx.GraphModule) -> None:
-        super().__init__(gm)
+    def __init__(self, root: nn.Module, graph: fx.Graph | None = None) -> None:
+        super().__init__(root, graph=graph)
         self.values: dict[fx.Node, _Value] = {}
         self.failed_node: fx.Node | None = None
 
@@ -76,8 +82,9 @@ class ShapeInterpreter(fx.Interpreter):
         return result
 
 
-def run_shapes(gm: fx.GraphModule, args: tuple[Any, ...], meta: bool) -> ShapeInterpreter:
-    interpreter = ShapeInterpreter(gm)
+def run_shapes(root: nn.Module, graph: fx.Graph | None, args: tuple[Any, ...], meta: bool) -> ShapeInterpreter:
+    """Run ``graph`` (``root``'s own graph when None) over ``root``'s modules once, keeping shapes."""
+    interpreter = ShapeInterpreter(root, graph)
     if meta:
         with FastMetaMode():
             interpreter.run(*args)
@@ -101,12 +108,15 @@ def _is_inplace(node: fx.Node) -> bool:
     return node.op == "call_function" and node.target in (operator.iadd, operator.isub, operator.imul)
 
 
-def build_opgraph(gm: fx.GraphModule, interpreter: ShapeInterpreter, info: ModuleInfo) -> OpGraphBuilder:
-    """The op graph of a traced and interpreted GraphModule."""
+def build_opgraph(graph: fx.Graph, interpreter: ShapeInterpreter, info: ModuleInfo,
+                  ids: dict[fx.Node, str | None] | None = None) -> OpGraphBuilder:
+    """The op graph of a traced and interpreted fx graph over the model ``info`` describes;
+    ``ids`` (if given) receives each fx node's op node id (None for sizes and other metadata)."""
     builder = OpGraphBuilder(info)
     values = interpreter.values
-    parameter_names = {name for name, _ in gm.named_parameters()}
-    ids: dict[fx.Node, str | None] = {}
+    parameter_names = {f"{module}.{name}" if module else name
+                       for module, m in info.modules.items() for name, _ in m.named_parameters(recurse=False)}
+    ids = {} if ids is None else ids
     param_shapes: dict[fx.Node, tuple[int, ...]] = {}
 
     def sources_of(node: fx.Node) -> tuple[list[str], list[tuple[int, ...]], list[tuple[int, ...]]]:
@@ -122,7 +132,7 @@ def build_opgraph(gm: fx.GraphModule, interpreter: ShapeInterpreter, info: Modul
             shapes.extend(values[arg].tensor_shapes if arg in values else [])
         return sources, shapes, params
 
-    for node in gm.graph.nodes:
+    for node in graph.nodes:
         value = values.get(node)
         if node.op == "placeholder":
             ids[node] = builder.add_input(value.shape) if value is not None and value.has_tensors else None
@@ -137,7 +147,7 @@ def build_opgraph(gm: fx.GraphModule, interpreter: ShapeInterpreter, info: Modul
             ids[node] = None  # sizes, dtypes, flags: metadata, not data flow
         elif node.op == "call_module":
             sources, in_shapes, _ = sources_of(node)
-            module = gm.get_submodule(node.target)
+            module = info.modules[str(node.target)]
             flops = module_flops(module, in_shapes, value.shape)
             ids[node] = builder.add_module_call(str(node.target), sources, value.shape, flops, fx_name=node.name)
         else:

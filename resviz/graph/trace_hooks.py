@@ -214,7 +214,7 @@ class ForwardRecorder:
         """Record ``call(*args)`` (a forward of ``self.model``); returns its output."""
         for tensor in tensors_in(args):
             self.producers[id(tensor)] = (tensor, self.builder.add_input(_shape(tensor)))
-        modules = [m for m in self.model.modules()]
+        modules = list(self.info.modules.values()) or list(self.model.modules())
         try:
             with forward_hooks(modules, self.pre_hook, self.post_hook), _RecordingMode(self):
                 output = call(*args)
