@@ -32,6 +32,7 @@ class TrainConfig:
     model_options: dict[str, Any] = field(default_factory=dict)
     trust: bool = False                 # allow running a user's model file
     weights: str | None = None          # start from these weights
+    input_shape: tuple[int, ...] | None = None  # (C, H, W) for user models that do not declare one
     # data
     dataset: str = "shapes"             # shapes | mnist | fashion | cifar10 | cifar100 | a folder
     data_dir: str | None = None
@@ -70,6 +71,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         self.model_options = dict(self.model_options or {})
         self.lr_milestones = tuple(float(m) for m in self.lr_milestones)
+        if self.input_shape is not None:
+            self.input_shape = tuple(int(d) for d in self.input_shape)
 
     # ------------------------------------------------------------------ checks
 
@@ -120,6 +123,7 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["lr_milestones"] = list(self.lr_milestones)
+        data["input_shape"] = list(self.input_shape) if self.input_shape is not None else None
         return data
 
     @classmethod

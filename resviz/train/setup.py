@@ -60,7 +60,8 @@ def prepare(config: TrainConfig, *, model: nn.Module | None = None, train_data=N
                               f"{train_data.name} has {num_classes} classes")
     if model is None:
         torch.manual_seed(config.seed)  # the same seed gives the same initial weights
-        loaded: LoadedModel = open_model(config.model, options, trust=config.trust, weights=config.weights)
+        loaded: LoadedModel = open_model(config.model, options, trust=config.trust, weights=config.weights,
+                                         input_shape=config.input_shape)
         model, spec, shape = loaded.model, loaded.spec, tuple(loaded.input_shape)
     else:
         spec = getattr(model, "resviz_spec", None) or ModelSpec(type(model).__name__, {})
@@ -83,6 +84,8 @@ def _wanted_input(config: TrainConfig, options: dict, model: nn.Module | None,
     if zoo:
         merged = resolve_options(config.model, options)
         return int(merged["in_channels"]), int(merged["input_size"])
+    if config.input_shape and len(config.input_shape) == 3:
+        return int(config.input_shape[0]), int(config.input_shape[1])
     return None
 
 

@@ -396,6 +396,8 @@ class Trainer:
             self._rate_mark = (now, done)
         elif phase in ("eval", "paused"):
             self._rate_mark = (now, done)  # evaluation and pauses are not training speed
+        if not self._rate and done:
+            self._rate = done / elapsed
         last_eval = self.evals[-1] if self.evals else None
         finite_acc = steps is not None and bool(np.isfinite(steps.acc).any())
         self.on_progress(TrainProgress(

@@ -1,0 +1,168 @@
+"""``resviz train MODEL``: train a model (or its plain and residual twins) into run files.
+
+    resviz train resnet20                              shapes on the CPU, quick
+    resviz train plain56 -o norm=none --twin --epochs 3 --out runs/vanish.resviz
+    resviz train resnet20 --dataset cifar10 --download --epochs 160 --schedule step --augment
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from typing import IO
+
+from ._common import add_model_arguments, model_options
+
+EXIT_FAILED = 1
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from ..train.config import NONFINITE_POLICIES, OPTIMIZERS, SCHEDULES, TrainConfig
+
+    defaults = TrainConfig()
+    parser = subparsers.add_parser(
+        "train", help="train a model while recording its gradients into a run file",
+        description="Train a zoo model (or your own, with --trust) while recording per-layer gradient norms, "
+                    "weight norms, update ratios and block activation-gradient norms into a run file that the "
+                    "window opens live or as a replay. With no options: synthetic shapes, on the best device.")
+    add_model_arguments(parser)
+    parser.add_argument("--twin", action="store_true",
+                        help="train the plain and the residual twin with the same seed and data order, "
+                             "into NAME-plain.resviz and NAME-residual.resviz")
+    data = parser.add_argument_group("data")
+    data.add_argument("--dataset", default=defaults.dataset, metavar="NAME",
+                      help="shapes (default, made on the fly), mnist, fashion, cifar10, cifar100, or a folder "
+                           "with a subfolder of images per class")
+    data.add_argument("--data-dir", metavar="DIR", help="where the real data sets are (or are downloaded to)")
+    data.add_argument("--download", action="store_true", help="download a missing data set (checksum verified)")
+    data.add_argument("--samples", type=int, metavar="N", help="training samples (shapes: how many to make; "
+                                                                "others: a random subset)")
+    data.add_argument("--test-samples", type=int, metavar="N", help="held-out samples")
+    data.add_argument("--augment", action="store_true", help="pad 4, random crop, horizontal flip (He et al.)")
+    data.add_argument("--no-normalize", action="store_true", help="feed pixels in [0, 1] instead of standardised")
+    optimisation = parser.add_argument_group("optimisation")
+    optimisation.add_argument("--epochs", type=int, default=defaults.epochs, help="epochs (default %(default)s)")
+    optimisation.add_argument("--steps", type=int, metavar="N", help="stop after N steps in all")
+    optimisation.add_argument("--batch-size", type=int, default=defaults.batch_size,
+                              help="batch size (default %(default)s)")
+    optimisation.add_argument("--optimizer", choices=OPTIMIZERS, default=defaults.optimizer)
+    optimisation.add_argument("--lr", type=float, help="learning rate (default 0.05 for SGD, 0.001 for Adam)")
+    optimisation.add_argument("--momentum", type=float, default=defaults.momentum)
+    optimisation.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
+    optimisation.add_argument("--schedule", choices=SCHEDULES, default=defaults.schedule,
+                              help="learning-rate schedule: step (x0.1 at 50%% and 75%% of training) or cosine")
+    optimisation.add_argument("--device", default=defaults.device, help="auto (cuda, then mps, then cpu), cuda, "
+                                                                        "mps or cpu")
+    optimisation.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
+    optimisation.add_argument("--seed", type=int, default=defaults.seed, help="seed of the weights and the "
+                                                                              "data order (default 0)")
+    recording = parser.add_argument_group("recording")
+    recording.add_argument("--record-every", type=int, default=defaults.record_every, metavar="N",
+                           help="record one step in N (default every step)")
+    recording.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every, metavar="K",
+                           help="store the weights every K epochs (0: only the final ones)")
+    recording.add_argument("--nonfinite", choices=NONFINITE_POLICIES, default=defaults.nonfinite,
+                           help="on a NaN or Inf loss or gradient: stop the run, or skip the step")
+    recording.add_argument("--out", metavar="PATH", help="the run file (default runs/MODEL-TIME.resviz)")
+    recording.add_argument("--overwrite", action="store_true", help="replace an existing run file")
+    recording.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def config_from_args(args: argparse.Namespace):
+    from ..models import parse_input_shape
+    from ..train.config import TrainConfig
+
+    return TrainConfig(
+        model=args.model, model_options=model_options(args), trust=args.trust, weights=args.weights,
+        input_shape=parse_input_shape(args.input_shape) if args.input_shape else None,
+        dataset=args.dataset, data_dir=args.data_dir, download=args.download, train_samples=args.samples,
+        test_samples=args.test_samples, augment=args.augment, normalize=not args.no_normalize, epochs=args.epochs,
+        max_steps=args.steps, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
+        momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule, device=args.device,
+        amp=args.amp, seed=args.seed, record_every=args.record_every, checkpoint_every=args.checkpoint_every,
+        nonfinite=args.nonfinite, out=args.out, overwrite=args.overwrite).validate()
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..train.trainer import Trainer
+    from ..train.twins import twin_configs
+
+    config = config_from_args(args)
+    configs = list(twin_configs(config)) if args.twin else [config]
+    failed = False
+    for index, one in enumerate(configs):
+        label = f"{one.model} [{index + 1}/{len(configs)}]" if len(configs) > 1 else one.model
+        bar = None if args.quiet else TrainingProgressLine(label)
+        try:
+            result = Trainer(one, on_progress=bar).run()
+        finally:
+            if bar is not None:
+                bar.close()
+        summary = f"{result.path}: {result.status}, {result.steps} steps"
+        if result.final_accuracy is not None and not math.isnan(result.final_accuracy):
+            summary += f", test accuracy {result.final_accuracy:.1%}"
+        print(summary)
+        if result.status == "failed":
+            print(f"resviz: run failed: {result.error}", file=sys.stderr)
+            failed = True
+            break
+        if result.status == "stopped":
+            break
+    return EXIT_FAILED if failed else 0
+
+
+class TrainingProgressLine:
+    """``resnet20  epoch 2/5  [#####....]  step 120/300  loss 1.234  acc 56.2%  14.2 steps/s``, on stderr.
+
+    On a terminal it redraws in place; in a log it prints a line per evaluation.
+    """
+
+    def __init__(self, label: str, stream: IO[str] | None = None, width: int = 20) -> None:
+        self.label = label
+        self.stream = stream if stream is not None else sys.stderr
+        self.width = width
+        self.interactive = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._last_draw = 0.0
+        self._drawn = False
+
+    def __call__(self, progress) -> None:
+        text = self.render(progress)
+        if self.interactive:
+            now = time.monotonic()
+            if progress.phase == "train" and now - self._last_draw < 0.1:
+                return
+            self._last_draw = now
+            self.stream.write("\r" + text + "\x1b[K")
+            self._drawn = True
+        elif progress.phase in ("eval", "paused"):
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def render(self, progress) -> str:
+        fraction = progress.step / progress.total_steps if progress.total_steps else 0.0
+        filled = int(min(fraction, 1.0) * self.width)
+        parts = [self.label, f"epoch {min(progress.epoch + 1, progress.epochs)}/{progress.epochs}",
+                 f"[{'#' * filled}{'.' * (self.width - filled)}]", f"step {progress.step}/{progress.total_steps}"]
+        if not math.isnan(progress.loss):
+            parts.append(f"loss {progress.loss:.4g}")
+        if not math.isnan(progress.acc):
+            parts.append(f"acc {progress.acc:.1%}")
+        if progress.steps_per_second:
+            parts.append(f"{progress.steps_per_second:.1f} steps/s")
+        if progress.eval_acc is not None:
+            parts.append(f"test acc {progress.eval_acc:.1%}")
+        if progress.phase == "paused":
+            parts.append("(paused)")
+        return "  ".join(parts)
+
+    def close(self) -> None:
+        if self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._drawn = False
+
+
+__all__ = ["TrainingProgressLine", "config_from_args", "register", "run"]
