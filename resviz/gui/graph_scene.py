@@ -21,6 +21,7 @@ from PySide6.QtGui import (QBrush, QColor, QFont, QFontMetricsF, QImage, QPainte
 from PySide6.QtWidgets import (QGraphicsItem, QGraphicsPathItem, QGraphicsPolygonItem, QGraphicsScene,
                                QGraphicsSimpleTextItem)
 
+from ..graph.draw import arrow_head as core_arrow_head
 from ..graph.types import Scene, ScenePath, SceneRect, SceneText
 
 # Data roles stored on items so the view can tell what was clicked without a lookup table.
@@ -63,37 +64,26 @@ def _font(size: float, bold: bool) -> QFont:
     return font
 
 
-def arrow_head(points: list[tuple[float, float]], width: float) -> QPolygonF | None:
-    """A filled triangle at the last point, pointing along the last non-empty segment."""
-    if len(points) < 2:
+def arrow_head(points: list[tuple[float, float]], width: float = 1.5) -> QPolygonF | None:
+    """The export's arrow head (``resviz.graph.draw.arrow_head``) at the last point, as a polygon."""
+    if len(points) < 2 or tuple(points[-2]) == tuple(points[-1]):
         return None
-    x1, y1 = points[-1]
-    for x0, y0 in reversed(points[:-1]):
-        if (x0, y0) != (x1, y1):
-            break
-    else:
-        return None
-    dx, dy = x1 - x0, y1 - y0
-    length = math.hypot(dx, dy)
-    ux, uy = dx / length, dy / length
-    size = 5.0 + 1.5 * width
-    bx, by = x1 - ux * size, y1 - uy * size
-    half = size * 0.45
-    return QPolygonF([QPointF(x1, y1), QPointF(bx - uy * half, by + ux * half), QPointF(bx + uy * half, by - ux * half)])
+    return QPolygonF([QPointF(x, y) for x, y in core_arrow_head(points)])
 
 
-def relative_luminance(colour: str) -> float:
-    c = QColor(colour)
-    channels = []
-    for v in (c.redF(), c.greenF(), c.blueF()):
-        channels.append(v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4)
-    return 0.2126 * channels[0] + 0.7152 * channels[1] + 0.0722 * channels[2]
+def simple_luminance(colour: str) -> float:
+    c = qcolour(colour)
+    return 0.2126 * c.redF() + 0.7152 * c.greenF() + 0.0722 * c.blueF()
 
 
-def text_colour_on(fill: str, dark: str = "#1F2933") -> str:
-    """White text on dark fills, the scene's dark text otherwise (WCAG contrast)."""
-    lum = relative_luminance(fill)
-    return LIGHT_TEXT if (1.05 / (lum + 0.05)) > ((lum + 0.05) / (relative_luminance(dark) + 0.05)) else dark
+def text_colour_on(fill: str, colour: str) -> str:
+    """The colour a label drawn in ``colour`` takes on ``fill``: the export's rule, so both agree.
+
+    ``build_scene`` draws labels dark on light fills (luminance > 0.45) and light on dark ones.
+    """
+    if simple_luminance(fill) > 0.45:
+        return colour
+    return LIGHT_TEXT if simple_luminance(colour) < 0.3 else "#F5F7FA"
 
 
 @dataclass

@@ -84,7 +84,7 @@ def test_render_draws_the_scene(qapp):
 
 
 def test_arrow_head_points_along_the_last_segment():
-    polygon = arrow_head([(0, 0), (0, 10), (0, 10)], 1.5)
+    polygon = arrow_head([(0, 0), (0, 10)], 1.5)
     tip = polygon.at(0)
     assert (tip.x(), tip.y()) == (0, 10)
     assert all(polygon.at(i).y() < 10 for i in (1, 2))
@@ -104,5 +104,6 @@ def test_gradient_colour_scale():
     equal = log_levels([0.1, 0.1])
     assert equal[0] < math.log10(0.1) < equal[1]
     assert [e for e, _ in log_ticks((-6.0, 0.0))][0] == -6.0
-    assert text_colour_on("#440154") == "#FFFFFF"
-    assert text_colour_on("#FDE725") != "#FFFFFF"
+    assert text_colour_on("#440154", "#1F2933") == "#FFFFFF"
+    assert text_colour_on("#440154", "#52606D") == "#F5F7FA"
+    assert text_colour_on("#FDE725", "#1F2933") == "#1F2933"

@@ -1,0 +1,259 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QColor, QImage
+from torch import nn
+
+from resviz.graph import trace_graph
+from resviz.graph.types import SKIP_COLOURS
+from resviz.gui.graph_scene import gradient_colour
+from resviz.gui.graph_view import ArchitectureView, TwinArchitectureView
+from resviz.gui.workers_tasks import running_tasks
+from resviz.models import get_model
+
+
+@pytest.fixture(scope="module")
+def resnet20_graph():
+    model = get_model("resnet20")
+    return trace_graph(model, torch.zeros(1, *model.input_shape))
+
+
+@pytest.fixture(scope="module")
+def plain20_graph():
+    model = get_model("plain20")
+    return trace_graph(model, torch.zeros(1, *model.input_shape))
+
+
+@pytest.fixture
+def view(qtbot, resnet20_graph):
+    widget = ArchitectureView()
+    qtbot.addWidget(widget)
+    widget.resize(1000, 700)
+    widget.show()
+    qtbot.waitExposed(widget)
+    widget.set_graph(resnet20_graph, "resnet20")
+    widget.set_level("blocks")
+    yield widget
+    widget.shutdown()
+
+
+def skip_paths(widget: ArchitectureView) -> list[str]:
+    return widget.graph_scene.edge_ids(skips_only=True)
+
+
+def test_set_model_traces_in_a_worker_and_draws_nine_skips(qtbot):
+    widget = ArchitectureView()
+    qtbot.addWidget(widget)
+    model = get_model("resnet20")
+    with qtbot.waitSignal(widget.graph_ready, timeout=60000):
+        widget.set_model(model, torch.zeros(1, 3, 32, 32), "resnet20")
+        assert widget.is_busy() and widget.busy.isVisibleTo(widget)
+    assert not widget.is_busy()
+    assert len(widget.block_graph.skips) == 9
+    widget.set_level("blocks")
+    # At block level each residual block is one box and its skip a bypass arc: 9 arcs, 7 + 2 kinds.
+    assert len(skip_paths(widget)) == 9
+    assert sorted(kind for _, _, kind in widget.skip_edges()) == ["identity"] * 7 + ["zero_pad"] * 2
+    assert widget.legend.counts == {"identity": 7, "zero_pad": 2}
+    pen = widget.graph_scene.edge_pen("layer1.0->layer1.0:identity")
+    assert pen.color() == QColor(SKIP_COLOURS["identity"])
+    assert running_tasks() == []
+
+
+def test_large_model_opens_collapsed(qtbot):
+    widget = ArchitectureView()
+    qtbot.addWidget(widget)
+    model = get_model("resnet152")
+    with qtbot.waitSignal(widget.graph_ready, timeout=60000):
+        widget.set_model(model, torch.zeros(1, *model.input_shape), "resnet152")
+    assert widget.level() in ("blocks", "stages")
+    assert len(widget.node_ids()) <= 120
+    assert len(widget.block_graph.skips) == 50
+    widget.shutdown()
+
+
+def test_cancel_drops_the_trace_and_leaves_no_thread(qtbot):
+    widget = ArchitectureView()
+    qtbot.addWidget(widget)
+    ready = []
+    widget.graph_ready.connect(lambda: ready.append(True))
+    widget.set_model(get_model("resnet56"), torch.zeros(1, 3, 32, 32), "resnet56")
+    widget.cancel()
+    assert not widget.is_busy() and not widget.busy.isVisibleTo(widget)
+    qtbot.waitUntil(lambda: running_tasks() == [], timeout=60000)
+    qtbot.wait(50)
+    assert ready == [] and widget.traced is None
+
+
+def test_trace_failure_is_reported(qtbot):
+    class Broken(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+
+        def forward(self, x):
+            raise RuntimeError("forward exploded")
+
+    widget = ArchitectureView()
+    qtbot.addWidget(widget)
+    with qtbot.waitSignal(widget.trace_failed, timeout=60000) as blocker:
+        widget.set_model(Broken(), torch.zeros(1, 3, 8, 8), "broken")
+    assert "exploded" in blocker.args[0]
+    assert "exploded" in widget.message.text() and widget.error
+    assert widget.traced is None and not widget.is_busy()
+
+
+def test_expand_and_collapse_change_the_node_count(view):
+    blocks = len(view.node_ids())
+    assert "layer2.0" in view.node_ids() and view.is_expandable("layer2.0")
+    assert view.expand("layer2.0")
+    expanded = view.node_ids()
+    assert "layer2.0" not in expanded and "layer2.0.conv1" in expanded
+    assert len(expanded) > blocks
+    assert not view.expand("layer2.0.conv1")  # a leaf has nothing to show
+    assert view.collapse("layer2.0")
+    assert len(view.node_ids()) == blocks
+    assert view.collapse("layer2")  # a whole stage as one box, its three skips kept as a bypass
+    assert len(view.node_ids()) == blocks - 2
+    assert ("layer2", "layer2", "identity") in view.skip_edges() or ("layer2", "layer2", "zero_pad") in view.skip_edges()
+    view.set_level("layers")
+    assert len(view.node_ids()) == 75
+    view.set_level("stages")
+    assert len(view.node_ids()) < blocks
+
+
+def test_fold_repeats(view):
+    blocks = len(view.node_ids())
+    view.set_fold_repeats(True)
+    folded = view.node_ids()
+    assert len(folded) < blocks
+    assert any(view.layout_data.nodes[n].folded > 1 for n in folded)
+    view.set_fold_repeats(False)
+    assert len(view.node_ids()) == blocks
+
+
+def test_search_reveals_selects_and_emits(view, qtbot):
+    assert "layer2.0.conv1" not in view.node_ids()
+    with qtbot.waitSignal(view.module_selected) as blocker:
+        hits = view.search("layer2.0.conv1")
+    assert hits[0] == "layer2.0.conv1"
+    assert blocker.args == ["layer2.0.conv1"]
+    assert "layer2.0.conv1" in view.node_ids()  # its block was expanded
+    assert view.selected() == "layer2.0.conv1"
+    assert view.graph_scene.selected == "layer2.0.conv1"
+    assert "Conv2d" in view.details.toPlainText()
+    assert view.search("conv2")[:2] == ["layer1.0.conv2", "layer1.1.conv2"]
+    assert view.search("no such layer") == []
+    assert view.search_status.text() == "not found"
+
+
+def test_click_selects_and_emits(view, qtbot):
+    rect = view.graph_scene.node_rect("layer1.1")
+    view.canvas.centerOn(rect.center())
+    pos = view.canvas.mapFromScene(rect.center())
+    with qtbot.waitSignal(view.module_selected) as blocker:
+        qtbot.mouseClick(view.canvas.viewport(), Qt.MouseButton.LeftButton, pos=pos)
+    assert blocker.args == ["layer1.1"]
+    assert view.graph_scene.selected == "layer1.1"
+    assert "layer1.1" in view.details.toPlainText()
+    assert view._tooltip("layer1.1").count("identity") >= 1
+    # A drag pans instead of selecting.
+    view.canvas.set_zoom(2.0)
+    rect = view.graph_scene.node_rect("layer2.1")
+    view.canvas.centerOn(rect.center())
+    pos = view.canvas.mapFromScene(rect.center())
+    before = view.canvas.verticalScrollBar().value()
+    selected = []
+    view.module_selected.connect(selected.append)
+    qtbot.mousePress(view.canvas.viewport(), Qt.MouseButton.LeftButton, pos=pos)
+    for step in range(1, 6):
+        qtbot.mouseMove(view.canvas.viewport(), pos - QPoint(0, 30 * step))
+    qtbot.mouseRelease(view.canvas.viewport(), Qt.MouseButton.LeftButton, pos=pos - QPoint(0, 150))
+    assert selected == []
+    assert view.canvas.verticalScrollBar().value() != before
+
+
+def test_gradient_colours_change_brushes_in_place(view, resnet20_graph):
+    layers = [name for name, params in resnet20_graph.module_params.items()
+              if params and name in resnet20_graph.leaf_modules]
+    norms = {name: 10.0 ** (-4 + 4 * i / len(layers)) for i, name in enumerate(layers)}
+    items_before = len(view.graph_scene.items())
+    before = view.graph_scene.node_brush("conv1")
+    view.set_gradient_colours(norms)
+    levels = view.gradient_levels()
+    assert levels == pytest.approx((math.log10(min(view.node_norms().values())),
+                                    math.log10(max(view.node_norms().values()))))
+    assert view.graph_scene.node_brush("conv1") == QColor(gradient_colour(norms["conv1"], levels))
+    assert view.graph_scene.node_brush("conv1") != before
+    # A collapsed block shows the L2 norm of its layers' norms.
+    inside = [v for k, v in norms.items() if k.startswith("layer2.1.")]
+    expected = math.sqrt(sum(v * v for v in inside))
+    assert view.node_norms()["layer2.1"] == pytest.approx(expected)
+    assert view.graph_scene.node_brush("layer2.1") == QColor(gradient_colour(expected, levels))
+    assert view.colour_bar.isVisibleTo(view)
+    # Fixed levels (shared between compared views) are used as given.
+    view.set_gradient_colours(norms, levels=(-8.0, 2.0))
+    assert view.gradient_levels() == (-8.0, 2.0)
+    assert view.graph_scene.node_brush("conv1") == QColor(gradient_colour(norms["conv1"], (-8.0, 2.0)))
+    # Skips take the colour of the gradient at their block's output.
+    view.set_edge_gradients({"layer1.0": 1e-6, "layer3.2": 1.0})
+    pen = view.graph_scene.edge_pen("layer1.0->layer1.0:identity")
+    assert pen.color() == QColor(gradient_colour(1e-6, (-8.0, 2.0)))
+    assert pen.widthF() == 4.0
+    assert view.graph_scene.edge_pen("layer1.1->layer1.1:identity").color() == QColor(SKIP_COLOURS["identity"])
+    # NaN is shown, never hidden.
+    view.set_gradient_colours({**norms, "layer1.0.conv1": float("nan")}, levels=(-8.0, 2.0))
+    assert view.graph_scene.node_brush("layer1.0") == QColor("#FF2D55")
+    view.set_gradient_colours(None)
+    view.set_edge_gradients(None)
+    assert view.graph_scene.node_brush("conv1") == before
+    assert view.graph_scene.edge_pen("layer1.0->layer1.0:identity").color() == QColor(SKIP_COLOURS["identity"])
+    assert not view.colour_bar.isVisibleTo(view)
+    assert len(view.graph_scene.items()) == items_before
+
+
+def test_export_png_and_svg(view, tmp_path):
+    view.set_gradient_colours({"conv1": 1e-3, "fc": 1.0})
+    view.select("layer1.0")
+    png = view.export_image(tmp_path / "graph.png")
+    image = QImage(str(png))
+    assert not image.isNull() and image.width() > 200 and image.height() > 200
+    sized = QImage(str(view.export_image(tmp_path / "small.png", size=(400, 300))))
+    assert (sized.width(), sized.height()) == (400, 300)
+    svg = view.export_image(tmp_path / "graph.svg").read_text()
+    assert svg.startswith("<svg") and "<title>layer3.2</title>" in svg
+    assert gradient_colour(1e-3, view.gradient_levels()) in svg  # the node's gradient fill
+    assert "gradient norm" in svg and "skip connections" in svg and "resnet20" in svg
+    with pytest.raises(Exception, match="png or .svg"):
+        view.export_image(tmp_path / "graph.jpg")
+
+
+def test_twin_view_shares_level_selection_and_gradient_levels(qtbot, resnet20_graph, plain20_graph):
+    twin = TwinArchitectureView()
+    qtbot.addWidget(twin)
+    twin.resize(1400, 700)
+    with qtbot.waitSignal(twin.graph_ready, timeout=10000):
+        twin.set_graphs(plain20_graph, resnet20_graph, "plain20", "resnet20")
+    assert twin.plain_view.level() == twin.residual_view.level()
+    assert len(twin.plain_view.block_graph.skips) == 0 and len(twin.residual_view.block_graph.skips) == 9
+    twin.plain_view.set_level("blocks")
+    assert twin.residual_view.level() == "blocks"
+    twin.residual_view.expand("layer3.0")
+    assert "layer3.0.conv1" in twin.plain_view.node_ids()
+    selected = []
+    twin.module_selected.connect(selected.append)
+    twin.residual_view.select("layer3.0.conv2", emit=True)
+    assert selected == ["layer3.0.conv2"] and twin.plain_view.selected() == "layer3.0.conv2"
+    # The plain net's gradient vanishes; the residual one's does not; one scale for both.
+    plain = {"conv1": 1e-7, "fc": 1e-1}
+    residual = {"conv1": 1e-2, "fc": 1.0}
+    twin.set_gradient_colours(plain, residual)
+    assert twin.gradient_levels() == pytest.approx((-7.0, 0.0))
+    assert twin.plain_view.gradient_levels() == twin.residual_view.gradient_levels() == twin.gradient_levels()
+    assert twin.plain_view.graph_scene.node_brush("conv1") == QColor(gradient_colour(1e-7, (-7.0, 0.0)))
+    assert twin.residual_view.graph_scene.node_brush("fc") == QColor(gradient_colour(1.0, (-7.0, 0.0)))
+    twin.shutdown()
