@@ -88,13 +88,10 @@ def run(args: argparse.Namespace) -> int:
         finally:
             recorder.close()
             writer.finish()
-    without, with_ = statistics.median(timed[False]), statistics.median(timed[True])
-    ratio = with_ / without
-    print(f"without recorder: {without:.4f} s/step (median of {len(timed[False])})")
-    print(f"with recorder:    {with_:.4f} s/step (median of {len(timed[True])})")
-    verdict = "" if device.type != "cpu" else (" (target <= %.2f: %s)" % (TARGET_CPU, "met" if ratio <= TARGET_CPU
-                                                                              else "NOT met"))
-    print(f"ratio: {ratio:.3f}{verdict}")
+    from .trainer import report
+
+    report(timed[True], timed[False], "with recorder", "without recorder",
+           TARGET_CPU if device.type == "cpu" else None)
     return 0
 
 

@@ -119,12 +119,16 @@ class Trainer:
         self._last_steps: RecordedSteps | None = None
         self._paused_seconds = 0.0
         self._rate = 0.0
+        self._prepared = False
 
     # ------------------------------------------------------------------ set-up
 
-    def _prepare(self) -> None:
+    def prepare(self) -> Trainer:
+        """Load the data, build the model and the optimizer (``run()`` does it when not done yet)."""
         from .setup import prepare
 
+        if self._prepared:
+            return self
         config = self.config
         self.device = choose_device(config.device)
         prepared = prepare(config, model=self._model_override, train_data=self._train_override,
@@ -143,6 +147,8 @@ class Trainer:
         self.optimizer = make_optimizer(config, self.model.parameters())
         self.amp = config.amp and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda") if self.amp else None
+        self._prepared = True
+        return self
 
     def _make_loaders(self) -> None:
         from ..data import BatchLoader, dataset_stats
@@ -186,8 +192,14 @@ class Trainer:
 
     def run(self) -> TrainResult:
         """Train to the end (or a stop). An exception marks the run failed, keeps its steps, and
-        propagates; out of memory becomes a ``ResvizError`` with a hint."""
-        self._prepare()
+        propagates; out of memory becomes a ``ResvizError`` with a hint. A trainer runs once."""
+        if self.writer is not None:
+            raise ResvizError(f"this trainer already ran into {self.path}; make a new one")
+        try:
+            self.prepare()
+        except torch.OutOfMemoryError as exc:
+            raise ResvizError(out_of_memory_message(choose_device(self.config.device), 0,
+                                                    self.config.batch_size)) from exc
         self._open_run()
         self._clock_start = time.perf_counter()
         self._rate_mark = (self._clock_start, 0)

@@ -56,7 +56,7 @@ def test_twins_see_the_same_data_in_the_same_order(tmp_path):
     batches = {}
     for which, twin in (("plain", plain), ("residual", residual)):
         trainer = Trainer(twin)
-        trainer._prepare()
+        trainer.prepare()
         batches[which] = [y.tolist() for _, y in trainer.train_loader]
     assert batches["plain"] == batches["residual"]
 
