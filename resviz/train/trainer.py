@@ -92,6 +92,12 @@ def make_optimizer(config: TrainConfig, parameters) -> torch.optim.Optimizer:
                            weight_decay=config.weight_decay)
 
 
+def _scale_tensor(scaler: torch.amp.GradScaler) -> torch.Tensor | float:
+    """The scaler's current scale, as the device tensor when there is one (``get_scale()`` syncs)."""
+    scale = getattr(scaler, "_scale", None)
+    return scale if isinstance(scale, torch.Tensor) else scaler.get_scale()
+
+
 class Trainer:
     """Trains ``config`` into its run file. ``model``/``train_data``/``test_data`` override the config's.
 
@@ -289,7 +295,7 @@ class Trainer:
             loss.backward()
         acc = (out.detach().argmax(1) == y).to(torch.float32).mean()
         recorded = self.recorder.step(loss=loss, acc=acc, epoch=epoch, lr=lr, step=self.step,
-                                      grad_scale=scaler.get_scale() if scaler is not None else None)
+                                      grad_scale=_scale_tensor(scaler) if scaler is not None else None)
         flags = self._nonfinite_flags(loss, recorded)
         if scaler is not None:
             flags &= NONFINITE_LOSS  # overflowing gradients are the scaler's to skip
