@@ -104,16 +104,18 @@ def _legend(figure, signs: Sequence[str], overlay_mode: bool, left: float, botto
 
 
 def comparison_figure(comparison: Comparison, *, overlay_mode: bool = True, clip_percentile: float = 1.0,
-                      alpha: float = 0.75, cell: float = 1.75, dpi: int = 150, subtitle: str = "",
+                      alpha: float = 0.75, cell: float | None = None, dpi: int = 150, subtitle: str = "",
                       show_inputs: bool = True):
     """The comparison as a matplotlib Figure: the inputs in the first column, then one column per
     method, model or checkpoint; row labels on the left; a colour legend below."""
     rows, columns = comparison.shape
     if rows == 0 or columns == 0:
         raise ResvizError("the comparison is empty")
+    if cell is None:  # few columns get bigger panels
+        cell = 2.3 if columns <= 3 else (2.0 if columns <= 5 else 1.75)
     captions = [[panel.caption for panel in row] for row in comparison.panels]
     # Captions shared by a whole row (the prediction in a methods grid) move into the row label.
-    row_captions = [row[0] if len(set(row)) == 1 else "" for row in captions]
+    row_captions = [row[0] if comparison.kind == "methods" and len(set(row)) == 1 else "" for row in captions]
     cell_captions = any(not shared and any(row) for shared, row in zip(row_captions, captions))
     gap = 0.12
     caption_h = 0.28 if cell_captions else 0.0
@@ -165,7 +167,8 @@ def save_comparison(comparison: Comparison, path: str | Path, *, dpi: int = 150,
 
 
 def randomisation_figure(result, inputs: Sequence[np.ndarray], *, overlay_mode: bool = False, sign: str = "absolute",
-                         clip_percentile: float = 1.0, cell: float = 1.25, dpi: int = 150, subtitle: str = ""):
+                         clip_percentile: float = 1.0, cell: float = 1.25, dpi: int = 150, subtitle: str = "",
+                         row_names: Sequence[str] | None = None):
     """Maps as the layers are randomised from the top (columns) for each input (rows), and the
     rank correlation with the original map per step below."""
     steps = len(result.steps)
@@ -192,7 +195,8 @@ def randomisation_figure(result, inputs: Sequence[np.ndarray], *, overlay_mode: 
                     fontsize=SMALL_SIZE, fontweight="bold", color=INK, rotation=0)
     for r in range(rows):
         bottom = top_of_grid - (r + 1) * cell - r * gap
-        figure.text((left_margin - 0.1) / width, (bottom + cell / 2) / height, f"#{r}", ha="right", va="center",
+        name = row_names[r] if row_names is not None else f"#{r}"
+        figure.text((left_margin - 0.1) / width, (bottom + cell / 2) / height, name, ha="right", va="center",
                     fontsize=LABEL_SIZE, color=INK)
         axes = _image_axes(figure, left_margin, bottom, cell, width, height)
         axes.imshow(as_rgb(inputs[r]), interpolation="nearest")
@@ -209,10 +213,10 @@ def randomisation_figure(result, inputs: Sequence[np.ndarray], *, overlay_mode: 
     axes = figure.add_axes((left_margin / width, plot_bottom / height, (width - left_margin - 0.4) / width,
                             plot_h / height))
     x = np.arange(1, steps)
-    for scores, label, colour in ((result.spearman_abs, "Spearman |map|", "#c0392b"),
-                                  (result.spearman_signed, "Spearman signed map", "#2471a3")):
+    for scores, label, colour, style in ((result.spearman_abs, "Spearman |map|", "#c0392b", "-"),
+                                         (result.spearman_signed, "Spearman signed map", "#2471a3", "--")):
         mean = scores.mean(1)
-        axes.plot(x, mean, marker="o", color=colour, label=label, linewidth=1.8)
+        axes.plot(x, mean, marker="o", color=colour, label=label, linewidth=1.8, linestyle=style)
         if scores.shape[1] > 1:
             axes.fill_between(x, scores.min(1), scores.max(1), color=colour, alpha=0.15, linewidth=0)
     axes.axhline(0.0, color="#999999", linewidth=0.8)
@@ -248,7 +252,7 @@ def localisation_figure(report, inputs: Sequence[np.ndarray], *, count: int = 8,
     gap = 0.12
     caption_h = 0.3
     width = max(0.3 + columns * (cell + gap), 6.5)
-    height = 1.3 + rows * (cell + caption_h + gap) + 0.3
+    height = 1.15 + rows * (cell + caption_h + gap) + 0.05
     figure = _figure(width, height, dpi)
     scores = report.scores
     figure.text(0.5, 1 - 0.3 / height, f"Localisation on ground-truth masks: {report.title}"
@@ -256,12 +260,13 @@ def localisation_figure(report, inputs: Sequence[np.ndarray], *, count: int = 8,
                 fontweight="bold", color=INK)
     figure.text(0.5, 1 - 0.68 / height,
                 f"pointing game {scores.pointing_accuracy:.0%}   energy in mask {scores.mean_energy:.0%} "
-                f"(a uniform map: {scores.mean_mask_fraction:.0%})   n = {scores.pointing_hits.size}",
+                f"(a uniform map: {scores.mean_mask_fraction:.0%})   n = {scores.pointing_hits.size}"
+                + (f"   tolerance {scores.tolerance} px" if scores.tolerance else ""),
                 ha="center", va="center", fontsize=LABEL_SIZE, color=MUTED)
     for i in range(count):
         r, c = divmod(i, columns)
         left = 0.15 + c * (cell + gap)
-        bottom = height - 1.1 - (r + 1) * cell - r * (caption_h + gap)
+        bottom = height - 1.0 - (r + 1) * cell - r * (caption_h + gap)
         axes = _image_axes(figure, left, bottom, cell, width, height)
         values = normalize(report.maps[i], scores.sign, clip_percentile)
         axes.imshow(overlay(inputs[i], values, scores.sign), interpolation="nearest")
@@ -277,8 +282,8 @@ def localisation_figure(report, inputs: Sequence[np.ndarray], *, count: int = 8,
         axes.set_xlim(-0.5, value.shape[1] - 0.5)
         axes.set_ylim(value.shape[0] - 0.5, -0.5)
         energy = scores.energy[i]
-        text = f"{class_label(int(report.target[i]), class_names)}  {'hit' if hit else 'miss'}  " + (
-            f"{energy:.0%}" if np.isfinite(energy) else "-")
+        text = f"{class_label(int(report.target[i]), class_names)}: {'hit' if hit else 'miss'}, " + (
+            f"{energy:.0%} in mask" if np.isfinite(energy) else "no evidence")
         figure.text((left + cell / 2) / width, (bottom - 0.05) / height, text, ha="center", va="top",
                     fontsize=SMALL_SIZE, color=MUTED)
     return figure

@@ -221,6 +221,7 @@ class LocalisationScores:
     energy: np.ndarray             # (N,) share of the (signed-as-chosen) attribution inside the mask
     mask_fraction: np.ndarray      # (N,) the mask's share of the image: what a uniform map would score
     sign: str
+    tolerance: int = 0
 
     @property
     def pointing_accuracy(self) -> float:
@@ -237,7 +238,7 @@ class LocalisationScores:
     def to_dict(self) -> dict[str, Any]:
         return {"pointing_game": self.pointing_accuracy, "energy_in_mask": self.mean_energy,
                 "uniform_map_energy": self.mean_mask_fraction, "inputs": int(self.pointing_hits.size),
-                "sign": self.sign}
+                "sign": self.sign, "tolerance_px": self.tolerance}
 
 
 def localisation_scores(maps: np.ndarray, masks: np.ndarray, sign: str = "positive",
@@ -250,6 +251,8 @@ def localisation_scores(maps: np.ndarray, masks: np.ndarray, sign: str = "positi
     energy.
     """
     check_sign(sign)
+    if tolerance < 0:
+        raise ResvizError(f"pointing game tolerance {tolerance} must be 0 or more pixels")
     if sign == "all":
         raise ResvizError("localisation scores need one sign (positive, negative or absolute), not 'all'")
     maps = np.asarray(maps, dtype=np.float64)
@@ -270,7 +273,7 @@ def localisation_scores(maps: np.ndarray, masks: np.ndarray, sign: str = "positi
         hits[i] = bool(np.any(value[target_area] == peak))
         energy[i] = float(value[mask].sum() / total)
     fraction = masks.reshape(len(masks), -1).mean(1)
-    return LocalisationScores(hits, energy, fraction, sign)
+    return LocalisationScores(hits, energy, fraction, sign, tolerance)
 
 
 def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:

@@ -34,6 +34,7 @@ class ModelSource:
     step: int | None = None
     twin_path: Path | None = None
     notes: list[str] = field(default_factory=list)
+    split_sizes: dict[str, int] = field(default_factory=dict)   # samples per split of the run's data set
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -133,9 +134,11 @@ def source_from_run(path: str | os.PathLike, step: int | None = None, *, trust: 
     twin = Path(info.twin) if info.twin else None
     if twin is not None and not twin.is_absolute() and not twin.exists():
         twin = Path(path).parent / twin.name
+    sizes = {split: int(config[key]) for split, key in (("train", "train_samples"), ("test", "test_samples"))
+             if config.get(key)}
     return ModelSource(model, f"{info.model_spec.name if info.model_spec else info.name} step {chosen}",
                        list(info.classes), config.get("dataset"), int(config.get("data_seed", 0) or 0),
-                       config.get("data_dir"), mean, std, Path(path), chosen, twin, notes)
+                       config.get("data_dir"), mean, std, Path(path), chosen, twin, notes, sizes)
 
 
 def source_from_model(model: nn.Module, label: str, *, dataset: str | None = None, classes: Sequence[str] = ()) -> ModelSource:
@@ -175,8 +178,8 @@ def balanced_indices(labels: np.ndarray, count: int) -> list[int]:
 
 
 def dataset_samples(source: ModelSource, dataset: str | None = None, *, split: str = "test",
-                    count: int | None = None, indices: Sequence[int] | None = None, data_dir: str | None = None,
-                    pool: int | None = None) -> Samples:
+                    count: int | None = None, indices: Sequence[int] | None = None,
+                    data_dir: str | None = None) -> Samples:
     """Samples of a data set at the model's input shape: ``indices``, or ``count`` balanced over
     the classes. For a run, its own data set and seed by default."""
     from ..data import load_dataset
@@ -185,13 +188,11 @@ def dataset_samples(source: ModelSource, dataset: str | None = None, *, split: s
     channels, height, width = source.input_shape
     if height != width:
         raise ResvizError(f"{source.label}: data sets are loaded square; the model expects {height}x{width}")
-    wanted = max(list(indices) + [0]) + 1 if indices else max(count or 8, 1)
-    n = None
-    if name == "shapes" or Path(name).name == "shapes":
-        n = max(wanted, pool or 0, 60)  # generate no more shapes than needed (always a few per class)
+    own = dataset in (None, source.dataset)
+    # The split exactly as the run saw it (same size and seed: shapes are generated as a whole).
+    n = source.split_sizes.get(split) if own else None
     data = load_dataset(name, split=split, data_dir=data_dir or source.data_dir, n=n,
-                        seed=source.data_seed if dataset in (None, source.dataset) else 0,
-                        size=height, channels=channels)
+                        seed=source.data_seed if own else 0, size=height, channels=channels)
     labels = data.labels.numpy()
     if indices:
         bad = [i for i in indices if not 0 <= i < len(data)]

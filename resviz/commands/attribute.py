@@ -67,6 +67,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="randomise block by block (default) or layer by layer")
     parser.add_argument("--score", action="store_true",
                         help="localisation against the shapes masks: pointing game and energy in the mask")
+    parser.add_argument("--tolerance", type=int, default=0, metavar="PIXELS",
+                        help="--score: how far outside the mask the map's maximum may land and still hit (default 0)")
     parser.add_argument("--sign", choices=("positive", "negative", "absolute", "all"),
                         help="what to draw (default: each method's natural sign)")
     parser.add_argument("--clip", type=float, default=1.0, metavar="PERCENT",
@@ -344,7 +346,8 @@ def _run_sanity(source, method: str, args: argparse.Namespace) -> int:
                                 granularity=args.granularity, seed=args.seed, **_method_options(args, method))
     out = Path(args.out or "sanity.png")
     save_randomisation(result, list(samples.images), out, sign=args.sign or "absolute",
-                       overlay_mode=False, clip_percentile=args.clip, subtitle=source.label)
+                       overlay_mode=False, clip_percentile=args.clip, subtitle=_subtitle(samples, source.label),
+                       row_names=samples.names)
     if args.json:
         print(json.dumps({"figure": str(out), **result.to_dict()}, indent=2))
         return 0
@@ -374,7 +377,8 @@ def _run_score(source, method: str, args: argparse.Namespace) -> int:
         target = [int(v) for v in samples.labels]  # score the true class: the object is what should light up
     sign = args.sign or "positive"
     report = score_localisation(source.model, x, samples.masks, method, target=target, labels=samples.labels,
-                                layer=args.layer, sign=sign, seed=args.seed, **_method_options(args, method))
+                                layer=args.layer, sign=sign, tolerance=args.tolerance, seed=args.seed,
+                                **_method_options(args, method))
     out = Path(args.out or "localisation.png")
     save_localisation(report, list(samples.images), out, class_names=samples.classes, clip_percentile=args.clip)
     if args.json:

@@ -219,3 +219,26 @@ def test_blur_baseline_differs_from_zero_baseline(model, inputs):
     assert not np.allclose(zero.raw, blur.raw)
     with pytest.raises(ResvizError, match="baseline 'noise'"):
         attribute(model, inputs, TARGET, "ig", baseline="noise")
+
+
+def test_inputs_of_another_size_or_channel_count_are_converted_or_refused(model):
+    big = torch.rand(2, 3, 32, 32)
+    result = attribute(model, big, [0, 1], "saliency")
+    assert result.maps.shape == (2, 16, 16) and result.notes == ["resized 32x32 to 16x16"]
+    grey = attribute(model, torch.rand(1, 16, 16), [0], "saliency")  # one (H, W) image
+    assert grey.notes == ["converted grey to RGB"] and grey.raw.shape == (1, 3, 16, 16)
+    with pytest.raises(ResvizError, match="images have 2 channels and the model expects 3"):
+        attribute(model, torch.rand(1, 2, 16, 16), [0], "saliency")
+    with pytest.raises(ResvizError, match=r"images are 3x32x32 \(C x H x W\) but the model expects 3x16x16"):
+        attribute(model, big, [0, 1], "saliency", convert=False)
+    with pytest.raises(ResvizError, match="inputs are torch.uint8"):
+        attribute(model, torch.zeros(1, 3, 16, 16, dtype=torch.uint8), [0], "saliency")
+
+
+def test_grad_cam_layer_errors_name_what_is_wrong(model, inputs):
+    with pytest.raises(ResvizError, match=r"no layer 'layer3.0.conv3'; nearest: layer3.0.conv2, layer3.0.conv1, "):
+        attribute(model, inputs, TARGET, "grad_cam", layer="layer3.0.conv3")
+    with pytest.raises(ResvizError, match=r"Grad-CAM needs a layer with spatial output .* 'fc' has no spatial output"):
+        attribute(model, inputs, TARGET, "grad_cam", layer="fc")
+    result = attribute(model, inputs, TARGET, "guided_grad_cam", layer="layer2.0.conv1")
+    assert result.layer == "layer2.0.conv1" and result.label == "Guided Grad-CAM (layer2.0.conv1)"
