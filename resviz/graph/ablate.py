@@ -19,7 +19,7 @@ import torch.fx as fx
 from torch import nn
 
 from ..errors import ResvizError, did_you_mean
-from .execution import call_with_state, eval_mode, example_args, meta_state, to_meta
+from .execution import eval_mode, example_args, swapped_tensors, to_meta
 from .opgraph import collect_module_info
 from .ops import CONCAT_OPS
 from .skips import find_skips
@@ -125,14 +125,15 @@ def make_plain_twin(model: nn.Module, example_input: Any = None,
             raise ResvizError(f"{name}: cannot make a plain twin, which needs a model torch.fx can trace; "
                               f"{exc.reason}") from exc
         try:
-            interpreter = call_with_state(gm, meta_state(gm), lambda *a: run_shapes(gm, None, a, meta=True),
-                                          to_meta(args))
+            with swapped_tensors(list(gm.modules()), "meta"):
+                interpreter = run_shapes(gm, None, to_meta(args), meta=True)
         except Exception as exc:  # noqa: BLE001
             from .doctor import explain_forward_error
 
             raise explain_forward_error(model, args, exc).to_error() from exc
-        ids: dict[fx.Node, str | None] = {}
-        opgraph = build_opgraph(gm.graph, interpreter, collect_module_info(gm), ids).build("fx", None, name, "meta")
+        arg_ids: dict[fx.Node, dict[fx.Node, str | None]] = {}
+        opgraph = build_opgraph(gm.graph, interpreter, collect_module_info(gm), arg_ids=arg_ids).build(
+            "fx", None, name, "meta")
     chosen = _select(find_skips(opgraph), skips, name)
 
     by_name = {node.name: node for node in gm.graph.nodes}
@@ -142,8 +143,9 @@ def make_plain_twin(model: nn.Module, example_input: Any = None,
         merge = by_name[ops.nodes[skip.merge]["fx_name"]]
         long_set = set(skip.long_path)
         short_input = next((p for p in ops.predecessors(skip.merge) if p in set(skip.short_path)), skip.fork)
-        long_arg = next((a for a in merge.all_input_nodes if ids.get(a) in long_set), None)
-        short_arg = next((a for a in merge.all_input_nodes if ids.get(a) == short_input), None)
+        sources = arg_ids[merge]
+        long_arg = next((a for a in merge.all_input_nodes if sources.get(a) in long_set), None)
+        short_arg = next((a for a in merge.all_input_nodes if sources.get(a) == short_input), None)
         if long_arg is None or short_arg is None:
             raise ResvizError(f"{name}: cannot remove the skip at {skip.merge}: its inputs are not plain tensors")
         plans.append((ops.nodes[skip.merge]["op"] in CONCAT_OPS, merge, long_arg, _position(merge, short_arg)))

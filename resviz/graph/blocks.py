@@ -34,6 +34,7 @@ from .skips import find_skips, residual_blocks
 from .types import SkipConnection
 
 LEVELS = ("stages", "blocks", "layers")
+LEVEL_ALIASES = {"ops": "layers"}  # every op is already its own node at "layers"
 _FINER = {"stages": "blocks", "blocks": "layers", "layers": "layers"}
 
 
@@ -172,6 +173,8 @@ def format_count(count: int) -> str:
 def block_graph(opgraph: OpGraph, level: str = "blocks", expand: Iterable[str] = (), collapse: Iterable[str] = (),
                 fold_repeats: bool = False, skips: list[SkipConnection] | None = None) -> BlockGraph:
     """Collapse ``opgraph`` to ``level``, with per-module ``expand``/``collapse`` overrides."""
+    requested = level
+    level = LEVEL_ALIASES.get(level, level)
     if level not in LEVELS:
         raise ResvizError(f"level {level!r} is not one of {', '.join(LEVELS)}")
     skips = find_skips(opgraph) if skips is None else skips
@@ -222,7 +225,7 @@ def block_graph(opgraph: OpGraph, level: str = "blocks", expand: Iterable[str] =
                 index = None  # already drawn as the box's bypass; this is its main input
         _add_edge(graph, ru, rv, "main" if index is None else skips[index].kind, index)
 
-    result = BlockGraph(graph, skips, level, opgraph, boxed, node_of)
+    result = BlockGraph(graph, skips, requested, opgraph, boxed, node_of)
     if fold_repeats:
         _fold(result)
     return result

@@ -2,8 +2,8 @@
 
 Meta tensors carry shapes and dtypes but no data, so even ResNet-1202 runs without memory
 or arithmetic. The model's own tensors are swapped for meta stand-ins only for the duration
-of the call (``torch.func.functional_call``); a model that cannot run on meta (data-dependent
-control flow, ``.item()``, plain tensor attributes) runs on its own device instead, under
+of the call (``swapped_tensors``); a model that cannot run on meta (data-dependent control
+flow, ``.item()``, plain tensor attributes) runs on its own device instead, under
 ``no_grad``, with its buffers copied so running statistics are never touched.
 """
 
@@ -78,18 +78,6 @@ def to_device(args: tuple[Any, ...], device: torch.device) -> tuple[Any, ...]:
     return _map_tensors(args, lambda t: t.to(device))
 
 
-def meta_state(module: nn.Module) -> dict[str, torch.Tensor]:
-    """Meta stand-ins for every parameter and buffer, by name."""
-    state = {name: _meta_like(p) for name, p in module.named_parameters()}
-    state.update({name: _meta_like(b) for name, b in module.named_buffers()})
-    return state
-
-
-def buffer_copies(module: nn.Module) -> dict[str, torch.Tensor]:
-    """Copies of the buffers, so a forward pass cannot change the model's running statistics."""
-    return {name: b.clone() for name, b in module.named_buffers()}
-
-
 @contextmanager
 def eval_mode(model: nn.Module, modules: Iterable[nn.Module] | None = None) -> Iterator[None]:
     """Eval mode while tracing (no batch statistics, no dropout); every module's flag is restored.
@@ -106,25 +94,42 @@ def eval_mode(model: nn.Module, modules: Iterable[nn.Module] | None = None) -> I
             module.training = training
 
 
-def call_with_state(module: nn.Module, state: dict[str, torch.Tensor], fn: Callable[..., Any],
-                    args: tuple[Any, ...]) -> Any:
-    """Call ``fn(*args)`` while ``module``'s tensors are replaced by ``state``."""
-    runner = _Runner(module, fn)
-    prefixed = {f"target.{name}": tensor for name, tensor in state.items()}
-    with torch.no_grad():
-        return torch.func.functional_call(runner, prefixed, args, strict=False, tie_weights=True)
+@contextmanager
+def swapped_tensors(modules: Iterable[nn.Module], mode: str) -> Iterator[set[int]]:
+    """Swap every module's parameters and buffers for stand-ins while the block runs.
 
-
-class _Runner(nn.Module):
-    """Holds the module so ``functional_call`` can swap its tensors while ``fn`` runs."""
-
-    def __init__(self, target: nn.Module, fn: Callable[..., Any]) -> None:
-        super().__init__()
-        self.target = target
-        self._fn = fn
-
-    def forward(self, *args: Any) -> Any:
-        return self._fn(*args)
+    ``mode="meta"``: empty meta tensors for all of them; ``mode="buffers"``: copies of the
+    buffers only, so a real forward pass cannot change running statistics. Yields the ids of
+    the parameters in use (to count them where functions take them directly). A tensor
+    shared by several modules (tied weights, a module registered twice) gets one stand-in,
+    and every original is put back in ``finally`` (``torch.func.functional_call`` loses
+    modules registered under two names).
+    """
+    originals: list[tuple[dict, str, Any]] = []
+    standins: dict[int, torch.Tensor] = {}
+    parameter_ids: set[int] = set()
+    try:
+        for module in modules:
+            for store, is_parameter in ((module._parameters, True), (module._buffers, False)):
+                for name, tensor in list(store.items()):
+                    if tensor is None:
+                        continue
+                    if is_parameter and mode != "meta":
+                        parameter_ids.add(id(tensor))
+                        continue
+                    standin = standins.get(id(tensor))
+                    if standin is None:
+                        standin = _meta_like(tensor) if mode == "meta" else tensor.detach().clone()
+                        standins[id(tensor)] = standin
+                    if is_parameter:
+                        parameter_ids.add(id(standin))
+                    originals.append((store, name, tensor))
+                    store[name] = standin
+        with torch.no_grad():
+            yield parameter_ids
+    finally:
+        for store, name, tensor in reversed(originals):
+            store[name] = tensor
 
 
 def unbound_parameters(model: nn.Module, count: int) -> dict[str, Any]:

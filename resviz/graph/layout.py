@@ -181,7 +181,7 @@ def layout_graph(block_graph: Any) -> Layout:
         info = {key: data[key] for key in _INFO_KEYS if key in data}
         info["rank"] = rank[node]
         info["spine"] = node in on_spine
-        info["members"] = len(data.get("members", ()))
+        info["members"] = list(data.get("members", ()))  # the op node ids the box stands for
         nodes[node] = NodeBox(node, labels[node], str(data.get("kind", "")), x[node], yc, w, h,
                               bool(data.get("collapsed", False)), int(data.get("folded", 1)), info)
 

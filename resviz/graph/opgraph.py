@@ -42,6 +42,7 @@ class ModuleInfo:
     leaves: set[str]  # modules drawn as one op (PyTorch's own layers)
     containers: set[str] = field(default_factory=set)  # Sequential, ModuleList, ModuleDict (and subclasses)
     modules: dict[str, nn.Module] = field(default_factory=dict)  # the modules themselves, for this trace only
+    leaf_params: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # leaf -> (id, numel) of its tensors
 
 
 def collect_module_info(model: nn.Module) -> ModuleInfo:
@@ -60,10 +61,22 @@ def collect_module_info(model: nn.Module) -> ModuleInfo:
             children.setdefault(parent, []).append(name)
     params: dict[str, int] = {}
     signatures: dict[str, str] = {}
+    own: dict[str, list[tuple[int, int]]] = {
+        name: [(id(p), p.numel()) for p in module.parameters(recurse=False)] for name, module in modules.items()}
+    all_ids = [pid for entries in own.values() for pid, _ in entries]
+    tied = len(all_ids) != len(set(all_ids))  # one tensor in several modules: count it once everywhere
+    subtree_ids: dict[str, set[int]] = {}
+    numel = {pid: n for entries in own.values() for pid, n in entries}
     for name in reversed(list(modules)):  # children come after their parent in named_modules
         module = modules[name]
-        own = sum(p.numel() for p in module.parameters(recurse=False))
-        params[name] = own + sum(params[c] for c in children[name])
+        if tied:
+            ids = {pid for pid, _ in own[name]}
+            for child in children[name]:
+                ids |= subtree_ids[child]
+            subtree_ids[name] = ids
+            params[name] = sum(numel[pid] for pid in ids)
+        else:
+            params[name] = sum(n for _, n in own[name]) + sum(params[c] for c in children[name])
         digest = hashlib.blake2b(digest_size=8)
         try:
             extra = module.extra_repr()
@@ -78,9 +91,10 @@ def collect_module_info(model: nn.Module) -> ModuleInfo:
             digest.update(f"{child.rpartition('.')[2]}={signatures[child]};".encode())
         signatures[name] = digest.hexdigest()
     leaves = {name for name, module in modules.items() if name and is_leaf_module(module)}
+    leaf_params = {name: [(id(p), p.numel()) for p in modules[name].parameters()] for name in leaves}
     containers = {name for name, module in modules.items()
                   if isinstance(module, (nn.Sequential, nn.ModuleList, nn.ModuleDict))}
-    return ModuleInfo(names, types, children, params, signatures, leaves, containers, modules)
+    return ModuleInfo(names, types, children, params, signatures, leaves, containers, modules, leaf_params)
 
 
 def id_base(op: str) -> str:
@@ -138,6 +152,7 @@ class OpGraphBuilder:
         self.graph = nx.DiGraph()
         self.taken: set[str] = set(info.types)
         self.calls: Counter[str] = Counter()
+        self.counted: set[int] = set()  # parameters already counted on a node (shared or tied weights)
         self.inputs: list[str] = []
         self.outputs: list[str] = []
         self._order = 0
@@ -172,7 +187,11 @@ class OpGraphBuilder:
         self.calls[qualname] += 1
         node_id = qualname if count == 0 else self._unique(f"{qualname}:{count}")
         type_name = self.info.types.get(qualname, "")
-        params = self.info.params.get(qualname, 0) if count == 0 else 0  # shared weights count once
+        params = 0
+        for pid, numel in self.info.leaf_params.get(qualname, ()):  # shared or tied weights count once
+            if pid not in self.counted:
+                self.counted.add(pid)
+                params += numel
         return self._add(node_id, sources, kind=MODULE, op=type_name, module=qualname, module_type=type_name,
                          shape=shape, params=params, flops=flops, call=count, fx_name=fx_name)
 

@@ -15,8 +15,7 @@ from typing import Any
 from torch import nn
 
 from ..errors import ResvizError
-from .execution import (buffer_copies, call_with_state, eval_mode, example_args, meta_state, model_device,
-                        to_device, to_meta)
+from .execution import eval_mode, example_args, model_device, swapped_tensors, to_device, to_meta
 from .opgraph import OpGraph, collect_module_info
 from .trace_fx import FxTraceFailed, build_opgraph, run_shapes, symbolic_graph
 from .trace_hooks import ForwardRecorder
@@ -44,7 +43,7 @@ def trace_graph(model: nn.Module, example_input: Any = None, *, tracer: str = "a
                     raise ResvizError(exc.reason) from exc
                 reason = exc.reason
             else:
-                interpreter, device = _shapes_with_fx(model, graph, args)
+                interpreter, device = _shapes_with_fx(model, graph, args, list(info.modules.values()))
                 return build_opgraph(graph, interpreter, info).build("fx", None, model_type, device)
         if reason is None:
             reason = "the forward-pass tracer was asked for"
@@ -52,17 +51,17 @@ def trace_graph(model: nn.Module, example_input: Any = None, *, tracer: str = "a
         return recorder.builder.build("hooks", reason, model_type, device)
 
 
-def _shapes_with_fx(model: nn.Module, graph: Any, args: tuple[Any, ...]) -> tuple[Any, str]:
+def _shapes_with_fx(model: nn.Module, graph: Any, args: tuple[Any, ...],
+                    modules: list[nn.Module]) -> tuple[Any, str]:
     try:
-        return call_with_state(model, meta_state(model), lambda *a: run_shapes(model, graph, a, meta=True),
-                               to_meta(args)), "meta"
+        with swapped_tensors(modules, "meta"):
+            return run_shapes(model, graph, to_meta(args), meta=True), "meta"
     except Exception:  # noqa: BLE001 - not runnable on meta: run it for real below
         pass
     device = model_device(model)
     try:
-        interpreter = call_with_state(model, buffer_copies(model), lambda *a: run_shapes(model, graph, a, meta=False),
-                                      to_device(args, device))
-        return interpreter, str(device)
+        with swapped_tensors(modules, "buffers"):
+            return run_shapes(model, graph, to_device(args, device), meta=False), str(device)
     except Exception as exc:  # noqa: BLE001 - explained by the shape doctor
         from .doctor import explain_forward_error
 
@@ -80,21 +79,21 @@ def record_forward(model: nn.Module, args: tuple[Any, ...], info: Any = None) ->
 
 
 def _record_forward(model: nn.Module, args: tuple[Any, ...], info: Any) -> tuple[ForwardRecorder, str]:
-    state = meta_state(model)
-    parameter_names = {name for name, _ in model.named_parameters()}
-    recorder = ForwardRecorder(model, info, meta=True,
-                               param_ids={id(t) for name, t in state.items() if name in parameter_names})
+    modules = list(info.modules.values())
     try:
-        call_with_state(model, state, lambda *a: recorder.run(a, model), to_meta(args))
+        with swapped_tensors(modules, "meta") as parameter_ids:
+            recorder = ForwardRecorder(model, info, meta=True, param_ids=parameter_ids)
+            recorder.run(to_meta(args), model)
         return recorder, "meta"
     except Exception:  # noqa: BLE001 - not runnable on meta: run it for real below
         pass
     device = model_device(model)
-    recorder = ForwardRecorder(model, info, meta=False, param_ids={id(p) for p in model.parameters()})
-    try:
-        call_with_state(model, buffer_copies(model), lambda *a: recorder.run(a, model), to_device(args, device))
-    except Exception as exc:  # noqa: BLE001 - explained by the shape doctor
-        from .doctor import report_failure
+    with swapped_tensors(modules, "buffers") as parameter_ids:
+        recorder = ForwardRecorder(model, info, meta=False, param_ids=parameter_ids)
+        try:
+            recorder.run(to_device(args, device), model)
+        except Exception as exc:  # noqa: BLE001 - explained by the shape doctor
+            from .doctor import report_failure
 
-        raise report_failure(model, args, recorder, exc).to_error() from exc
+            raise report_failure(model, args, recorder, exc).to_error() from exc
     return recorder, str(device)

@@ -109,9 +109,14 @@ def _is_inplace(node: fx.Node) -> bool:
 
 
 def build_opgraph(graph: fx.Graph, interpreter: ShapeInterpreter, info: ModuleInfo,
-                  ids: dict[fx.Node, str | None] | None = None) -> OpGraphBuilder:
-    """The op graph of a traced and interpreted fx graph over the model ``info`` describes;
-    ``ids`` (if given) receives each fx node's op node id (None for sizes and other metadata)."""
+                  ids: dict[fx.Node, str | None] | None = None,
+                  arg_ids: dict[fx.Node, dict[fx.Node, str | None]] | None = None) -> OpGraphBuilder:
+    """The op graph of a traced and interpreted fx graph over the model ``info`` describes.
+
+    ``ids`` (if given) receives each fx node's op node id (None for sizes and other metadata);
+    ``arg_ids`` the op node ids each fx node's inputs had when it ran (an in-place op changes
+    what later readers of its input read).
+    """
     builder = OpGraphBuilder(info)
     values = interpreter.values
     parameter_names = {f"{module}.{name}" if module else name
@@ -133,6 +138,8 @@ def build_opgraph(graph: fx.Graph, interpreter: ShapeInterpreter, info: ModuleIn
         return sources, shapes, params
 
     for node in graph.nodes:
+        if arg_ids is not None:
+            arg_ids[node] = {arg: ids.get(arg) for arg in node.all_input_nodes}
         value = values.get(node)
         if node.op == "placeholder":
             ids[node] = builder.add_input(value.shape) if value is not None and value.has_tensors else None
