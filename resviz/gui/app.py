@@ -3,32 +3,98 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QApplication, QLabel, QMainWindow
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
+from ..errors import ResvizError
+from .main_window import TABS, MainWindow, app_icon
+from .model_choice import ModelChoice
 
-
-def app_icon() -> QIcon:
-    return QIcon(str(ASSETS / "icon.svg"))
-
-
-class MainWindow(QMainWindow):
-    def __init__(self) -> None:
-        super().__init__()
-        self.setWindowTitle("resviz")
-        self.setWindowIcon(app_icon())
-        self.setCentralWidget(QLabel("resviz"))
-        self.resize(1400, 900)
+RUN_SUFFIX = ".resviz"
 
 
-def run_app(target: str | None = None) -> int:
+@dataclass
+class LaunchOptions:
+    """What the command line asks the window to do once it is open."""
+
+    target: str | None = None  # a zoo model, path/to/model.py[:factory], or a run file
+    options: dict[str, Any] = field(default_factory=dict)  # zoo model options
+    twin: bool = True
+    tab: str | None = None  # architecture, training, attribution
+    presentation: bool = False
+    train: bool = False  # start training the twins right away
+    max_steps: int | None = None
+    step: int | None = None  # show this step of a run file
+    play: bool = False  # start replaying
+    runs_folder: str | None = None
+
+
+def create_application() -> QApplication:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("resviz")
     app.setOrganizationName("resviz")
+    app.setApplicationDisplayName("resviz")
     app.setWindowIcon(app_icon())
-    window = MainWindow()
-    window.show()
-    return app.exec()
+    return app
+
+
+def is_run_file(target: str) -> bool:
+    return target.endswith(RUN_SUFFIX)
+
+
+def launch(options: LaunchOptions, window: MainWindow | None = None) -> MainWindow:
+    """Open the window as the command line asked (the target, a tab, presentation, training)."""
+    target = options.target
+    choice = None
+    if target and not is_run_file(target):
+        choice = ModelChoice(target, dict(options.options), twin=options.twin)
+        if not choice.is_user_file:
+            choice.twin_reference()  # an unknown zoo name fails here, before the window opens
+    if window is None:
+        window = MainWindow(runs_folder=options.runs_folder, open_default=choice is None and not target)
+    window.max_steps = options.max_steps
+    if choice is not None:
+        window.open_model_choice(choice)
+    if target and is_run_file(target):
+        if not Path(target).is_file():
+            raise ResvizError(f"run file {target} does not exist")
+        window.open_model_choice(window.choice)
+        window.open_run_file(target)
+    if options.tab:
+        window.tabs.setCurrentIndex(TABS.index(options.tab))
+    if options.step is not None or options.play:
+        def seek_when_loaded() -> None:
+            timeline = window.comparison.timeline
+            if timeline.empty:
+                QTimer.singleShot(100, seek_when_loaded)
+                return
+            if options.step is not None:
+                timeline.seek(options.step)
+            if options.play:
+                timeline.play()
+        QTimer.singleShot(100, seek_when_loaded)
+    if options.train:
+        def train_when_loaded() -> None:
+            if window.loaded is None:
+                QTimer.singleShot(100, train_when_loaded)
+                return
+            window.train_twins() if window.loaded.plain is not None else window.train_one()
+        QTimer.singleShot(100, train_when_loaded)
+    return window
+
+
+def run_app(target: str | None = None, options: LaunchOptions | None = None) -> int:
+    options = options or LaunchOptions(target=target)
+    app = create_application()
+    window = launch(options)
+    if options.presentation:
+        window.set_presentation(True)
+    else:
+        window.show()
+    code = app.exec()
+    window.shutdown()
+    return code

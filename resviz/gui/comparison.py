@@ -23,19 +23,23 @@ class Comparison:
         self.timeline = Timeline()
         self.levels = ColourLevels()
         self.revision = 0
+        self.weights_only = True  # profiles and heatmap show conv/linear layers, not norms
         self.runs_changed = Callbacks()  # a run was added or removed
         self.data_changed = Callbacks()  # steps, evaluations, events or status arrived
         self.levels.changed.connect(self._bump)
 
     # -- membership -------------------------------------------------------------------------
 
-    def add(self, info: Any) -> RunData:
-        """Start showing a run (its ``RunInfo``); returns the holder its steps go into."""
+    def add(self, info: Any, weight_mask: Any = None) -> RunData:
+        """Start showing a run (its ``RunInfo``); returns the holder its steps go into.
+
+        ``weight_mask`` marks the layers with weights proper (see ``run_data.weight_layer_mask``).
+        """
         key = str(Path(info.path))
         if key in self.runs:
             self.runs[key].set_info(info)
             return self.runs[key]
-        run = RunData(info, max_columns=self.max_columns)
+        run = RunData(info, max_columns=self.max_columns, weight_mask=weight_mask)
         self.runs[key] = run
         self._order_and_colour()
         self.revision += 1
@@ -129,6 +133,12 @@ class Comparison:
     def _bump(self) -> None:
         self.revision += 1
 
+    def set_weights_only(self, weights_only: bool) -> None:
+        if weights_only != self.weights_only:
+            self.weights_only = weights_only
+            self.revision += 1
+            self.data_changed.emit()
+
     # -- what the views draw ----------------------------------------------------------------
 
     @property
@@ -139,7 +149,7 @@ class Comparison:
         timeline = self.timeline
         return Frame(runs=self.ordered, step=timeline.step, following=timeline.following,
                      levels=self.levels.levels, first_step=timeline.first, last_step=timeline.last,
-                     revision=self.revision)
+                     revision=self.revision, weights_only=self.weights_only)
 
     def layer_norms_at(self, step: int | None = None) -> dict[str, dict[str, float] | None]:
         """Per run: each layer's gradient norm at ``step`` (the shown step by default)."""

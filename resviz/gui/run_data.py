@@ -74,6 +74,63 @@ PLAIN_COLOUR = "#D55E00"
 OTHER_COLOURS = ("#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442")
 
 
+# Options the trainer fits to the data set; they say nothing about the architecture.
+DATA_FITTED_OPTIONS = ("in_channels", "input_size", "num_classes")
+NORM_NAMES = ("BatchNorm", "GroupNorm", "LayerNorm", "InstanceNorm", "LocalResponseNorm", "RMSNorm")
+
+
+def run_label(model_spec: Any, fallback: str) -> str:
+    """``resnet20`` or ``plain56 (norm=none)``: the model and the options that shape it."""
+    if model_spec is None:
+        return fallback
+    options = {k: v for k, v in (model_spec.options or {}).items() if k not in DATA_FITTED_OPTIONS}
+    if not options:
+        return model_spec.name
+    return f"{model_spec.name} ({', '.join(f'{k}={v}' for k, v in sorted(options.items()))})"
+
+
+def weight_layer_mask(info: Any) -> np.ndarray:
+    """True for the layers with weights proper (convolutions, linear layers), False for norms.
+
+    Normalisation layers' gradients sit on another scale, so interleaved with the convolutions
+    they zig-zag the depth profile; the weight layers alone give the classic picture (and are
+    the layers the ResNet paper counts). Zoo models are built on the meta device to look the
+    module types up (free: no memory, no initialisation); otherwise names decide.
+    """
+    layer_ids = list(info.layer_ids)
+    kinds = _module_kinds(info.model_spec, layer_ids)
+    if kinds is None:
+        kinds = ["norm" if _looks_like_norm(name) else "weight" for name in layer_ids]
+    mask = np.array([kind == "weight" for kind in kinds], bool)
+    return mask if mask.any() else np.ones(len(layer_ids), bool)
+
+
+def _looks_like_norm(layer_id: str) -> bool:
+    last = layer_id.rsplit(".", 1)[-1].lower().rstrip("0123456789_")
+    return last in ("bn", "norm", "ln", "gn", "batchnorm", "layernorm", "groupnorm")
+
+
+def _module_kinds(model_spec: Any, layer_ids: list[str]) -> list[str] | None:
+    if model_spec is None or getattr(model_spec, "is_user_model", True):
+        return None
+    try:
+        import torch
+
+        with torch.device("meta"):
+            model = model_spec.build()
+    except Exception:  # noqa: BLE001 - an unknown or changed model: fall back to names
+        return None
+    modules = dict(model.named_modules())
+    kinds = []
+    for layer_id in layer_ids:
+        module = modules.get(layer_id)
+        if module is None:
+            return None
+        name = type(module).__name__
+        kinds.append("norm" if any(norm in name for norm in NORM_NAMES) else "weight")
+    return kinds
+
+
 def is_residual(model_spec: Any) -> bool | None:
     """Whether a run's model has skips: from the zoo registry, or None when unknown."""
     if model_spec is None:
@@ -94,7 +151,7 @@ class RunData:
 
     SMOOTHING = 0.95  # exponential moving average of the training loss and accuracy
 
-    def __init__(self, info: Any, *, max_columns: int = 2048) -> None:
+    def __init__(self, info: Any, *, max_columns: int = 2048, weight_mask: np.ndarray | None = None) -> None:
         self.info = info
         self.path = Path(info.path)
         self.layer_ids: list[str] = list(info.layer_ids)
@@ -120,6 +177,10 @@ class RunData:
         self._ema_acc = float("nan")
         self._log_range = (float("inf"), float("-inf"))
         self.style = RunStyle(OTHER_COLOURS[0], self.label, is_residual(info.model_spec))
+        if weight_mask is None or len(weight_mask) != n_layers:
+            weight_mask = np.ones(n_layers, bool)
+        self.weight_layers = np.flatnonzero(weight_mask)
+        self.all_layers = np.arange(n_layers)
 
     # -- identity ---------------------------------------------------------------------------
 
@@ -129,8 +190,11 @@ class RunData:
 
     @property
     def label(self) -> str:
-        spec = self.info.model_spec
-        return spec.label() if spec is not None else self.info.name
+        return run_label(self.info.model_spec, self.info.name)
+
+    def shown_layers(self, weights_only: bool) -> np.ndarray:
+        """Indices of the layers the figures show: the weight layers only, or all."""
+        return self.weight_layers if weights_only else self.all_layers
 
     @property
     def status(self) -> str:

@@ -34,7 +34,7 @@ class _Watched:
 
 
 class _FeedWorker(QObject):
-    opened = Signal(str, object)  # path, RunInfo
+    opened = Signal(str, object, object)  # path, RunInfo, weight-layer mask
     steps_arrived = Signal(str, object)  # path, StepBatch
     records_changed = Signal(str, object, object)  # path, evals, events
     info_changed = Signal(str, object)  # path, RunInfo (status or error changed)
@@ -78,8 +78,10 @@ class _FeedWorker(QObject):
         except Exception as exc:  # noqa: BLE001 - reported in the window, never raised into Qt
             self.failed.emit(path, f"run file {path} cannot be read: {exc}", traceback.format_exc())
             return
+        from .run_data import weight_layer_mask
+
         self._watched[path] = _Watched(reader, -1, info.status, info.error)
-        self.opened.emit(path, info)
+        self.opened.emit(path, info, weight_layer_mask(info))
         self._read(path)
 
     @Slot(str)
@@ -140,7 +142,7 @@ class _FeedWorker(QObject):
 class RunFeed(QObject):
     """Follows run files in a worker thread; signals carry plain data to the GUI thread."""
 
-    opened = Signal(str, object)
+    opened = Signal(str, object, object)
     steps_arrived = Signal(str, object)
     records_changed = Signal(str, object, object)
     info_changed = Signal(str, object)

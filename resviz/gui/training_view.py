@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QGridLayout, QLabel, QVBoxLayout, QWidget
 
 from .comparison import Comparison
 from .figures import (BlockGradientFigure, ConfusionFigure, DepthProfileFigure, Figure, GradientFlowFigure,
@@ -52,6 +52,15 @@ class TrainingView(QWidget):
         self.grid.setRowStretch(0, 3)
         self.grid.setRowStretch(1, 2)
         self.timeline_bar = TimelineBar(comparison.timeline)
+        self.layers_box = QComboBox()
+        self.layers_box.setObjectName("layersBox")
+        self.layers_box.addItem("conv / linear layers", True)
+        self.layers_box.addItem("all layers (with norms)", False)
+        self.layers_box.setToolTip("Layers in the heatmap and the per-layer profiles: normalisation layers' "
+                                   "gradients live on another scale and zig-zag the depth profile")
+        self.layers_box.currentIndexChanged.connect(
+            lambda index: comparison.set_weights_only(bool(self.layers_box.itemData(index))))
+        self.timeline_bar.layout().addWidget(self.layers_box)
         self.hint = QLabel()
         self.hint.setAlignment(Qt.AlignCenter)
         self.hint.setWordWrap(True)

@@ -7,7 +7,7 @@ from html import escape
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QSizePolicy
 
@@ -31,9 +31,11 @@ class Frame:
     first_step: int = 0  # the timeline's range over all runs
     last_step: int = 0
     revision: int = 0  # changes whenever runs, their data or their styles change
+    weights_only: bool = True  # per-layer figures show conv/linear layers only, not norm layers
 
     def key(self) -> tuple:
-        return (self.revision, self.step, self.following, self.levels, self.first_step, self.last_step)
+        return (self.revision, self.step, self.following, self.levels, self.first_step, self.last_step,
+                self.weights_only)
 
 
 def pen(colour: str, width: float, *, alpha: int = 255, dashed: bool = False) -> pg.QtGui.QPen:
@@ -51,7 +53,7 @@ class Figure(pg.GraphicsLayoutWidget):
 
     title = "Figure"
     slug = "figure"  # base of the exported file name
-    columns = 1  # layout columns the title spans
+    title_span = 1  # layout columns the title spans
 
     def __init__(self, theme: Theme = LIGHT, parent=None) -> None:
         super().__init__(parent)
@@ -62,7 +64,7 @@ class Figure(pg.GraphicsLayoutWidget):
         self.setMinimumSize(260, 200)
         self.ci.setContentsMargins(6, 6, 10, 6)
         self.ci.setSpacing(4)
-        self.title_label = self.ci.addLabel(self.title, row=0, col=0, colspan=self.columns)
+        self.title_label = self.ci.addLabel(self.title, row=0, col=0, colspan=self.title_span)
         # A long title or legend is clipped rather than allowed to widen the figure past its view.
         self.title_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         self.setBackground(theme.background)
@@ -172,20 +174,33 @@ class Figure(pg.GraphicsLayoutWidget):
         return path
 
     def _export_svg(self, path: Path, width: int, height: int) -> Path:
-        from pyqtgraph.exporters import SVGExporter
+        """Vector output of the same scene, laid out at ``width`` x ``height`` units."""
+        from PySide6.QtSvg import QSvgGenerator
 
+        if width < 16 or height < 16 or width > 16384 or height > 16384:
+            raise ResvizError(f"export size {width}x{height}: width and height must be 16 to 16384 pixels")
+        generator = QSvgGenerator()
+        generator.setFileName(str(path))
+        generator.setSize(QSize(width, height))
+        generator.setViewBox(QRectF(0, 0, width, height))
+        generator.setTitle(self._title_text)
+        generator.setDescription("resviz figure")
         old = QRectF(self.ci.geometry())
         try:
             self.ci.setGeometry(QRectF(0, 0, width, height))
             self.ci.layout.activate()
-            exporter = SVGExporter(self.scene())
-            exporter.export(str(path))
-        except OSError as exc:
-            raise ResvizError(f"{path}: could not write the SVG: {exc.strerror or exc}") from exc
+            painter = QPainter()
+            if not painter.begin(generator):
+                raise ResvizError(f"{path}: could not write the SVG (is the folder there and writable?)")
+            try:
+                painter.fillRect(QRectF(0, 0, width, height), QColor(self.theme.background))
+                self.scene().render(painter, QRectF(0, 0, width, height), QRectF(0, 0, width, height))
+            finally:
+                painter.end()
         finally:
             self.ci.setGeometry(old)
             self.ci.layout.activate()
-        if not path.is_file():
+        if not path.is_file() or path.stat().st_size == 0:
             raise ResvizError(f"{path}: could not write the SVG")
         return path
 

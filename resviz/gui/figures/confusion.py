@@ -56,7 +56,7 @@ class _MatrixItems:
 class ConfusionFigure(Figure):
     title = "Confusion matrix (latest evaluation)"
     slug = "confusion"
-    columns = 2
+    title_span = 2
 
     def __init__(self, theme: Theme = LIGHT, parent=None) -> None:
         super().__init__(theme, parent)

@@ -47,6 +47,7 @@ class _HeatItems:
     layers: int
     label: str
     colour: str
+    shown: tuple = ()  # (weights_only, number of layers shown) the axis was set up for
 
 
 class GradientFlowFigure(Figure):
@@ -54,7 +55,7 @@ class GradientFlowFigure(Figure):
 
     title = "Gradient flow: log₁₀ ‖∇W‖ per layer"
     slug = "gradient_flow"
-    columns = 2
+    title_span = 2
 
     def __init__(self, theme: Theme = LIGHT, parent=None,
                  on_levels_chosen: Callable[[float, float], None] | None = None) -> None:
@@ -97,17 +98,25 @@ class GradientFlowFigure(Figure):
                                  pen=pen(self.theme.foreground, max(1.0, self.theme.line_width / 1.5), dashed=True))
         plot.addItem(cursor, ignoreBounds=True)
         cursor.setVisible(False)
-        axis = plot.getAxis("left")
-        axis.setTicks([layer_ticks(run.layer_ids, 8), []])
-        axis.setWidth(int(self.theme.font_size * 14))
+        plot.getAxis("left").setWidth(int(self.theme.font_size * 14))
         style_plot(plot, self.theme)
         plot.showGrid(x=False, y=False)
         self._label_run(plot, run.style.label, run.style.colour)
-        plot.setYRange(0, max(len(run.layer_ids), 1), padding=0)
-        plot.getViewBox().setLimits(yMin=0, yMax=max(len(run.layer_ids), 1))
         if self._items:
             plot.setXLink(next(iter(self._items.values())).plot)
         return _HeatItems(plot, image, markers, cursor, len(run.layer_ids), run.style.label, run.style.colour)
+
+    def _show_layers(self, run: RunData, items: _HeatItems, shown: np.ndarray, weights_only: bool) -> None:
+        """Axis ticks and range for the layers shown (all, or the weight layers only)."""
+        key = (weights_only, len(shown))
+        if items.shown == key:
+            return
+        items.shown = key
+        names = [run.layer_ids[i] for i in shown]
+        items.plot.getAxis("left").setTicks([layer_ticks(names, 8), []])
+        rows = max(len(names), 1)
+        items.plot.getViewBox().setLimits(yMin=0, yMax=rows)
+        items.plot.setYRange(0, rows, padding=0)
 
     def _label_run(self, plot: pg.PlotItem, label: str, colour: str) -> None:
         plot.getAxis("left").setLabel(label, color=colour,
@@ -155,12 +164,16 @@ class GradientFlowFigure(Figure):
                 items.image.clear()
                 items.markers.setData([], [])
                 continue
+            shown = run.shown_layers(frame.weights_only)
+            self._show_layers(run, items, shown, frame.weights_only)
             pooled = run.heat.image(run.grad_log.data, n)
+            if len(shown) < pooled.shape[1]:
+                pooled = np.ascontiguousarray(pooled[:, shown])
             items.image.setImage(pooled, autoLevels=False, levels=frame.levels)
             stride = run.step_stride()
             x0 = float(run.step.data[0]) - 0.5 * stride
-            items.image.setRect(QRectF(x0, 0.0, len(pooled) * run.heat.bin * stride, float(items.layers)))
-            self._draw_markers(run, items, n)
+            items.image.setRect(QRectF(x0, 0.0, len(pooled) * run.heat.bin * stride, float(len(shown))))
+            self._draw_markers(run, items, n, shown)
         first = self._items[self._order[0]].plot if self._order else None
         if first is not None:
             if replaying and not self._fixed_x and frame.last_step > frame.first_step:
@@ -171,12 +184,12 @@ class GradientFlowFigure(Figure):
                     self._fixed_x = False
                 first.enableAutoRange(x=True)
 
-    def _draw_markers(self, run: RunData, items: _HeatItems, n: int) -> None:
+    def _draw_markers(self, run: RunData, items: _HeatItems, n: int, shown: np.ndarray) -> None:
         rows = thin(np.flatnonzero(run.nonfinite.data[:n]), MAX_MARKERS)
         if len(rows) == 0:
             items.markers.setData([], [])
             return
-        bad = run.grad_log.data[rows] >= LOG_NONFINITE
+        bad = run.grad_log.data[rows][:, shown] >= LOG_NONFINITE
         # The first layer whose gradient was non-finite, else the top row (the loss itself was).
         layer = np.where(bad.any(axis=1), bad.argmax(axis=1), 0)
         items.markers.setData(run.step.data[rows].astype(np.float64), layer + 0.5)

@@ -56,11 +56,24 @@ class _ProfileFigure(Figure):
         self._ticks_for: tuple[str, ...] = ()
         self.apply_theme(theme)
 
-    def names(self, run: RunData) -> list[str]:  # pragma: no cover - overridden
+    weights_only = True  # set from each frame: per-layer profiles may skip the norm layers
+
+    def columns(self, run: RunData) -> np.ndarray:
+        """Indices of the entries drawn (layers: the weight layers only, or all)."""
+        return run.shown_layers(self.weights_only)
+
+    def all_names(self, run: RunData) -> list[str]:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def values(self, run: RunData, row: int) -> np.ndarray:  # pragma: no cover - overridden
+    def names(self, run: RunData) -> list[str]:
+        names = self.all_names(run)
+        return [names[i] for i in self.columns(run)]
+
+    def matrix(self, run: RunData) -> np.ndarray:  # pragma: no cover - overridden
         raise NotImplementedError
+
+    def values(self, run: RunData, row: int) -> np.ndarray:
+        return self.matrix(run)[row][self.columns(run)]
 
     def _sync_runs(self, runs: list[RunData]) -> None:
         wanted = {str(run.path): run for run in runs}
@@ -79,6 +92,7 @@ class _ProfileFigure(Figure):
             self._ticks_for = names
 
     def draw(self, frame: Frame) -> None:
+        self.weights_only = frame.weights_only
         self._sync_runs(frame.runs)
         for run in frame.runs:
             items = self._items[str(run.path)]
@@ -108,11 +122,11 @@ class DepthProfileFigure(_ProfileFigure):
     x_label = "layer (input → output)"
     y_label = "‖∇W‖"
 
-    def names(self, run: RunData) -> list[str]:
+    def all_names(self, run: RunData) -> list[str]:
         return run.layer_ids
 
-    def values(self, run: RunData, row: int) -> np.ndarray:
-        return run.grad_norm.data[row]
+    def matrix(self, run: RunData) -> np.ndarray:
+        return run.grad_norm.data
 
 
 class BlockGradientFigure(_ProfileFigure):
@@ -123,11 +137,14 @@ class BlockGradientFigure(_ProfileFigure):
     x_label = "block (input → output)"
     y_label = "‖∂L/∂h‖"
 
-    def names(self, run: RunData) -> list[str]:
+    def columns(self, run: RunData) -> np.ndarray:
+        return np.arange(len(run.block_ids))
+
+    def all_names(self, run: RunData) -> list[str]:
         return run.block_ids
 
-    def values(self, run: RunData, row: int) -> np.ndarray:
-        return run.act_grad_norm.data[row]
+    def matrix(self, run: RunData) -> np.ndarray:
+        return run.act_grad_norm.data
 
 
 class UpdateRatioFigure(_ProfileFigure):
@@ -139,8 +156,8 @@ class UpdateRatioFigure(_ProfileFigure):
     y_label = "‖ΔW‖ / ‖W‖"
     reference = 1e-3
 
-    def names(self, run: RunData) -> list[str]:
+    def all_names(self, run: RunData) -> list[str]:
         return run.layer_ids
 
-    def values(self, run: RunData, row: int) -> np.ndarray:
-        return run.update_ratio.data[row]
+    def matrix(self, run: RunData) -> np.ndarray:
+        return run.update_ratio.data

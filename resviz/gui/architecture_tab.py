@@ -1,0 +1,125 @@
+"""The architecture tab: hosts the architecture view (one model, or a plain and a residual twin
+side by side) and colours it by the gradients of the compared runs at the shown step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QLabel, QStackedWidget, QVBoxLayout, QWidget
+
+from ..errors import ResvizError
+from .comparison import Comparison
+from .model_choice import LoadedChoice
+
+
+def _block_norms(run, step: int) -> dict[str, float] | None:
+    row = run.row_at(step)
+    if row is None or not run.block_ids:
+        return None
+    return dict(zip(run.block_ids, run.act_grad_norm.data[row].tolist()))
+
+
+class ArchitectureTab(QWidget):
+    module_selected = Signal(str)
+    graph_ready = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.stack = QStackedWidget()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.stack)
+        self.placeholder = QLabel("The architecture view is not available in this installation.")
+        self.placeholder.setAlignment(Qt.AlignCenter)
+        self.stack.addWidget(self.placeholder)
+        self.single = None
+        self.twins = None
+        try:
+            from .graph_view import ArchitectureView, TwinArchitectureView
+        except ImportError as exc:  # pragma: no cover - the view ships with the package
+            self.placeholder.setText(f"The architecture view could not be loaded: {exc}")
+            return
+        self.single = ArchitectureView(show_details=True)
+        self.twins = TwinArchitectureView()
+        for view in (self.single, self.twins):
+            self.stack.addWidget(view)
+            view.module_selected.connect(self.module_selected)
+            view.graph_ready.connect(self.graph_ready)
+        self.loaded: LoadedChoice | None = None
+        self._colour_key: tuple | None = None
+
+    @property
+    def available(self) -> bool:
+        return self.single is not None
+
+    @property
+    def current_view(self) -> Any:
+        return self.stack.currentWidget()
+
+    @property
+    def showing_twins(self) -> bool:
+        return self.twins is not None and self.stack.currentWidget() is self.twins
+
+    def show_models(self, loaded: LoadedChoice) -> None:
+        """Trace and draw the chosen model (and its twin beside it)."""
+        if not self.available:
+            return
+        self.loaded = loaded
+        self._colour_key = None
+        example = loaded.main.example_input()
+        if loaded.plain is not None:
+            self.stack.setCurrentWidget(self.twins)
+            self.twins.set_models(loaded.plain.model, loaded.main.model, example,
+                                  plain_title=loaded.plain.spec.label(), residual_title=loaded.main.spec.label())
+        else:
+            self.stack.setCurrentWidget(self.single)
+            self.single.set_model(loaded.main.model, example, title=loaded.main.spec.label())
+
+    def is_busy(self) -> bool:
+        view = self.current_view
+        return bool(getattr(view, "is_busy", lambda: False)())
+
+    def colour_by(self, comparison: Comparison) -> bool:
+        """Colour the graph(s) by the runs' gradient norms at the shown step; False when unchanged."""
+        if not self.available or self.loaded is None:
+            return False
+        key = (comparison.revision, comparison.step, comparison.levels.levels, id(self.current_view))
+        if key == self._colour_key:
+            return False
+        self._colour_key = key
+        step = comparison.step
+        levels = comparison.levels.levels
+        runs = comparison.ordered
+        by_model = {run.info.model_spec.name: run for run in runs if run.info.model_spec is not None}
+        main_run = by_model.get(self.loaded.main.spec.name)
+        if self.showing_twins:
+            plain_run = by_model.get(self.loaded.plain.spec.name)
+            self.twins.set_gradient_colours(plain_run.layer_norms_at(step) if plain_run else None,
+                                            main_run.layer_norms_at(step) if main_run else None,
+                                            levels if (plain_run or main_run) else None)
+            self.twins.set_edge_gradients(_block_norms(plain_run, step) if plain_run else None,
+                                          _block_norms(main_run, step) if main_run else None)
+        else:
+            self.single.set_gradient_colours(main_run.layer_norms_at(step) if main_run else None,
+                                             levels if main_run else None)
+            self.single.set_edge_gradients(_block_norms(main_run, step) if main_run else None)
+        return True
+
+    def export_image(self, path: str | Path, size: tuple[int, int] | None = None) -> list[Path]:
+        view = self.current_view
+        if view is self.placeholder or self.loaded is None:
+            raise ResvizError("no architecture to export: open a model first")
+        result = view.export_image(path, size)
+        return result if isinstance(result, list) else [result]
+
+    def apply_theme(self, theme) -> None:
+        """The architecture view draws its own light scene; only the placeholder follows the theme."""
+        self.placeholder.setStyleSheet(f"font-size: {theme.font_size:.0f}pt;")
+
+    def shutdown(self) -> None:
+        for view in (self.single, self.twins):
+            if view is not None:
+                view.shutdown()

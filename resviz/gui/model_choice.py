@@ -1,0 +1,101 @@
+"""What the user chose to look at: a zoo model (with its twin), a user's file, or weights.
+
+A plain record the model picker fills, the settings remember and the window turns into
+models (in a worker thread: a big model takes a while to build, and a user's file runs code).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..errors import ResvizError
+from ..models import LoadedModel, is_user_reference, model_entry, open_model
+
+
+@dataclass
+class ModelChoice:
+    """A model reference with options; ``twin`` shows (and trains) its plain/residual twin too."""
+
+    reference: str = "resnet20"
+    options: dict[str, Any] = field(default_factory=dict)
+    twin: bool = True
+    weights: str | None = None  # a checkpoint to load (safetensors, or a weights-only state dict)
+    trusted_sha256: str | None = None  # for a user's file: the content the user confirmed
+
+    @property
+    def is_user_file(self) -> bool:
+        return is_user_reference(self.reference)
+
+    def twin_reference(self) -> str | None:
+        """The zoo twin of the model (None for a user's file or a model without one)."""
+        if self.is_user_file:
+            return None
+        return model_entry(self.reference).twin
+
+    def residual_and_plain(self) -> tuple[str, str | None]:
+        """(residual, plain) references; the plain one is None without a twin."""
+        twin = self.twin_reference() if self.twin else None
+        if twin is None:
+            return self.reference, None
+        residual = bool(model_entry(self.reference).defaults.get("residual", False))
+        return (self.reference, twin) if residual else (twin, self.reference)
+
+    def label(self) -> str:
+        options = ", ".join(f"{k}={v}" for k, v in sorted(self.options.items()))
+        head = self.reference if not options else f"{self.reference} ({options})"
+        residual, plain = self.residual_and_plain()
+        if plain is not None:
+            head = f"{residual} vs {plain}" + (f" ({options})" if options else "")
+        return head + (f" + weights {self.weights}" if self.weights else "")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelChoice:
+        try:
+            data = json.loads(text)
+            choice = cls(**data)
+        except (TypeError, ValueError) as exc:
+            raise ResvizError(f"remembered model choice is not valid: {exc}") from None
+        if not isinstance(choice.reference, str) or not isinstance(choice.options, dict):
+            raise ResvizError("remembered model choice is not valid")
+        return choice
+
+
+@dataclass
+class LoadedChoice:
+    """The models a choice names, built: the residual one and, for twins, the plain one."""
+
+    choice: ModelChoice
+    main: LoadedModel
+    plain: LoadedModel | None = None
+
+
+def load_choice(choice: ModelChoice) -> LoadedChoice:
+    """Build the chosen model(s). A user's file runs only when the user trusted this exact content."""
+    trust = False
+    if choice.is_user_file:
+        from ..models import file_sha256
+        from ..models.user import split_reference
+
+        path, _ = split_reference(choice.reference)
+        if not path.is_file():
+            raise ResvizError(f"{path}: model file not found")
+        digest = file_sha256(path)
+        if choice.trusted_sha256 is None:
+            raise ResvizError(f"{path}: loading a model file runs its code; it needs your confirmation first")
+        if digest != choice.trusted_sha256:
+            raise ResvizError(f"{path}: the file changed after you trusted it (sha256 now {digest}); "
+                              "open it again to review it")
+        trust = True
+    residual, plain = choice.residual_and_plain()
+    main = open_model(residual, choice.options, trust=trust, weights=choice.weights if residual == choice.reference
+                      else None)
+    twin = None
+    if plain is not None:
+        twin = open_model(plain, choice.options, trust=trust, weights=choice.weights if plain == choice.reference
+                          else None)
+    return LoadedChoice(choice, main, twin)

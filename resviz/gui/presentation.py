@@ -1,0 +1,46 @@
+"""Presentation mode (F11): full screen, large fonts, a high-contrast theme and a caption line.
+
+The caption says what the audience sees ("ResNet-20 vs Plain-20 · step 1,200"); it follows
+the view until the lecturer types their own, which then stays.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QLineEdit, QWidget
+
+
+class CaptionBar(QLineEdit):
+    """One editable line under the figures, shown in presentation mode."""
+
+    edited_by_user = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("captionBar")
+        self.setAlignment(Qt.AlignCenter)
+        self.setFrame(False)
+        self.setPlaceholderText("Type a caption for the audience (Esc clears it)")
+        self.custom = False
+        self.textEdited.connect(self._edited)
+
+    def _edited(self, text: str) -> None:
+        self.custom = bool(text.strip())
+        self.edited_by_user.emit(text)
+
+    def show_automatic(self, text: str) -> None:
+        """Show ``text`` unless the user typed a caption of their own."""
+        if not self.custom and self.text() != text:
+            self.setText(text)
+
+    def keyPressEvent(self, event) -> None:
+        if event.key() == Qt.Key_Escape:
+            self.custom = False
+            self.clear()
+            self.clearFocus()
+            return
+        super().keyPressEvent(event)
+
+    def style_for(self, theme) -> None:
+        self.setStyleSheet(f"QLineEdit#captionBar {{ background: {theme.background}; color: {theme.foreground}; "
+                           f"font-size: {theme.title_size * 1.2:.0f}pt; font-weight: bold; padding: 6px; }}")

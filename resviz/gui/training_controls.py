@@ -1,0 +1,104 @@
+"""The bar above the training figures: start, pause, resume and stop, and the run's settings.
+
+It holds no training state: buttons ask the window's host, and ``show_state`` reflects what
+the host reports.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QStyle,
+                               QWidget)
+
+DATASETS = (("shapes (synthetic, offline)", "shapes"), ("MNIST", "mnist"), ("Fashion-MNIST", "fashion"),
+            ("CIFAR-10", "cifar10"), ("CIFAR-100", "cifar100"))
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+class TrainingControls(QWidget):
+    train_twins_clicked = Signal()
+    train_one_clicked = Signal()
+    pause_clicked = Signal()
+    resume_clicked = Signal()
+    stop_clicked = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        style = self.style()
+        self.twins_button = QPushButton(style.standardIcon(QStyle.SP_MediaPlay), "Train twins")
+        self.twins_button.setObjectName("trainTwinsButton")
+        self.twins_button.setToolTip("Train the residual net and its plain twin side by side, from the same seed "
+                                     "and data order (Ctrl+T)")
+        self.one_button = QPushButton("Train this model")
+        self.one_button.setToolTip("Train only the chosen model (Ctrl+Shift+T)")
+        self.pause_button = QPushButton(style.standardIcon(QStyle.SP_MediaPause), "Pause")
+        self.pause_button.setToolTip("Pause at the next step; press again to resume (Ctrl+P)")
+        self.stop_button = QPushButton(style.standardIcon(QStyle.SP_MediaStop), "Stop")
+        self.stop_button.setToolTip("Stop at the next step; everything recorded is kept (Ctrl+.)")
+        self.dataset_box = QComboBox()
+        for label, name in DATASETS:
+            self.dataset_box.addItem(label, name)
+        self.dataset_box.setToolTip("Training data; real data sets are read from the data folder or downloaded")
+        self.epochs_box = QSpinBox(minimum=1, maximum=10_000, value=5, prefix="epochs ")
+        self.batch_box = QSpinBox(minimum=1, maximum=65_536, value=64, prefix="batch ")
+        self.lr_box = QDoubleSpinBox(decimals=4, minimum=0.0001, maximum=10.0, value=0.05, singleStep=0.01,
+                                     prefix="lr ")
+        self.device_box = QComboBox()
+        self.device_box.addItems(list(DEVICES))
+        self.device_box.setToolTip("Where to train: auto picks CUDA, then MPS, then the CPU")
+        self.status_label = QLabel("ready")
+        self.status_label.setObjectName("trainingStatus")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 2, 4, 2)
+        for widget in (self.twins_button, self.one_button, self.pause_button, self.stop_button):
+            layout.addWidget(widget)
+        layout.addSpacing(16)
+        for widget in (self.dataset_box, self.epochs_box, self.batch_box, self.lr_box, self.device_box):
+            layout.addWidget(widget)
+        layout.addSpacing(16)
+        layout.addWidget(self.status_label, 1)
+        self.twins_button.clicked.connect(self.train_twins_clicked)
+        self.one_button.clicked.connect(self.train_one_clicked)
+        self.pause_button.clicked.connect(self._pause_or_resume)
+        self.stop_button.clicked.connect(self.stop_clicked)
+        self._paused = False
+        self.show_state("idle")
+
+    def _pause_or_resume(self) -> None:
+        (self.resume_clicked if self._paused else self.pause_clicked).emit()
+
+    def show_state(self, state: str, text: str | None = None, *, can_twin: bool = True) -> None:
+        """``state``: idle, starting, running, paused or stopping."""
+        active = state in ("starting", "running", "paused", "stopping")
+        self._paused = state == "paused"
+        self.twins_button.setEnabled(not active and can_twin)
+        self.one_button.setEnabled(not active)
+        self.pause_button.setEnabled(state in ("running", "paused"))
+        self.pause_button.setText("Resume" if self._paused else "Pause")
+        self.pause_button.setIcon(self.style().standardIcon(QStyle.SP_MediaPlay if self._paused
+                                                            else QStyle.SP_MediaPause))
+        self.stop_button.setEnabled(state in ("starting", "running", "paused"))
+        for widget in (self.dataset_box, self.epochs_box, self.batch_box, self.lr_box, self.device_box):
+            widget.setEnabled(not active)
+        if text is not None:
+            self.status_label.setText(text)
+
+    def settings(self) -> dict[str, Any]:
+        """The training settings chosen here (``TrainConfig`` field names)."""
+        return {"dataset": self.dataset_box.currentData(), "epochs": self.epochs_box.value(),
+                "batch_size": self.batch_box.value(), "lr": self.lr_box.value(),
+                "device": self.device_box.currentText()}
+
+    def set_settings(self, values: dict[str, Any]) -> None:
+        index = self.dataset_box.findData(values.get("dataset", "shapes"))
+        if index >= 0:
+            self.dataset_box.setCurrentIndex(index)
+        for key, box in (("epochs", self.epochs_box), ("batch_size", self.batch_box)):
+            if isinstance(values.get(key), int):
+                box.setValue(values[key])
+        if isinstance(values.get("lr"), (int, float)):
+            self.lr_box.setValue(float(values["lr"]))
+        if values.get("device") in DEVICES:
+            self.device_box.setCurrentText(values["device"])
