@@ -10,7 +10,10 @@ gradient update never rebuilds the scene.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import math
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -23,6 +26,24 @@ from PySide6.QtWidgets import (QGraphicsItem, QGraphicsPathItem, QGraphicsPolygo
 
 from ..graph.draw import arrow_head as core_arrow_head
 from ..graph.types import Scene, ScenePath, SceneRect, SceneText
+
+def keep_none_alive() -> None:
+    """Guard against PySide6 6.12 on Python 3.11 dropping a reference to None on every call of a
+    method that returns nothing (``setPen``, ``setText``, ...): after some 50,000 such calls None
+    would be freed and the interpreter abort ("none_dealloc"). From Python 3.12 None is immortal;
+    before, give it enough references to outlive any session. Process-wide and idempotent.
+    """
+    if sys.version_info >= (3, 12) or sys.getrefcount(None) > 1 << 40:
+        return
+    refcount = ctypes.c_ssize_t.from_address(id(None))
+    if refcount.value == sys.getrefcount(None) - 1:  # ob_refcnt leads the object in release builds
+        refcount.value += 1 << 42
+    else:  # an unusual build: take references the slow, portable way
+        for _ in range(1 << 20):
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(None))
+
+
+keep_none_alive()
 
 # Data roles stored on items so the view can tell what was clicked without a lookup table.
 ROLE_NODE_ID = 0
@@ -71,19 +92,37 @@ def arrow_head(points: list[tuple[float, float]], width: float = 1.5) -> QPolygo
     return QPolygonF([QPointF(x, y) for x, y in core_arrow_head(points)])
 
 
-def simple_luminance(colour: str) -> float:
+def relative_luminance(colour: str) -> float:
+    """WCAG relative luminance of an sRGB colour."""
     c = qcolour(colour)
-    return 0.2126 * c.redF() + 0.7152 * c.greenF() + 0.0722 * c.blueF()
+    channels = [v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in (c.redF(), c.greenF(), c.blueF())]
+    return 0.2126 * channels[0] + 0.7152 * channels[1] + 0.0722 * channels[2]
 
 
-def text_colour_on(fill: str, colour: str) -> str:
-    """The colour a label drawn in ``colour`` takes on ``fill``: the export's rule, so both agree.
+def contrast(a: str, b: str) -> float:
+    la, lb = relative_luminance(a), relative_luminance(b)
+    return (max(la, lb) + 0.05) / (min(la, lb) + 0.05)
 
-    ``build_scene`` draws labels dark on light fills (luminance > 0.45) and light on dark ones.
+
+def text_colour_on(fill: str, colour: str, dark: str = "#1F2933") -> str:
+    """The colour a label drawn in ``colour`` takes on a gradient ``fill``.
+
+    The label keeps its colour where it reads well (contrast 4.5, WCAG AA); otherwise it turns
+    white or dark, whichever stands out more, so grey detail lines stay legible on mid-tone fills.
     """
-    if simple_luminance(fill) > 0.45:
+    if contrast(fill, colour) >= 4.5:
         return colour
-    return LIGHT_TEXT if simple_luminance(colour) < 0.3 else "#F5F7FA"
+    return LIGHT_TEXT if contrast(fill, LIGHT_TEXT) >= contrast(fill, dark) else dark
+
+
+@functools.lru_cache(maxsize=4096)
+def cached_brush(colour: str) -> QBrush:
+    return QBrush(qcolour(colour))
+
+
+@functools.lru_cache(maxsize=4096)
+def cached_text_colour(fill: str, colour: str) -> str:
+    return text_colour_on(fill, colour)
 
 
 @dataclass
@@ -116,6 +155,7 @@ class GraphScene(QGraphicsScene):
         self._selected: str | None = None
         self._hovered: str | None = None
         self._node_fill: dict[str, str] = {}
+        self._edge_stroke: dict[tuple[str, str], tuple[str, float]] = {}  # recoloured edges only
         self.source: Scene | None = None
 
     # building -------------------------------------------------------------------------------
@@ -128,6 +168,7 @@ class GraphScene(QGraphicsScene):
         self._texts_by_size.clear()
         self._hidden_sizes.clear()
         self._node_fill.clear()
+        self._edge_stroke.clear()
         self._selected = self._hovered = None
         self.source = scene
         # No spatial index while thousands of items go in; build it once at the end.
@@ -262,26 +303,30 @@ class GraphScene(QGraphicsScene):
     # in-place updates -----------------------------------------------------------------------
 
     def set_node_fills(self, fills: dict[str, str | None]) -> None:
-        """Fill nodes with colours (None restores the built fill); label colours follow for contrast."""
+        """Fill nodes with colours (None restores the built fill); label colours follow for contrast.
+
+        Only nodes whose colour changes are touched, and brushes come from a cache, so a replay
+        recolouring thousands of nodes per frame stays cheap.
+        """
         for node_id, colour in fills.items():
+            if self._node_fill.get(node_id) == colour:
+                continue  # unchanged: no repaint
             entry = self._nodes.get(node_id)
             if entry is None or not entry.rects:
                 continue
-            if self._node_fill.get(node_id) == colour:
-                continue  # unchanged: no repaint
             if colour is None:
                 self._node_fill.pop(node_id, None)
                 for item, fill in zip(entry.rects, entry.fills):
-                    item.setBrush(QBrush(qcolour(fill)))
+                    item.setBrush(cached_brush(fill))
                 for item, text_colour in zip(entry.texts, entry.text_colours):
-                    item.setBrush(QBrush(qcolour(text_colour)))
+                    item.setBrush(cached_brush(text_colour))
             else:
                 self._node_fill[node_id] = colour
-                brush = QBrush(qcolour(colour))
+                brush = cached_brush(colour)
                 for item in entry.rects:
                     item.setBrush(brush)
                 for item, text_colour in zip(entry.texts, entry.text_colours):
-                    item.setBrush(QBrush(qcolour(text_colour_on(colour, text_colour))))
+                    item.setBrush(cached_brush(cached_text_colour(colour, text_colour)))
 
     def reset_node_fills(self) -> None:
         self.set_node_fills({node_id: None for node_id in list(self._node_fill)})
@@ -294,15 +339,24 @@ class GraphScene(QGraphicsScene):
                 if skips_only and entry.kind == "main":
                     continue
                 stroke = entry.stroke if colour is None else colour
+                stroke_width = entry.width if colour is None or width is None else width
+                key = (edge_id, entry.kind)
+                if self._edge_stroke.get(key, (entry.stroke, entry.width)) == (stroke, stroke_width):
+                    continue  # unchanged
+                if colour is None:
+                    self._edge_stroke.pop(key, None)
+                else:
+                    self._edge_stroke[key] = (stroke, stroke_width)
                 pen = entry.path.pen()
                 pen.setColor(qcolour(stroke))
-                pen.setWidthF(entry.width if colour is None or width is None else width)
+                pen.setWidthF(stroke_width)
                 entry.path.setPen(pen)
                 if entry.arrow is not None:
-                    entry.arrow.setBrush(QBrush(qcolour(stroke)))
+                    entry.arrow.setBrush(cached_brush(stroke))
 
     def reset_edge_strokes(self) -> None:
-        self.set_edge_strokes({edge_id: None for edge_id in self._edges}, skips_only=False)
+        """Give every recoloured edge its built stroke back."""
+        self.set_edge_strokes({edge_id: None for edge_id, _ in list(self._edge_stroke)}, skips_only=False)
 
     def set_selected(self, node_id: str | None) -> None:
         if self._selected == node_id:

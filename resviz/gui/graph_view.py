@@ -30,7 +30,7 @@ from ..graph.draw import build_scene, scene_to_svg
 from ..graph.types import MAIN_EDGE_COLOUR, SKIP_COLOURS, SKIP_KINDS, Layout, Scene, SceneText
 from .graph_scene import (NONFINITE_FILL, GraphScene, colour_bar_primitives, format_power, gradient_colour,
                           gradient_lut, log_levels, log_ticks, render_scene_image, text_colour_on)
-from .workers_tasks import TaskCancelled, TaskThread
+from .workers_tasks import MODEL_LOCK, TaskCancelled, TaskThread
 
 SKIP_LABELS = {
     "identity": "identity",
@@ -1211,7 +1211,8 @@ def trace_job(model, example_input, title: str, progress, cancel) -> TracedModel
         raise TaskCancelled()
     progress(0, 4, f"Tracing {title or type(model).__name__}…")
     started = time.perf_counter()
-    opgraph = trace_graph(model, example_input)
+    with MODEL_LOCK:
+        opgraph = trace_graph(model, example_input)
     traced = prepare_graph(opgraph, title, progress, cancel)
     traced.seconds["trace"] = time.perf_counter() - started - sum(traced.seconds.values())
     return traced

@@ -23,6 +23,11 @@ TaskFunction = Callable[[ProgressCallback, threading.Event], Any]
 
 _RUNNING: set[TaskThread] = set()
 
+# torch.fx patches ``nn.Module.__call__`` process-wide while it traces, so a trace must not
+# overlap another trace or a forward pass in another thread: tracing and attribution workers
+# take this lock around their model work.
+MODEL_LOCK = threading.RLock()
+
 
 class TaskCancelled(Exception):
     """Raised inside a task function to stop early; the task then reports ``cancelled``."""

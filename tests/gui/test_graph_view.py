@@ -22,12 +22,6 @@ def resnet20_graph():
     return trace_graph(model, torch.zeros(1, *model.input_shape))
 
 
-@pytest.fixture(scope="module")
-def plain20_graph():
-    model = get_model("plain20")
-    return trace_graph(model, torch.zeros(1, *model.input_shape))
-
-
 @pytest.fixture
 def view(qtbot, resnet20_graph):
     widget = ArchitectureView()
@@ -232,12 +226,13 @@ def test_export_png_and_svg(view, tmp_path):
         view.export_image(tmp_path / "graph.jpg")
 
 
-def test_twin_view_shares_level_selection_and_gradient_levels(qtbot, resnet20_graph, plain20_graph):
+def test_twin_view_shares_level_selection_and_gradient_levels(qtbot):
     twin = TwinArchitectureView()
     qtbot.addWidget(twin)
     twin.resize(1400, 700)
-    with qtbot.waitSignal(twin.graph_ready, timeout=10000):
-        twin.set_graphs(plain20_graph, resnet20_graph, "plain20", "resnet20")
+    with qtbot.waitSignal(twin.graph_ready, timeout=60000):  # two traces at once, in two workers
+        twin.set_models(get_model("plain20"), get_model("resnet20"), torch.zeros(1, 3, 32, 32), "plain20", "resnet20")
+    assert twin.plain_view.error is None and twin.residual_view.error is None
     assert twin.plain_view.level() == twin.residual_view.level()
     assert len(twin.plain_view.block_graph.skips) == 0 and len(twin.residual_view.block_graph.skips) == 9
     twin.plain_view.set_level("blocks")
