@@ -1,16 +1,16 @@
 """``resviz bench recorder``: what recording gradients costs a training step.
 
-The same loop (forward, backward, optimizer step) runs in alternating blocks with and
-without the recorder in one process, so a busy machine slows both sides alike; the result is
-the ratio of the median step times. The first step of each block is not timed (it pays for
-switching), so every timed step with the recorder does its full work, the update ratio
-included. The recorded rows go into a real run file, as in training.
+The same loop (forward, backward, optimizer step) alternates step by step, in ABBA order,
+between running with the recorder (hooks attached, ``recorder.step()`` called) and without it,
+in one process, so a busy machine slows both sides alike. Every step with the recorder does
+its full work, the update ratio included (the recorder counts only its own steps, so its
+previous snapshot is always one of its steps). The recorded rows go into a real run file, as
+in training. The result is the ratio of the step times.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -28,9 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
                         help="a model option, e.g. -o norm=none (repeatable)")
     parser.add_argument("--batch-size", type=int, default=128, help="batch size (default 128)")
-    parser.add_argument("--steps", type=int, default=6,
-                        help="timed steps per side (default 6; more for a steadier number)")
-    parser.add_argument("--block", type=int, default=4, help="steps per alternating block, one of them untimed")
+    parser.add_argument("--steps", type=int, default=8,
+                        help="timed steps per side (default 8; more for a steadier number)")
     parser.add_argument("--every", type=int, default=1, help="record every N steps (default 1)")
     parser.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")
 
@@ -41,9 +40,10 @@ def run(args: argparse.Namespace) -> int:
     from ..train.device import choose_device, device_label, synchronize
     from ..train.recorder import GradientRecorder
     from ..train.store import RunWriter
+    from .trainer import report
 
-    if args.batch_size < 1 or args.steps < 1 or args.block < 2:
-        raise ResvizError("--batch-size and --steps must be at least 1 and --block at least 2")
+    if args.batch_size < 1 or args.steps < 1:
+        raise ResvizError("--batch-size and --steps must be at least 1")
     device = choose_device(args.device)
     options = dict(parse_option(text) for text in args.option)
     torch.manual_seed(0)
@@ -61,6 +61,17 @@ def run(args: argparse.Namespace) -> int:
             recorder.step(loss=loss, acc=(out.argmax(1) == y).float().mean(), lr=0.01)
         optimizer.step()
 
+    def timed_step(recorder: GradientRecorder | None) -> float:
+        synchronize(device)
+        start = time.perf_counter()
+        if recorder is not None:
+            recorder.attach()
+        train_step(recorder)
+        if recorder is not None:
+            recorder.detach()
+        synchronize(device)
+        return time.perf_counter() - start
+
     with tempfile.TemporaryDirectory() as folder:
         recorder = GradientRecorder(model, every=args.every)
         writer = RunWriter(Path(folder) / "bench.resviz", model_spec=model.resviz_spec,
@@ -70,39 +81,19 @@ def run(args: argparse.Namespace) -> int:
         recorder.clock = writer.elapsed
         print(f"recorder overhead: {args.model}, batch {args.batch_size}, {device_label(device)}, "
               f"{len(recorder.layer_ids)} layers, {len(recorder.block_ids)} blocks, every {args.every}")
-        train_step(None)  # first-use costs (allocator, kernels) paid outside the timing
+        timed_step(None)       # first-use costs (allocator, kernels) paid outside the timing,
+        timed_step(recorder)   # and the recorder's first step (its weight snapshot) too
         timed: dict[bool, list[float]] = {False: [], True: []}
-        blocks = -(-args.steps // (args.block - 1))
         try:
-            for index in range(2 * blocks):
-                with_recorder = index % 4 in (1, 2)  # ABBA order: neither side always goes first
-                if with_recorder:
-                    recorder.attach()
-                seconds = _time_block(lambda: train_step(recorder if with_recorder else None), args.block,
-                                      lambda: synchronize(device))
-                if with_recorder:
-                    recorder.detach()
-                timed[with_recorder].extend(seconds)
-                print(f"  block {index + 1}/{2 * blocks} {'with   ' if with_recorder else 'without'} recorder: "
-                      f"{statistics.median(seconds):.4f} s/step", flush=True)
+            for index in range(2 * args.steps):
+                with_recorder = index % 4 in (1, 2)  # ABBA: neither side always goes first
+                timed[with_recorder].append(timed_step(recorder if with_recorder else None))
+                if index % 4 == 3:
+                    print(f"  steps {index - 2}-{index + 1}: without {timed[False][-1]:.4f} s, "
+                          f"with {timed[True][-1]:.4f} s", flush=True)
         finally:
             recorder.close()
             writer.finish()
-    from .trainer import report
-
     report(timed[True], timed[False], "with recorder", "without recorder",
            TARGET_CPU if device.type == "cpu" else None)
     return 0
-
-
-def _time_block(step: Callable[[], None], size: int, sync: Callable[[], None]) -> list[float]:
-    """Run ``size`` steps; time all but the first, one by one."""
-    step()
-    sync()
-    seconds = []
-    for _ in range(size - 1):
-        start = time.perf_counter()
-        step()
-        sync()
-        seconds.append(time.perf_counter() - start)
-    return seconds

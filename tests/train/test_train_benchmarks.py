@@ -10,7 +10,7 @@ TINY = ["--model", "resnet20", "-o", "depth=8", "-o", "width=4", "-o", "input_si
 
 
 def test_bench_recorder_reports_both_sides_and_their_ratio(capsys):
-    assert main(["bench", "recorder", *TINY, "--steps", "2", "--block", "2"]) == 0
+    assert main(["bench", "recorder", *TINY, "--steps", "2"]) == 0
     out = capsys.readouterr().out
     assert "recorder overhead: resnet20, batch 4, cpu" in out and "15 layers, 3 blocks" in out
     assert "with recorder:" in out and "without recorder:" in out
