@@ -1,10 +1,13 @@
 """Running a model once for its shapes: on the meta device where possible, else for real.
 
 Meta tensors carry shapes and dtypes but no data, so even ResNet-1202 runs without memory
-or arithmetic. The model's own tensors are swapped for meta stand-ins only for the duration
-of the call (``swapped_tensors``); a model that cannot run on meta (data-dependent control
-flow, ``.item()``, plain tensor attributes) runs on its own device instead, under
-``no_grad``, with its buffers copied so running statistics are never touched.
+or arithmetic. Tracing never touches the user's model: it runs on a copy of the module tree
+(``tracing_copy``: new module objects, no hooks, the model's tensors replaced by meta
+stand-ins) that costs no tensor copies, so another thread may use the model meanwhile (the
+window traces in a worker while attribution runs on the same model). A model that cannot
+run on meta (data-dependent control flow, ``.item()``) runs for real on a copy that shares
+its parameters and copies its buffers, under ``no_grad``, so running statistics are never
+touched.
 """
 
 from __future__ import annotations
@@ -92,6 +95,87 @@ def eval_mode(model: nn.Module, modules: Iterable[nn.Module] | None = None) -> I
     finally:
         for module, training in flags:
             module.training = training
+
+
+_CONTAINERS = (dict, list, set)
+
+
+def clone_module_tree(model: nn.Module, mode: str) -> tuple[nn.Module, set[int]]:
+    """A copy of ``model``'s module tree for one trace, and the ids of its parameters.
+
+    Every module is a new object with its own attribute dictionary, so flags, hooks and
+    attributes set while tracing stay on the copy; hooks already on the model are left off.
+    ``mode="meta"``: every tensor (parameters, buffers, plain tensor attributes) becomes an
+    empty meta tensor; ``mode="real"``: parameters are shared (read only, under no_grad) and
+    buffers copied. A tensor or module that appears twice (tied weights, a module registered
+    under two names) is copied once, so the copy has the model's structure exactly.
+    """
+    clones: dict[int, nn.Module] = {}
+    tensors: dict[int, torch.Tensor] = {}
+    parameter_ids: set[int] = set()
+
+    def tensor(original: torch.Tensor, is_parameter: bool) -> torch.Tensor:
+        done = tensors.get(id(original))
+        if done is None:
+            if mode == "meta":
+                done = _meta_like(original)
+            elif is_parameter:
+                done = original
+            else:
+                done = original.detach().clone()
+            tensors[id(original)] = done
+        if is_parameter:
+            parameter_ids.add(id(done))
+        return done
+
+    def clone(module: nn.Module) -> nn.Module:
+        done = clones.get(id(module))
+        if done is not None:
+            return done
+        copy = object.__new__(type(module))
+        clones[id(module)] = copy
+        state: dict[str, Any] = {}
+        for key, value in module.__dict__.items():
+            if key == "_parameters":
+                value = {k: (tensor(v, True) if v is not None else None) for k, v in value.items()}
+            elif key == "_buffers":
+                value = {k: (tensor(v, False) if v is not None else None) for k, v in value.items()}
+            elif key == "_modules":
+                value = {k: (clone(v) if v is not None else None) for k, v in value.items()}
+            elif "hook" in key and isinstance(value, dict):
+                value = type(value)()  # the model's hooks (a recorder's, say) stay on the model
+            elif isinstance(value, torch.Tensor):
+                value = tensor(value, False)
+            elif isinstance(value, _CONTAINERS):
+                value = copy_container(value)
+            state[key] = value
+        copy.__dict__.update(state)
+        return copy
+
+    return clone(model), parameter_ids
+
+
+def copy_container(value: Any) -> Any:
+    try:
+        return type(value)(value)
+    except Exception:  # noqa: BLE001 - an exotic container: share it rather than fail
+        return value
+
+
+@contextmanager
+def tracing_copy(model: nn.Module, mode: str) -> Iterator[tuple[nn.Module, set[int]]]:
+    """``clone_module_tree`` under no_grad; for a model whose tree cannot be copied, the model
+    itself with its tensors swapped (``swapped_tensors``) and restored on exit."""
+    try:
+        copy, parameter_ids = clone_module_tree(model, mode)
+    except Exception:  # noqa: BLE001 - e.g. a module class that cannot be created bare
+        copy = None
+    if copy is not None:
+        with torch.no_grad():
+            yield copy, parameter_ids
+        return
+    with swapped_tensors(list(model.modules()), "meta" if mode == "meta" else "buffers") as parameter_ids:
+        yield model, parameter_ids
 
 
 @contextmanager

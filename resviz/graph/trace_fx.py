@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,8 +26,29 @@ class FxTraceFailed(Exception):
 
 
 class _Tracer(fx.Tracer):
+    """fx's tracer with our leaf rule, and blind to other threads.
+
+    While it traces, torch.fx patches ``nn.Module.__call__`` and ``__getattr__`` for the whole
+    process; a model running in another thread meanwhile (attribution beside the window's
+    trace) must run as usual, not end up in this graph.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._thread = threading.get_ident()
+
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         return is_leaf_module(m)
+
+    def call_module(self, m: nn.Module, forward: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if threading.get_ident() != self._thread:
+            return forward(*args, **kwargs)
+        return super().call_module(m, forward, args, kwargs)
+
+    def getattr(self, attr: str, attr_val: Any, parameter_proxy_cache: dict[str, Any]) -> Any:
+        if threading.get_ident() != self._thread:
+            return attr_val
+        return super().getattr(attr, attr_val, parameter_proxy_cache)
 
 
 def one_line(exc: BaseException) -> str:

@@ -1,3 +1,5 @@
+import threading
+
 import pytest
 import torch
 from torch import nn
@@ -142,3 +144,48 @@ def test_resnet1202_traces_on_meta():
     assert graph.device == "meta"
     assert graph.graph.number_of_nodes() == 4212
     assert graph.graph.nodes["layer3.199.add"]["shape"] == (1, 64, 8, 8)
+
+
+def test_the_model_stays_usable_in_another_thread_while_it_is_traced():
+    model = get_model("resnet20").eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        expected = model(x)
+    errors: list[BaseException] = []
+    runs = [0]
+    done = threading.Event()
+
+    def attribution_elsewhere():
+        try:
+            while not done.is_set() or runs[0] == 0:
+                with torch.no_grad():
+                    assert torch.allclose(model(x), expected)
+                runs[0] += 1
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=attribution_elsewhere)
+    thread.start()
+    try:
+        for tracer in ("fx", "hooks", "fx"):
+            graph = trace_graph(model, tracer=tracer)
+            assert graph.graph.number_of_nodes() == 75 and graph.device == "meta"
+    finally:
+        done.set()
+        thread.join()
+    assert not errors and runs[0] > 0
+
+
+def test_the_models_own_hooks_neither_fire_nor_go():
+    model = get_model("resnet20")
+    calls = []
+    handle = model.layer1[0].register_forward_hook(lambda module, args, output: calls.append(output.shape))
+    try:
+        trace_graph(model, tracer="fx")
+        trace_graph(model, tracer="hooks")
+        assert calls == []
+        assert hook_count(model) == 1
+        model(torch.randn(1, 3, 32, 32))
+        assert calls == [(1, 16, 32, 32)]
+    finally:
+        handle.remove()
