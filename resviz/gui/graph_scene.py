@@ -238,9 +238,10 @@ class GraphScene(QGraphicsScene):
         item.setAcceptHoverEvents(False)
         self.addItem(item)
         self._texts_by_size.setdefault(t.size, []).append(item)
-        if t.id:
+        entry = self._nodes.get(t.id) if t.id else None
+        # Only a label inside its box follows the box's fill; one beside it (a loop's "×9") keeps its colour.
+        if entry is not None and any(r.sceneBoundingRect().contains(QPointF(t.x, t.y)) for r in entry.rects):
             item.setData(ROLE_NODE_ID, t.id)
-            entry = self._nodes.setdefault(t.id, _NodeItems())
             entry.texts.append(item)
             entry.text_colours.append(t.colour)
 

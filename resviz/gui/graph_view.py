@@ -1283,6 +1283,10 @@ class TwinArchitectureView(QWidget):
             view.module_selected.connect(lambda name, o=other: self._on_selected(o, name))
             view.graph_ready.connect(lambda v=view: self._on_ready(v))
             view.graph_changed.connect(self._apply_gradients)
+            # Zoom and scroll together, so the same depth shows in both.
+            view.canvas.zoom_changed.connect(lambda zoom, o=other: self._mirror(o.canvas.set_zoom, zoom))
+            view.canvas.verticalScrollBar().valueChanged.connect(
+                lambda value, v=view, o=other: self._mirror(self._follow_scroll, (v, o)))
 
     def _mirror(self, method, argument) -> None:
         if self._mirroring:
@@ -1292,6 +1296,14 @@ class TwinArchitectureView(QWidget):
             method(argument)
         finally:
             self._mirroring = False
+
+    @staticmethod
+    def _follow_scroll(views: tuple[ArchitectureView, ArchitectureView]) -> None:
+        """Scroll ``other`` to the same fraction of its height as ``view``."""
+        view, other = views
+        source, target = view.canvas.verticalScrollBar(), other.canvas.verticalScrollBar()
+        if source.maximum() > 0:
+            target.setValue(round(source.value() / source.maximum() * target.maximum()))
 
     def _on_selected(self, other: ArchitectureView, name: str) -> None:
         if not self._mirroring:

@@ -1,0 +1,200 @@
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import torch
+from PySide6.QtGui import QColor, QImage
+from torch import nn
+
+from resviz.attribution import attribute
+from resviz.errors import ResvizError
+from resviz.gui.attribution_panel import AttributionPanel
+from resviz.gui.workers_tasks import running_tasks
+from resviz.models import get_model
+
+
+def tiny_model() -> nn.Module:
+    torch.manual_seed(0)
+    return get_model("simple_cnn", width=4, input_size=16)  # (3, 16, 16), spatial layers features.*
+
+
+class SlowNet(nn.Module):
+    """A tiny model whose forward passes take a while and are counted."""
+
+    input_shape = (3, 16, 16)
+    calls = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(4, 6)
+
+    def forward(self, x):
+        type(self).calls += 1
+        time.sleep(0.15)
+        return self.fc(self.pool(torch.relu(self.conv(x))).flatten(1))
+
+
+@pytest.fixture
+def panel(qtbot):
+    widget = AttributionPanel()
+    qtbot.addWidget(widget)
+    widget.resize(1200, 800)
+    yield widget
+    widget.shutdown()
+    assert running_tasks() == []
+
+
+def load(panel, qtbot, model, title="tiny"):
+    with qtbot.waitSignal(panel.samples_ready, timeout=30000):
+        panel.set_model(model, None, title)
+
+
+def model_input(grid) -> torch.Tensor:
+    return torch.from_numpy(np.stack(grid.inputs)).permute(0, 3, 1, 2).float() / 255.0
+
+
+def test_saliency_and_grad_cam_grid(panel, qtbot):
+    model = tiny_model()
+    load(panel, qtbot, model)
+    assert len(panel.sample_names()) == 24 and panel.selected_samples() == [0, 1, 2, 3]
+    panel.set_methods(["saliency", "grad_cam"])
+    panel.set_layer("features.1.3")
+    with qtbot.waitSignal(panel.run_finished, timeout=60000):
+        assert panel.run()
+    grid = panel.grid_result
+    assert grid.shape == (4, 2)
+    assert [c.label for c in grid.columns] == ["Saliency", "Grad-CAM (features.1.3)"]
+    assert all(c.error is None for c in grid.columns)
+    # The maps are Captum's, through the core's attribute(), on the images shown.
+    x = model_input(grid)
+    expected = attribute(model, x, method="saliency").maps
+    np.testing.assert_allclose(np.stack([p.map for p in grid.columns[0].panels]), expected, rtol=1e-5, atol=1e-7)
+    cam = attribute(model, x, method="grad_cam", layer="features.1.3").maps
+    np.testing.assert_allclose(np.stack([p.map for p in grid.columns[1].panels]), cam, rtol=1e-5, atol=1e-7)
+    assert grid.row_labels[0].endswith("circle") and grid.row_caption(0).startswith("pred ")
+    # Drawing settings re-render the kept maps; nothing is recomputed.
+    before = panel.grid_view.pictures[0][0].copy()
+    panel.set_display(sign="all", cmap="viridis", overlay=False)
+    assert panel.grid_result is grid
+    assert panel.grid_view.pictures[0][0] != before
+    panel.set_display(clip_percentile=5.0)
+    assert panel.draw_settings().clip_percentile == 5.0
+    assert panel.grid_view.grab().width() > 0
+
+
+def test_layer_slot_follows_the_architecture_view(panel, qtbot):
+    from resviz.gui.graph_view import ArchitectureView
+
+    load(panel, qtbot, tiny_model())
+    view = ArchitectureView()
+    qtbot.addWidget(view)
+    view.module_selected.connect(panel.set_layer)
+    view.module_selected.emit("features.0.3")
+    assert panel.layer() == "features.0.3"
+    panel.set_layer("")
+    assert panel.layer() == ""
+
+
+def test_a_failing_method_reports_why_and_others_still_draw(panel, qtbot):
+    load(panel, qtbot, tiny_model())
+    panel.set_methods(["saliency", "grad_cam"])
+    panel.set_layer("features.9")
+    with qtbot.waitSignal(panel.run_finished, timeout=60000):
+        panel.run()
+    saliency, cam = panel.grid_result.columns
+    assert saliency.error is None and len(saliency.panels) == 4
+    assert "no layer 'features.9'" in cam.error
+    assert "features.9" in panel.status.text()
+
+
+def test_cancel_stops_a_long_integrated_gradients_run(panel, qtbot):
+    load(panel, qtbot, SlowNet(), "slow")
+    panel.set_methods(["integrated_gradients"])
+    panel.ig_steps.setValue(400)
+    SlowNet.calls = 0
+    cancelled = []
+    panel.run_cancelled.connect(lambda: cancelled.append(True))
+    assert panel.run() and panel.is_busy() and panel.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: SlowNet.calls >= 2, timeout=30000)  # a few chunks of the path are done
+    panel.cancel()
+    assert cancelled == [True] and not panel.is_busy()
+    qtbot.waitUntil(lambda: running_tasks() == [], timeout=30000)
+    # Ten chunks (and a prediction) would have run; the worker stopped at the next forward pass.
+    assert SlowNet.calls <= 5
+    assert panel.grid_result is None and panel.status.text() == "Cancelled."
+    assert panel.run_button.isEnabled() and not panel.cancel_button.isEnabled()
+
+
+def test_export_png(panel, qtbot, tmp_path):
+    load(panel, qtbot, tiny_model())
+    panel.set_methods(["saliency"])
+    with pytest.raises(ResvizError, match="nothing to export"):
+        panel.export_png(tmp_path / "empty.png")
+    panel.select_samples([0, 5])
+    with qtbot.waitSignal(panel.run_finished, timeout=60000):
+        panel.run()
+    path = panel.export_png(tmp_path / "grid.png", cell=64)
+    image = QImage(str(path))
+    assert not image.isNull()
+    assert image.width() > 3 * 64 and image.height() > 2 * 64
+    assert image.pixelColor(2, 2) == QColor("#FFFFFF")
+    with pytest.raises(ResvizError, match=".png"):
+        panel.export_png(tmp_path / "grid.jpg")
+
+
+def test_image_files_and_models_side_by_side(panel, qtbot, tmp_path):
+    picture = QImage(40, 30, QImage.Format.Format_RGB32)
+    picture.fill(QColor("#3366CC"))
+    picture.save(str(tmp_path / "blue.png"))
+    with qtbot.waitSignal(panel.samples_ready, timeout=30000):
+        panel.set_models({"residual": tiny_model(), "plain": tiny_model()})
+    assert panel.source_choices() == ["residual", "plain", "all side by side"]
+    panel.add_image_files([tmp_path / "blue.png"])
+    assert panel.sample_names()[0] == "blue.png"
+    assert panel.selected_samples() == [0, 1, 2, 3, 4]
+    assert "resized 30x40 to 16x16" in panel.status.text()
+    panel.choose_source("all side by side")
+    panel.set_methods(["saliency", "input_x_gradient"])
+    with qtbot.waitSignal(panel.run_finished, timeout=60000):
+        panel.run()
+    grid = panel.grid_result
+    assert grid.shape == (5, 4)
+    assert [c.label for c in grid.columns] == ["residual · Saliency", "residual · Input x Gradient",
+                                               "plain · Saliency", "plain · Input x Gradient"]
+    assert grid.row_labels[0] == "blue.png"
+    panel.target_box.setCurrentIndex(panel.target_box.findData("label"))
+    assert not panel.run()  # an image file has no true class
+    assert "unknown" in panel.status.text()
+
+
+def test_run_checkpoints_across_training(panel, qtbot, tmp_path):
+    from resviz.train.store import RunWriter
+
+    model = tiny_model()
+    path = tmp_path / "tiny.resviz"
+    with RunWriter(path, model_spec=model.resviz_spec, config={"dataset": "shapes", "normalize": False},
+                   layer_ids=[], block_ids=[], classes=["circle"]) as writer:
+        for step in (10, 20, 30):
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.mul_(1.1)
+            writer.add_checkpoint(step, 0, model.state_dict())
+    with qtbot.waitSignal(panel.samples_ready, timeout=30000):
+        panel.set_run(path)
+    assert panel.checkpoint() == 30
+    assert panel.source_choices()[:3] == ["checkpoint at step 30", "checkpoint at step 20", "checkpoint at step 10"]
+    panel.choose_source("across training (3 checkpoints)")
+    panel.set_methods(["saliency"])
+    panel.select_samples([0, 1])
+    with qtbot.waitSignal(panel.run_finished, timeout=60000):
+        panel.run()
+    grid = panel.grid_result
+    assert [c.source for c in grid.columns] == ["simple_cnn step 10", "simple_cnn step 20", "simple_cnn step 30"]
+    maps = [np.stack([p.map for p in c.panels]) for c in grid.columns]
+    assert not np.allclose(maps[0], maps[2])  # different weights, different maps
+    with pytest.raises(ResvizError, match="no checkpoint at step 99"):
+        panel.set_run(path, step=99)
