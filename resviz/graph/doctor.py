@@ -7,8 +7,8 @@ non-singleton dimension 1`` becomes::
     channels but the branch gives 128; fix: add a 1x1 projection: nn.Conv2d(64, 128,
     kernel_size=1, stride=1) (+ norm) on the shortcut
 
-Likewise for an input of the wrong size or channel count ("conv1 (Conv2d) expects 3 input
-channels, got 1 ..."). The doctor finds the place by replaying the forward pass with the
+Likewise for an input of the wrong size or channel count ("conv1 expects 3 input
+channels, got 1 from the input ..."). The doctor finds the place by replaying the forward pass with the
 fallback tracer's recorder, which knows the running module and which tensor is the block's
 input (the shortcut).
 """
@@ -23,6 +23,7 @@ from torch import nn
 
 from ..errors import ResvizError
 from .execution import example_args
+from .opgraph import id_base
 from .ops import ADD_OPS, CONCAT_OPS
 from .trace_fx import one_line
 from .trace_hooks import FailurePoint, ForwardRecorder
@@ -62,8 +63,10 @@ class ShapeReport:
         return f"{self.module} ({self.module_type})" if self.module_type else self.module
 
     def message(self) -> str:
-        sep = " " if self.problem.startswith("expects") else ": "
-        text = f"{self.where}{sep}{self.problem}"
+        if self.problem.startswith("expects"):  # a layer's complaint reads as a sentence: "conv1 expects ..."
+            text = f"{self.module or self.where} {self.problem}"
+        else:
+            text = f"{self.where}: {self.problem}"
         return f"{text}; fix: {self.fix}" if self.fix else text
 
     def to_error(self) -> ForwardError:
@@ -171,9 +174,7 @@ class _Diagnosis:
         a, b = f.shapes[0], f.shapes[1]
         short_index = self._shortcut_index()
         short, branch = (a, b) if short_index == 0 else (b, a)
-        verb = {"add": "add", "add_": "add", "iadd": "add", "sub": "subtraction", "mul": "multiplication"}.get(
-            f.op.rstrip("_") if f.op != "add_" else "add", f.op)
-        head = f"{verb} of {_fmt(a)} and {_fmt(b)} fails: "
+        head = f"{id_base(f.op)} of {_fmt(a)} and {_fmt(b)} fails: "
         fix = None
         differences = []
         if len(short) != len(branch):

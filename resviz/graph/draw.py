@@ -18,6 +18,7 @@ from .types import (MAIN_EDGE_COLOUR, SKIP_COLOURS, SKIP_KINDS, Layout, Scene, S
 
 PAD = 16.0
 TITLE_HEIGHT = 34.0
+TITLE_CHAR = 9.0  # width of a character of the bold 14 pt title
 LEGEND_WIDTH = 176.0
 LEGEND_ROW = 20.0
 TEXT = "#1F2933"
@@ -78,6 +79,8 @@ def build_scene(layout: Layout, *, node_colours: dict[str, str] | None = None,
     legend_rows = 2 + max(len(kinds_drawn), 1)
     legend_height = legend_rows * LEGEND_ROW + 16
     width = ox + layout.width + (LEGEND_WIDTH + PAD if legend else 0.0) + PAD
+    if title:
+        width = max(width, 2 * PAD + len(title) * TITLE_CHAR)  # a long title widens the picture
     height = max(oy + layout.height, oy + (legend_height if legend else 0.0)) + PAD
     scene = Scene(width=round(width, 2), height=round(height, 2))
     items = scene.items

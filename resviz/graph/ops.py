@@ -7,7 +7,6 @@ same model gives the same node ids whichever tracer ran.
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -178,5 +177,3 @@ def function_flops(op: str, in_shapes: list[tuple[int, ...]], out_shape: Any,
         return _numel(in_shapes[0]) if in_shapes else 0
     return None
 
-
-BINARY_OPERATORS = {operator.add, operator.iadd, operator.sub, operator.mul}

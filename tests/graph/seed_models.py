@@ -204,3 +204,27 @@ class SharedBlock(nn.Module):
 
     def forward(self, x):
         return self.block(self.mid(self.block(x)))
+
+
+class ListDenseLayer(nn.Module):
+    def __init__(self, channels, growth):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(channels)
+        self.conv = nn.Conv2d(channels, growth, 3, padding=1)
+
+    def forward(self, features):
+        return self.conv(torch.relu(self.bn(torch.cat(features, 1))))
+
+
+class ListDenseBlock(nn.Module):
+    """torchvision's dense block: every layer concatenates all earlier features, and so does the block."""
+
+    def __init__(self, channels=8, growth=4, layers=4):
+        super().__init__()
+        self.layers = nn.ModuleList([ListDenseLayer(channels + i * growth, growth) for i in range(layers)])
+
+    def forward(self, x):
+        features = [x]
+        for layer in self.layers:
+            features.append(layer(features))
+        return torch.cat(features, 1)

@@ -54,7 +54,7 @@ def test_wrong_channel_count_of_the_input():
     with pytest.raises(ShapeError) as caught:
         trace_graph(get_model("resnet20"), torch.randn(1, 1, 32, 32))
     message = str(caught.value)
-    assert message.startswith("conv1 (Conv2d) expects 3 input channels, got 1 from the input (1, 1, 32, 32)")
+    assert message.startswith("conv1 expects 3 input channels, got 1 from the input (1, 1, 32, 32)")
     assert "give an input of shape (N, 3, 32, 32)" in message
     assert caught.value.report.kind == "input"
 
@@ -75,7 +75,7 @@ def test_a_missing_batch_dimension():
 def test_a_layer_inside_the_model_given_the_wrong_channels():
     model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(16, 4, 3))
     report = diagnose(model, torch.randn(1, 3, 16, 16))
-    assert report.message() == ("2 (Conv2d) expects 16 input channels, got 8 from 1 (1, 8, 14, 14); fix: set "
+    assert report.message() == ("2 expects 16 input channels, got 8 from 1 (1, 8, 14, 14); fix: set "
                                 "in_channels=8, or make 1 produce 16 channels")
 
 

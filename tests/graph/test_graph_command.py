@@ -98,7 +98,7 @@ def test_user_model_needs_trust_and_its_shape_error_is_one_line(tmp_path, capsys
 @pytest.mark.parametrize("argv,message", [
     (["graph", "resnet20", "--out", "graph.txt"], "--out graph.txt: unknown format '.txt'; use .svg, .png or .json"),
     (["graph", "resnet20", "--expand", "layer7"], "cannot expand 'layer7': no such module"),
-    (["graph", "resnet20", "--input-shape", "1,32,32"], "conv1 (Conv2d) expects 3 input channels, got 1"),
+    (["graph", "resnet20", "--input-shape", "1,32,32"], "conv1 expects 3 input channels, got 1"),
     (["graph", "resnet99"], "unknown model 'resnet99'"),
     (["graph", "resnet20", "--out", "/nonexistent/dir/graph.svg"], "/nonexistent/dir/graph.svg: cannot write"),
 ])

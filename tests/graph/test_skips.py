@@ -4,7 +4,7 @@ import torch
 from resviz.graph import find_skips, residual_blocks, skip_counts, trace_graph
 from resviz.models import get_model, list_models
 
-from .seed_models import (InPlaceStatement, ParallelBranches, PoolingShortcut, ResNetBlock, SharedBlock,
+from .seed_models import (InPlaceStatement, ListDenseBlock, ParallelBranches, PoolingShortcut, ResNetBlock, SharedBlock,
                           SimpleResBlock, TinyUNet, TwoInputs)
 
 
@@ -67,6 +67,14 @@ def test_a_dense_block_of_k_layers_has_k_concatenations(depth, per_block):
         in_block = [s for s in skips if s.block.startswith(f"dense{index}.")]
         assert len(in_block) == per_block and {s.kind for s in in_block} == {"concat"}
         assert in_block[1].fork == in_block[0].merge  # each layer's input is the previous concatenation
+
+
+def test_a_torchvision_style_dense_block_of_k_layers_has_k_concatenations():
+    for tracer in ("fx", "hooks"):
+        skips = find_skips(trace_graph(ListDenseBlock(layers=4), torch.randn(1, 8, 8, 8), tracer=tracer))
+        assert [(s.kind, s.fork, s.merge) for s in skips] == [
+            ("concat", "input", "layers.1.cat"), ("concat", "input", "layers.2.cat"),
+            ("concat", "input", "layers.3.cat"), ("concat", "input", "cat")]
 
 
 def test_seed_simple_res_block():

@@ -189,3 +189,22 @@ def test_the_models_own_hooks_neither_fire_nor_go():
         assert calls == [(1, 16, 32, 32)]
     finally:
         handle.remove()
+
+
+def test_a_model_whose_tree_cannot_be_copied_is_traced_in_place_and_restored(monkeypatch):
+    from resviz.graph import execution
+
+    def refuse(model, mode):
+        raise TypeError("no bare instances of this class")
+
+    monkeypatch.setattr(execution, "clone_module_tree", refuse)
+    model = get_model("resnet20")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    for tracer in ("fx", "hooks"):
+        graph = trace_graph(model, tracer=tracer)
+        assert graph.device == "meta" and graph.graph.number_of_nodes() == 75
+    with pytest.raises(ForwardError):
+        trace_graph(model, torch.randn(1, 1, 32, 32))
+    state = model.state_dict()
+    assert all(v.device.type == "cpu" and torch.equal(before[k], v) for k, v in state.items())
+    assert model.training and hook_count(model) == 0 and function_mode_depth() == 0
