@@ -23,8 +23,10 @@ LAYOUT_TARGET_MS = 100.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--models", default=DEFAULT_MODELS, help=f"comma-separated zoo models (default {DEFAULT_MODELS})")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement; the median is shown (default 3)")
+    parser.add_argument("--models", default=DEFAULT_MODELS,
+                        help=f"comma-separated zoo models (default {DEFAULT_MODELS})")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of each measurement; the median is shown (default 3)")
     parser.add_argument("--nodes", type=int, default=2000, help="nodes of the synthetic layout graph (default 2000)")
 
 
@@ -117,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
                      f"{layout_level_ms:.1f}", f"{total:.0f}"))
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
-        print("  ".join(cell.ljust(w) if i in (0, 9) else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))))
+        cells = (cell.ljust(w) if i in (0, 9) else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+        print("  ".join(cells))
     print("fx/hooks: trace (shapes on meta); ×fwd: fx trace / one forward pass on meta; blocks: skips and collapse "
           "to the default level; layout: full detail, ×topo: / networkx topological sort; total: fx + blocks + "
           "full layout")

@@ -329,7 +329,8 @@ def _fold(bg: BlockGraph) -> None:
         data.update(label=f"{kind} ×{len(run)}", folded=len(run), folded_ids=list(run), members=members,
                     params=sum(graph.nodes[n]["params"] for n in run), flops=sum(graph.nodes[n]["flops"] for n in run),
                     shape=graph.nodes[last]["shape"],
-                    detail=" · ".join(p for p in (f"{first} – {last}", _format_shape(graph.nodes[last]["shape"])) if p))
+                    detail=" · ".join(p for p in (f"{first} – {last}", _format_shape(graph.nodes[last]["shape"]))
+                                      if p))
         loop: dict[str, Any] = {"skips": [], "kinds": {}}
         for node in run:
             if graph.has_edge(node, node):

@@ -7,10 +7,10 @@ non-singleton dimension 1`` becomes::
     channels but the branch gives 128; fix: add a 1x1 projection: nn.Conv2d(64, 128,
     kernel_size=1, stride=1) (+ norm) on the shortcut
 
-Likewise for an input of the wrong size or channel count ("conv1 expects 3 input
-channels, got 1 from the input ..."). The doctor finds the place by replaying the forward pass with the
-fallback tracer's recorder, which knows the running module and which tensor is the block's
-input (the shortcut).
+Likewise for an input of the wrong size or channel count ("conv1 expects 3 input channels,
+got 1 from the input ..."). The doctor finds the place by replaying the forward pass with
+the fallback tracer's recorder, which knows the running module and which tensor is the
+block's input (the shortcut).
 """
 
 from __future__ import annotations
@@ -269,7 +269,8 @@ class _Diagnosis:
             if channels != module.in_channels:
                 problem = f"expects {module.in_channels} input channels, got {channels} from {came}"
                 if kind == "input":
-                    want = input_fix or f"give an input with {module.in_channels} channels: (N, {module.in_channels}, ...)"
+                    channels_wanted = module.in_channels
+                    want = input_fix or f"give an input with {channels_wanted} channels: (N, {channels_wanted}, ...)"
                     return self._report(problem, want, kind, expected=module.in_channels, got=channels)
                 fix = f"set in_channels={channels}, or make {source} produce {module.in_channels} channels"
                 return self._report(problem, fix, kind, expected=module.in_channels, got=channels)

@@ -215,7 +215,8 @@ def scene_to_svg(scene: Scene) -> str:
         elif isinstance(item, SceneText):
             anchor = {"start": "start", "middle": "middle", "end": "end"}.get(item.anchor, "middle")
             weight = ' font-weight="bold"' if item.bold else ""
-            out.append(f'<text x="{_fmt(item.x)}" y="{_fmt(item.y)}" font-size="{_fmt(item.size)}" fill="{item.colour}" '
+            out.append(f'<text x="{_fmt(item.x)}" y="{_fmt(item.y)}" font-size="{_fmt(item.size)}" '
+                       f'fill="{item.colour}" '
                        f'text-anchor="{anchor}" dominant-baseline="central"{weight}>{escape(item.text)}</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"

@@ -56,7 +56,8 @@ def fast_meta_result(func: Any, args: tuple, kwargs: dict) -> Any:
             return first
         if func is F.leaky_relu and _inplace_flag(args, kwargs, 2):
             return first
-        if func in (F.dropout, F.dropout1d, F.dropout2d, F.dropout3d, F.alpha_dropout) and _inplace_flag(args, kwargs, 3):
+        dropouts = (F.dropout, F.dropout1d, F.dropout2d, F.dropout3d, F.alpha_dropout)
+        if func in dropouts and _inplace_flag(args, kwargs, 3):
             return first
         return _empty_like(first)
     if func in _UNARY_INPLACE:

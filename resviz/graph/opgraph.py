@@ -131,7 +131,8 @@ class OpGraph:
             return [n for n in self.graph if self.graph.nodes[n]["kind"] in (MODULE, FUNCTION)]
         prefix = module + "."
         return [n for n, data in self.graph.nodes(data=True)
-                if data["kind"] in (MODULE, FUNCTION) and (data["module"] == module or data["module"].startswith(prefix))]
+                if data["kind"] in (MODULE, FUNCTION)
+                and (data["module"] == module or data["module"].startswith(prefix))]
 
     @property
     def parameter_count(self) -> int:

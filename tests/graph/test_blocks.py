@@ -99,7 +99,8 @@ def test_fold_repeats():
 
 def test_blocks_of_models_without_stages():
     mlp = block_graph(traced("mlp_residual", depth=3), "blocks")
-    assert labels(mlp) == ["input", "flatten", "fc_in", "act_in", "blocks.0", "blocks.1", "blocks.2", "fc_out", "output"]
+    assert labels(mlp) == ["input", "flatten", "fc_in", "act_in", "blocks.0", "blocks.1", "blocks.2", "fc_out",
+                           "output"]
     assert labels(block_graph(traced("mlp_residual", depth=3), "stages"))[4] == "blocks"
     cnn = block_graph(traced("simple_cnn"), "blocks")
     assert labels(cnn)[1:3] == ["features.0", "features.1"]  # conv-conv-pool containers
