@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QComplet
 
 from ..attribution.sources import pick_steps
 from ..errors import ResvizError
-from .workers_tasks import MODEL_LOCK, TaskCancelled, TaskThread
+from .workers_tasks import MODEL_LOCK, TaskCancelled, TaskThread, stop_all_tasks
 
 DEFAULT_METHODS = ("saliency", "integrated_gradients", "grad_cam")
 POOL_SIZE = 24  # samples offered to pick from (balanced over the classes)
@@ -1017,7 +1017,7 @@ class AttributionPanel(QWidget):
 
     def _start(self, function, kind: str, on_done: Callable[[Any], None]) -> None:
         self.cancel()
-        task = TaskThread(function, f"attribution-{kind}")
+        task = TaskThread(function, f"attribution-{kind}", owner=self)
         task.progressed.connect(self._on_progress)
         task.succeeded.connect(on_done)
         task.failed.connect(self._on_failed)
@@ -1052,11 +1052,9 @@ class AttributionPanel(QWidget):
             self.run_cancelled.emit()
 
     def shutdown(self, timeout_ms: int = 30000) -> None:
-        """Cancel any work and wait for its thread (call before the window closes)."""
-        task = self._task
+        """Cancel any work and wait for its threads to end (the window calls it before closing)."""
         self.cancel()
-        if task is not None:
-            task.wait(timeout_ms)
+        stop_all_tasks(timeout_ms, owner=self)
 
     def closeEvent(self, event) -> None:
         self.shutdown()

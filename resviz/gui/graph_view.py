@@ -30,7 +30,7 @@ from ..graph.draw import build_scene, scene_to_svg
 from ..graph.types import MAIN_EDGE_COLOUR, SKIP_COLOURS, SKIP_KINDS, Layout, Scene, SceneText
 from .graph_scene import (NONFINITE_FILL, GraphScene, colour_bar_primitives, format_power, gradient_colour,
                           gradient_lut, log_levels, log_ticks, render_scene_image, text_colour_on)
-from .workers_tasks import MODEL_LOCK, TaskCancelled, TaskThread
+from .workers_tasks import MODEL_LOCK, TaskCancelled, TaskThread, stop_all_tasks
 
 SKIP_LABELS = {
     "identity": "identity",
@@ -550,7 +550,8 @@ class ArchitectureView(QWidget):
         self.title_label.setText(title)
         self._error = None
         self._show_message(None)
-        task = TaskThread(lambda progress, cancel: trace_job(model, example_input, title, progress, cancel), "trace")
+        task = TaskThread(lambda progress, cancel: trace_job(model, example_input, title, progress, cancel), "trace",
+                          owner=self)
         task.progressed.connect(self._on_progress)
         task.succeeded.connect(self._on_traced)
         task.failed.connect(self._on_trace_failed)
@@ -590,11 +591,9 @@ class ArchitectureView(QWidget):
         self.busy_changed.emit(False)
 
     def shutdown(self, timeout_ms: int = 30000) -> None:
-        """Cancel any trace and wait for its thread to end (the window calls it before closing)."""
-        task = self._task
+        """Cancel any trace and wait for its threads to end (the window calls it before closing)."""
         self.cancel()
-        if task is not None:
-            task.wait(timeout_ms)
+        stop_all_tasks(timeout_ms, owner=self)
 
     def closeEvent(self, event) -> None:
         self.shutdown()

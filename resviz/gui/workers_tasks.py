@@ -41,9 +41,10 @@ class TaskThread(QThread):
     failed = Signal(str, str)  # one-line message, details (traceback for unexpected errors)
     cancelled = Signal()
 
-    def __init__(self, function: TaskFunction, name: str = "task") -> None:
+    def __init__(self, function: TaskFunction, name: str = "task", owner: object | None = None) -> None:
         super().__init__()  # no parent: it may outlive the widget that started it
         self.setObjectName(f"resviz-{name}")
+        self.owner_id = id(owner) if owner is not None else None
         self._function = function
         self.cancel_event = threading.Event()
         self.finished.connect(self._forget)
@@ -92,9 +93,10 @@ def running_tasks() -> list[TaskThread]:
     return [task for task in _RUNNING if task.isRunning()]
 
 
-def stop_all_tasks(timeout_ms: int = 30000) -> None:
-    """Cancel every running task and wait for each to end."""
-    for task in list(_RUNNING):
+def stop_all_tasks(timeout_ms: int = 30000, owner: object | None = None) -> None:
+    """Cancel every running task (or every one ``owner`` started) and wait for each to end."""
+    tasks = [t for t in list(_RUNNING) if owner is None or t.owner_id == id(owner)]
+    for task in tasks:
         task.cancel()
-    for task in list(_RUNNING):
+    for task in tasks:
         task.wait(timeout_ms)
