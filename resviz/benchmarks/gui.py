@@ -83,7 +83,7 @@ def synthetic_columns(steps: int, layers: int, blocks: int, *, residual: bool, f
 def write_synthetic_run(path: str | Path, *, steps: int = 200, layers: int = 19, blocks: int = 9,
                         residual: bool = True, classes: int = 6, eval_every: int = 50, seed: int = 0,
                         status: str = "finished", error: str | None = None, nonfinite_at: tuple[int, ...] = (),
-                        model: str | None = None) -> Path:
+                        model: str | None = None, twin: str | Path | None = None) -> Path:
     """A complete run file of synthetic steps, evaluations and events (for tests and benchmarks)."""
     from ..models import ModelSpec
     from ..train.store import EvalRecord, RunWriter, StepBatch
@@ -96,7 +96,8 @@ def write_synthetic_run(path: str | Path, *, steps: int = 200, layers: int = 19,
     class_names = [f"class{i}" for i in range(classes)]
     columns = synthetic_columns(steps, layers, blocks, residual=residual, seed=seed, nonfinite_at=nonfinite_at)
     with RunWriter(path, model_spec=ModelSpec(name, {}), config={"dataset": "shapes", "steps": steps},
-                   layer_ids=layer_ids, block_ids=block_ids, classes=class_names) as writer:
+                   layer_ids=layer_ids, block_ids=block_ids, classes=class_names,
+                   twin=str(twin) if twin is not None else None) as writer:
         writer.add_steps(StepBatch(**columns))
         rng = np.random.default_rng(seed + 1)
         for at in range(eval_every, steps + 1, eval_every):

@@ -53,7 +53,9 @@ def launch(options: LaunchOptions, window: MainWindow | None = None) -> MainWind
     if target and not is_run_file(target):
         choice = ModelChoice(target, dict(options.options), twin=options.twin)
         if not choice.is_user_file:
-            choice.twin_reference()  # an unknown zoo name fails here, before the window opens
+            from ..models import model_entry
+
+            model_entry(choice.reference)  # an unknown zoo name fails here, before the window opens
     if window is None:
         window = MainWindow(runs_folder=options.runs_folder, open_default=choice is None and not target)
     window.max_steps = options.max_steps

@@ -28,6 +28,8 @@ class ArchitectureTab(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.loaded: LoadedChoice | None = None
+        self._pending: LoadedChoice | None = None
         self.stack = QStackedWidget()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -47,9 +49,14 @@ class ArchitectureTab(QWidget):
         for view in (self.single, self.twins):
             self.stack.addWidget(view)
             view.module_selected.connect(self.module_selected)
-            view.graph_ready.connect(self.graph_ready)
+            view.graph_ready.connect(self._drawn)
         self.loaded: LoadedChoice | None = None
+        self._pending: LoadedChoice | None = None
         self._colour_key: tuple | None = None
+
+    def _drawn(self) -> None:
+        self._colour_key = None  # colour the new drawing at the next tick
+        self.graph_ready.emit()
 
     @property
     def available(self) -> bool:
@@ -64,11 +71,27 @@ class ArchitectureTab(QWidget):
         return self.twins is not None and self.stack.currentWidget() is self.twins
 
     def show_models(self, loaded: LoadedChoice) -> None:
-        """Trace and draw the chosen model (and its twin beside it)."""
+        """Trace and draw the chosen model (and its twin beside it).
+
+        Tracing waits until the tab is shown: a window opened on a run's training figures
+        does not spend its first seconds on a graph nobody looks at.
+        """
         if not self.available:
             return
         self.loaded = loaded
         self._colour_key = None
+        self._pending = loaded
+        if self.isVisible():
+            self._trace_pending()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self._trace_pending()
+
+    def _trace_pending(self) -> None:
+        loaded, self._pending = self._pending, None
+        if loaded is None:
+            return
         example = loaded.main.example_input()
         if loaded.plain is not None:
             self.stack.setCurrentWidget(self.twins)
@@ -77,6 +100,11 @@ class ArchitectureTab(QWidget):
         else:
             self.stack.setCurrentWidget(self.single)
             self.single.set_model(loaded.main.model, example, title=loaded.main.spec.label())
+
+    @property
+    def pending(self) -> bool:
+        """A model is waiting to be traced until the tab is shown."""
+        return self._pending is not None
 
     def is_busy(self) -> bool:
         view = self.current_view

@@ -64,6 +64,7 @@ class MainWindow(QMainWindow):
         self._trust_dialog: TrustDialog | None = None
         self._picker: ModelPicker | None = None
         self._closed = False
+        self._reported_failures: set[str] = set()
 
         # Parts that work in the background.
         self.feed = RunFeed(self)
@@ -98,7 +99,7 @@ class MainWindow(QMainWindow):
         self.runs_dock.setObjectName("runsDock")
         self.runs_dock.setWidget(self.runs_panel)
         self.addDockWidget(Qt.RightDockWidgetArea, self.runs_dock)
-        self.resizeDocks([self.runs_dock], [400], Qt.Horizontal)
+        self.resizeDocks([self.runs_dock], [330], Qt.Horizontal)
 
         self._build_actions()
         self._build_menus()
@@ -243,6 +244,11 @@ class MainWindow(QMainWindow):
         self.architecture.module_selected.connect(
             lambda name: self.statusBar().showMessage(f"selected {name}", 4000))
         self.comparison.timeline.changed.connect(self._timeline_changed)
+        self.comparison.runs_changed.connect(self._offer_model_to_attribution)
+        self.tabs.currentChanged.connect(lambda index: self._update_attribution())
+        set_layer = getattr(self.attribution, "set_layer", None)
+        if callable(set_layer):  # a click on a graph node picks the Grad-CAM layer
+            self.architecture.module_selected.connect(set_layer)
 
     # ------------------------------------------------------------------ errors
 
@@ -310,6 +316,8 @@ class MainWindow(QMainWindow):
 
     def _model_loaded(self, loaded: LoadedChoice) -> None:
         self._load_task = None
+        if self._closed:
+            return
         self.loaded = loaded
         self.choice = loaded.choice
         if not loaded.choice.is_user_file:
@@ -329,21 +337,35 @@ class MainWindow(QMainWindow):
         self._load_task = None
         self.show_error("Could not open the model", message, details)
 
-    def _offer_model_to_attribution(self, loaded: LoadedChoice) -> None:
+    def _offer_model_to_attribution(self, loaded: LoadedChoice | None = None) -> None:
+        """Hand the attribution panel what to explain, once its tab is shown (it loads samples then).
+
+        A finished run with checkpoints is explained as trained; otherwise the open model(s), the
+        residual net and its twin side by side.
+        """
+        self._attribution_stale = True
+        if self.tabs.currentWidget() is self.attribution:
+            self._update_attribution()
+
+    def _update_attribution(self) -> None:
         panel = self.attribution
-        setter = getattr(panel, "set_models", None) or getattr(panel, "set_model", None)
-        if setter is None:
+        if not getattr(self, "_attribution_stale", False) or not hasattr(panel, "set_models") or self._closed:
             return
+        self._attribution_stale = False
         try:
-            if getattr(panel, "set_models", None) is not None:
-                models = {loaded.main.spec.label(): loaded.main.model}
-                if loaded.plain is not None:
-                    models[loaded.plain.spec.label()] = loaded.plain.model
-                panel.set_models(models)
-            else:
-                panel.set_model(loaded.main.model)
+            runs = [run for run in self.comparison.ordered if run.status != "running"]
+            checkpointed = [run for run in runs if _has_checkpoints(run.path)]
+            if checkpointed:
+                panel.set_run(checkpointed[0].path)
+            elif self.loaded is not None:
+                models = {self.loaded.main.spec.label(): self.loaded.main.model}
+                if self.loaded.plain is not None:
+                    models[self.loaded.plain.spec.label()] = self.loaded.plain.model
+                panel.set_models(models, tuple(self.loaded.main.input_shape))
+        except ResvizError as exc:
+            self.statusBar().showMessage(f"attribution: {exc}", 8000)
         except Exception as exc:  # noqa: BLE001 - the panel's trouble never stops the window
-            self.statusBar().showMessage(f"attribution panel: {exc}", 8000)
+            self.statusBar().showMessage(f"attribution panel: {type(exc).__name__}: {exc}", 8000)
 
     # ------------------------------------------------------------------ run files
 
@@ -368,7 +390,7 @@ class MainWindow(QMainWindow):
             self.feed.watch(path)
 
     def _run_opened(self, path: str, info: Any, weight_mask: Any = None) -> None:
-        if path not in self.feed.paths:
+        if self._closed or path not in self.feed.paths:
             return  # opened after the user moved on
         self.comparison.add(info, weight_mask)
         twin = info.twin
@@ -382,6 +404,7 @@ class MainWindow(QMainWindow):
             self.comparison.timeline.set_speed(self.settings.replay_speed())
         self._sync_architecture_with_runs()
         self.statusBar().showMessage(f"{'following' if info.status == 'running' else 'replaying'} {path}", 6000)
+        self._report_failed_run(path, info)
         self._update_title()
 
     def _sync_architecture_with_runs(self) -> None:
@@ -399,9 +422,18 @@ class MainWindow(QMainWindow):
 
     def _run_info_changed(self, path: str, info: Any) -> None:
         self.comparison.set_info(path, info)
-        if info.status == "failed" and Path(path) not in self.host.paths:  # the host reports its own
-            self.show_error("Run failed", f"run {info.name} failed: {(info.error or 'no reason recorded').splitlines()[0]}",
-                            f"{info.error or ''}\n\nEvery step it recorded is kept in {path}.")
+        self._report_failed_run(path, info)
+
+    def _report_failed_run(self, path: str, info: Any) -> None:
+        """A dialog for a run that failed (once per run); the steps it recorded stay on show."""
+        if info.status != "failed" or Path(path) in self.host.paths:  # the host reports its own runs
+            return
+        if path in self._reported_failures:
+            return
+        self._reported_failures.add(path)
+        reason = (info.error or "no reason recorded").strip()
+        self.show_error("Run failed", f"run {info.name} failed: {reason.splitlines()[0]}",
+                        f"{reason}\n\nEvery step it recorded is kept in {path}.")
 
     def _feed_failed(self, path: str, message: str, details: str) -> None:
         self.feed.paths.discard(path)
@@ -642,6 +674,7 @@ class MainWindow(QMainWindow):
         self.settings.save_window(self, self.tabs.currentIndex())
         self.status_timer.stop()
         self.colour_timer.stop()
+        self.statusBar().clearMessage()  # stops the status bar's message timer
         self.training_view.stop()
         self.host.shutdown()
         self.runs_panel.stop()
@@ -669,6 +702,16 @@ def _unique(path: Path) -> Path:
         candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
         n += 1
     return candidate
+
+
+def _has_checkpoints(path: Path) -> bool:
+    from ..train.store import RunReader
+
+    try:
+        with RunReader(path) as reader:
+            return bool(reader.checkpoints())
+    except ResvizError:
+        return False
 
 
 def _steps_per_second(run) -> float | None:

@@ -29,10 +29,13 @@ class ModelChoice:
         return is_user_reference(self.reference)
 
     def twin_reference(self) -> str | None:
-        """The zoo twin of the model (None for a user's file or a model without one)."""
+        """The zoo twin of the model (None for a user's file, an unknown name or a model without one)."""
         if self.is_user_file:
             return None
-        return model_entry(self.reference).twin
+        try:
+            return model_entry(self.reference).twin
+        except ResvizError:
+            return None  # loading the choice reports the unknown name, with suggestions
 
     def residual_and_plain(self) -> tuple[str, str | None]:
         """(residual, plain) references; the plain one is None without a twin."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 from resviz.benchmarks.gui import synthetic_columns
@@ -18,3 +19,29 @@ def make_info(name: str = "run", model: str = "resnet20", layers: int = 5, block
 
 def make_batch(first: int, n: int, layers: int = 5, blocks: int = 3, *, residual: bool = True, **kw) -> StepBatch:
     return StepBatch(**synthetic_columns(n, layers, blocks, residual=residual, first_step=first, **kw))
+
+
+# A writer in another process: 30 steps, then (once the file named by argv[2] exists) 30 more and an
+# evaluation, committed in batches of 10, then "finished". The gate lets a test see the run half-written.
+WRITER = textwrap.dedent("""
+    import pathlib, sys, time
+    import numpy as np
+    from resviz.models import ModelSpec
+    from resviz.train.store import RunWriter
+    path, gate = sys.argv[1], pathlib.Path(sys.argv[2])
+    with RunWriter(path, model_spec=ModelSpec("resnet20", {}), config={}, layer_ids=["conv1", "fc"],
+                   block_ids=["layer1.0"], classes=["a", "b"], commit_every=10, commit_seconds=60) as writer:
+        for step in range(1, 61):
+            if step == 31:
+                deadline = time.time() + 60
+                while not gate.exists() and time.time() < deadline:
+                    time.sleep(0.02)
+            writer.add_step(step, epoch=0, loss=1.0 / step, grad_norm=np.full(2, step, np.float32),
+                            weight_norm=np.ones(2), update_ratio=np.ones(2), act_grad_norm=np.ones(1),
+                            dead_relu=np.zeros(1))
+            if step % 10 == 0:
+                time.sleep(0.05)
+        writer.add_eval(step=60, epoch=0, split="val", loss=0.5, acc=0.75, confusion=np.eye(2, dtype=np.int64),
+                        precision=np.ones(2), recall=np.ones(2))
+        writer.finish("finished")
+""")
