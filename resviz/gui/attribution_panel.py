@@ -1081,6 +1081,7 @@ class AttributionPanel(QWidget):
         sources, grid = result
         self._resolved.update(sources)
         self.grid_result = grid
+        self._update_enabled()
         self.progress.setValue(1000)
         self.grid_view.set_settings(self.draw_settings())
         self.grid_view.set_grid(grid)

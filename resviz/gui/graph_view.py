@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QColor, QFont, QKeySequence, QLinearGradient, QPainter, QPen, QShortcut
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFrame, QGraphicsView, QHBoxLayout, QLabel,
@@ -1021,6 +1022,12 @@ class ArchitectureView(QWidget):
         parts = [f"<h3>{html.escape(name)}</h3><table>{rows}</table>"]
         if shown is not None and shown != name:
             parts.append(f"<p>inside <a href='{html.escape(shown)}'>{html.escape(shown)}</a> (collapsed)</p>")
+        else:
+            parent = _parent(self._module_of(name) or "") if self._module_of(name) == name else self._module_of(name)
+            if parent:
+                kind = self.traced.opgraph.module_types.get(parent, "")
+                parts.append(f"<p>part of <a href='{html.escape(parent)}'>{html.escape(parent)}</a> "
+                             f"{html.escape(kind)}</p>")
         skips = self._skips_at(name)
         if skips:
             parts.append("<p><b>skip connections</b><br/>"
@@ -1287,8 +1294,13 @@ class TwinArchitectureView(QWidget):
             view.canvas.verticalScrollBar().valueChanged.connect(
                 lambda value, v=view, o=other: self._mirror(self._follow_scroll, (v, o)))
 
+    def _alive(self) -> bool:
+        """False while Qt tears the pair down (children go first; signals may still fire)."""
+        return shiboken6.isValid(self) and all(shiboken6.isValid(v) and shiboken6.isValid(v.canvas)
+                                               for v in self.views)
+
     def _mirror(self, method, argument) -> None:
-        if self._mirroring:
+        if self._mirroring or not self._alive():
             return
         self._mirroring = True
         try:
@@ -1305,6 +1317,8 @@ class TwinArchitectureView(QWidget):
             target.setValue(round(source.value() / source.maximum() * target.maximum()))
 
     def _on_selected(self, other: ArchitectureView, name: str) -> None:
+        if not self._alive():
+            return
         if not self._mirroring:
             self._mirroring = True
             try:

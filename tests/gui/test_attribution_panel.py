@@ -137,6 +137,7 @@ def test_export_png(panel, qtbot, tmp_path):
     panel.select_samples([0, 5])
     with qtbot.waitSignal(panel.run_finished, timeout=60000):
         panel.run()
+    assert panel.export_button.isEnabled()
     path = panel.export_png(tmp_path / "grid.png", cell=64)
     image = QImage(str(path))
     assert not image.isNull()

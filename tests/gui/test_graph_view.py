@@ -33,6 +33,7 @@ def view(qtbot, resnet20_graph):
     widget.set_level("blocks")
     yield widget
     widget.shutdown()
+    assert running_tasks() == []
 
 
 def skip_paths(widget: ArchitectureView) -> list[str]:
@@ -169,6 +170,30 @@ def test_click_selects_and_emits(view, qtbot):
     qtbot.mouseRelease(view.canvas.viewport(), Qt.MouseButton.LeftButton, pos=pos - QPoint(0, 150))
     assert selected == []
     assert view.canvas.verticalScrollBar().value() != before
+
+
+def test_hover_tooltip_and_wheel_zoom(view, qtbot):
+    from PySide6.QtCore import QEvent, QPointF
+    from PySide6.QtGui import QHelpEvent, QWheelEvent
+    from PySide6.QtWidgets import QApplication, QToolTip
+
+    view.set_level("layers")
+    rect = view.graph_scene.node_rect("layer2.0.conv1")
+    view.canvas.centerOn(rect.center())
+    pos = view.canvas.mapFromScene(rect.center())
+    event = QHelpEvent(QEvent.Type.ToolTip, pos, view.canvas.viewport().mapToGlobal(pos))
+    QApplication.sendEvent(view.canvas.viewport(), event)
+    text = QToolTip.text()
+    assert "layer2.0.conv1" in text and "Conv2d" in text
+    assert "32×16×16" in text and "parameters" in text and "4.61 k" in text and "FLOPs" in text
+    QToolTip.hideText()
+    zoom = view.canvas.zoom()
+    wheel = QWheelEvent(QPointF(pos), QPointF(view.canvas.viewport().mapToGlobal(pos)), QPoint(0, 0), QPoint(0, 240),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(view.canvas.viewport(), wheel)
+    assert view.canvas.zoom() == pytest.approx(zoom * 1.0015 ** 240)
+    view.fit()
+    assert view.graph_scene.sceneRect().height() * view.canvas.zoom() <= view.canvas.viewport().height()
 
 
 def test_gradient_colours_change_brushes_in_place(view, resnet20_graph):
