@@ -155,10 +155,11 @@ def compare_models(models: Mapping[str, nn.Module], inputs: Tensor | np.ndarray,
                    class_names: Sequence[str] | None = None, display: Sequence[np.ndarray] | None = None,
                    row_names: Sequence[str] | None = None, sign: str | None = None, baseline: Any = None,
                    seed: int | None = 0, title: str = "", progress: ProgressCallback | None = None,
-                   cancel: CancelEvent | None = None, **method_options: Any) -> Comparison:
+                   cancel: CancelEvent | None = None, explain_labels: bool = True, **method_options: Any
+                   ) -> Comparison:
     """The same inputs (rows) explained by several models (columns), e.g. a residual net and its
-    plain twin. Each model explains ``target``, or the true ``labels`` when given, or else its own
-    prediction."""
+    plain twin. Each model explains ``target``, or the true ``labels`` when given (unless
+    ``explain_labels=False``), or else its own prediction."""
     if not models:
         raise ResvizError("no model to compare")
     info = get_method(method)
@@ -171,7 +172,8 @@ def compare_models(models: Mapping[str, nn.Module], inputs: Tensor | np.ndarray,
     for i, (name, model) in enumerate(models.items()):
         x, fit_notes = fit_inputs(x0, model_input_shape(model))
         predicted, confidence = predict(model, x)
-        wanted = target if target is not None else (list(labels) if labels is not None else predicted)
+        wanted = target if target is not None else (
+            list(labels) if labels is not None and explain_labels else predicted)
         result = attribute(model, x, wanted, info.name, layer=layer if info.needs_layer else None,
                            baseline=baseline if info.uses_baseline else None, progress=part(i), cancel=cancel,
                            seed=seed if info.stochastic else None, **method_options)
@@ -200,10 +202,12 @@ def compare_checkpoints(model: nn.Module, checkpoints: Sequence[tuple[str, Mappi
                         class_names: Sequence[str] | None = None, display: Sequence[np.ndarray] | None = None,
                         row_names: Sequence[str] | None = None, sign: str | None = None, baseline: Any = None,
                         seed: int | None = 0, title: str = "", progress: ProgressCallback | None = None,
-                        cancel: CancelEvent | None = None, **method_options: Any) -> Comparison:
+                        cancel: CancelEvent | None = None, explain_labels: bool = True,
+                        **method_options: Any) -> Comparison:
     """The same inputs (rows) explained at several checkpoints of one run (columns, in the order
     given): how the map sharpens while the network learns. Every checkpoint explains the same
-    class: ``target``, else the true ``labels``, else the last checkpoint's prediction."""
+    class: ``target``, else the true ``labels`` (unless ``explain_labels=False``), else the last
+    checkpoint's prediction."""
     if not checkpoints:
         raise ResvizError("no checkpoint to compare")
     info = get_method(method)
@@ -213,7 +217,7 @@ def compare_checkpoints(model: nn.Module, checkpoints: Sequence[tuple[str, Mappi
     for _, copy in models:
         copy.input_shape = model_input_shape(model)
     if target is None:
-        target = list(labels) if labels is not None else predict(models[-1][1], x)[0]
+        target = list(labels) if labels is not None and explain_labels else predict(models[-1][1], x)[0]
     part = _split_progress(progress, len(models))
     shown = _fit_display(_display_images(x0, display), tuple(x.shape[-2:]))
     results = []

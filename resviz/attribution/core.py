@@ -93,17 +93,25 @@ class ObservedForward(nn.Module):
     through the prepared model's call sites. Extra modules (functional-site stand-ins) are
     children here so that Captum's hooks reach them."""
 
-    def __init__(self, model: nn.Module, run: Callable[[Callable[[], Any]], Any], tracker: _Progress,
-                 extra: Sequence[nn.Module] = ()) -> None:
+    def __init__(self, model: nn.Module, extra: Sequence[nn.Module] = ()) -> None:
         super().__init__()
         self.model = model
         self.extra = nn.ModuleList(list(extra))
-        self._run = run
-        self._tracker = tracker
+        self._run: Callable[[Callable[[], Any]], Any] = lambda forward: forward()
+        self._tracker: _Progress | None = None
+
+    def bind(self, run: Callable[[Callable[[], Any]], Any], tracker: _Progress) -> ObservedForward:
+        """Attach one attribution's runner and progress (the prepared model's lock is held meanwhile)."""
+        self._run, self._tracker = run, tracker
+        return self
+
+    def unbind(self) -> None:
+        self._run, self._tracker = (lambda forward: forward()), None
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         first = args[0] if args else None
-        self._tracker.before_forward(int(first.shape[0]) if isinstance(first, Tensor) and first.dim() else 1)
+        if self._tracker is not None:
+            self._tracker.before_forward(int(first.shape[0]) if isinstance(first, Tensor) and first.dim() else 1)
         return self._run(lambda: self.model(*args, **kwargs))
 
 
@@ -112,6 +120,13 @@ def _targets(target: Any, n: int, device: torch.device) -> Tensor | None:
         return None
     if isinstance(target, (int, np.integer)) and not isinstance(target, bool):
         return torch.full((n,), int(target), dtype=torch.long, device=device)
+    if isinstance(target, Tensor) and not target.is_floating_point() and target.dim() <= 1:
+        target = target.detach().to(device=device, dtype=torch.long).reshape(-1)
+        if target.numel() == 1:
+            return target.expand(n).clone()
+        if target.numel() != n:
+            raise ResvizError(f"target must be one class index or one per input ({n}); got {target.numel()}")
+        return target
     if isinstance(target, Tensor):
         values = target.detach().cpu().reshape(-1).tolist()
     elif isinstance(target, (Sequence, np.ndarray)) and not isinstance(target, str):
@@ -167,6 +182,17 @@ def _baseline(baseline: Any, x: Tensor, info: MethodInfo) -> Tensor | float | No
 
 
 @contextmanager
+def _quiet(enabled: bool):
+    """Without Captum's notices that it hooks the model's modules (the hook-based methods only)."""
+    if not enabled:
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_CAPTUM_NOTICES)
+        yield
+
+
+@contextmanager
 def _seeded(seed: int | None, device: torch.device):
     if seed is None:
         yield
@@ -205,8 +231,9 @@ def _check_sites(info: MethodInfo, analysis: ModelAnalysis) -> None:
                           f"saliency or integrated_gradients")
 
 
-_CAPTUM_WARNINGS = ("Setting backward hooks on ReLU activations", "Input Tensor 0 did not already require gradients",
-                    "Setting forward, backward hooks and attributes on non-linear")
+# Captum's notices about what it does to the inputs and modules: expected here, noise for users.
+_CAPTUM_NOTICES = (r"(Setting backward hooks on ReLU activations|Input Tensor \d+ did not already require gradients"
+                   r"|Setting forward, backward hooks and attributes on non-linear)")
 
 
 def attribute(model: nn.Module, inputs: Tensor | np.ndarray, target: Any = None, method: str = "saliency", *,
@@ -238,6 +265,9 @@ def attribute(model: nn.Module, inputs: Tensor | np.ndarray, target: Any = None,
     options = info.resolve_options(method_options)
     if layer is not None and not info.needs_layer:
         raise ResvizError(f"{info.name} takes no layer; layer methods are grad_cam and guided_grad_cam")
+    if baseline is not None and not info.uses_baseline:
+        raise ResvizError(f"{info.name} takes no baseline; methods with one are "
+                          f"integrated_gradients, gradient_shap, deeplift and occlusion")
     if not isinstance(model, nn.Module):
         raise ResvizError(f"model must be a torch.nn.Module, not {type(model).__name__}")
     x = as_batch(inputs)
@@ -263,20 +293,16 @@ def attribute(model: nn.Module, inputs: Tensor | np.ndarray, target: Any = None,
         _check_sites(info, analysis)
     notes += _method_notes(info, analysis)
     captum_baseline = _baseline(baseline, x, info) if info.uses_baseline else None
-    if baseline is not None and not info.uses_baseline:
-        raise ResvizError(f"{info.name} takes no baseline; methods with one are "
-                          f"integrated_gradients, gradient_shap, deeplift and occlusion")
 
     with prepared.running(analysis if info.hooks_modules else None, x) as run:
         sites = prepared.site_modules(x) if (info.hooks_modules and analysis is not None) else []
-        forward = ObservedForward(prepared.model, run, tracker, [s for s in sites if s is not None])
-        if targets is None:
-            targets = _predict(forward, x)
-        call = MethodCall(forward, x, targets, options, captum_baseline, layer_module)
-        with warnings.catch_warnings():
-            for message in _CAPTUM_WARNINGS:
-                warnings.filterwarnings("ignore", message=message)
-            with _seeded(seed, device):
+        forward = prepared.observed(ObservedForward, run, tracker, sites)
+        try:
+            if targets is None:
+                targets = _predict(forward, x)
+            # Inputs that already require gradients spare Captum's notice that it set the flag.
+            call = MethodCall(forward, x.requires_grad_(), targets, options, captum_baseline, layer_module)
+            with _quiet(info.hooks_modules), _seeded(seed, device):
                 try:
                     raw, delta = info.compute(call)
                 except (ResvizError, KeyboardInterrupt):
@@ -284,6 +310,8 @@ def attribute(model: nn.Module, inputs: Tensor | np.ndarray, target: Any = None,
                 except (IndexError, RuntimeError) as exc:
                     _explain_failure(exc, analysis, targets, forward, x, info)
                     raise
+        finally:
+            forward.unbind()  # drop the caller's callbacks
     raw = raw.detach()
     tracker.finish()
     raw_np = raw.float().cpu().numpy()

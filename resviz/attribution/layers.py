@@ -33,6 +33,8 @@ def find_layer(prepared: PreparedModel, name: str, analysis: ModelAnalysis) -> n
 def check_spatial(analysis: ModelAnalysis, name: str, method_title: str) -> tuple[int, ...]:
     """The layer's output shape, or ResvizError when it has no spatial map to localise with."""
     shape = analysis.output_shapes.get(name)
+    if shape is not None and len(shape) == 4 and shape[2] * shape[3] > 1:
+        return shape
     suggestion = _suggest(analysis)
     if shape is None:
         raise ResvizError(f"{method_title} needs a layer whose output is one (N, C, H, W) tensor; {name!r} returns "
@@ -58,3 +60,36 @@ def default_layer(analysis: ModelAnalysis, method_title: str = "Grad-CAM") -> st
 def _suggest(analysis: ModelAnalysis) -> str:
     spatial = [name for name in analysis.spatial_layers() if name]
     return f"; try {spatial[-1]} (the last layer with a spatial output)" if spatial else ""
+
+
+def grad_cam_layers(model: nn.Module, input_shape: tuple[int, ...] | None = None) -> list[str]:
+    """The layers Grad-CAM can use (a spatial (N, C, H, W) output larger than 1x1), in forward order;
+    the last one is the default. Found with one probe forward pass (cached)."""
+    analysis = _analysis(model, input_shape)
+    return [name for name in analysis.spatial_layers() if name]
+
+
+def validate_layer(model: nn.Module, name: str, method: str = "grad_cam",
+                   input_shape: tuple[int, ...] | None = None) -> tuple[int, ...]:
+    """The layer's output shape when ``method`` can use it; the same ResvizError ``attribute`` would
+    raise otherwise (unknown name with the nearest ones, reused module, no spatial output)."""
+    from .methods import get_method
+    from .prepare import prepare_model
+
+    info = get_method(method)
+    analysis = _analysis(model, input_shape)
+    find_layer(prepare_model(model), name, analysis)
+    return check_spatial(analysis, name, info.title)
+
+
+def _analysis(model: nn.Module, input_shape: tuple[int, ...] | None) -> ModelAnalysis:
+    import torch
+
+    from .inputs import model_device, model_input_shape
+    from .prepare import prepare_model
+
+    shape = input_shape or model_input_shape(model)
+    if shape is None:
+        raise ResvizError("the model declares no input_shape; give the (C, H, W) of its inputs")
+    example = torch.zeros(1, *shape, device=model_device(model))
+    return prepare_model(model).analyse(example)

@@ -112,7 +112,7 @@ def _integrated_gradients(call: MethodCall):
 
 def default_stdevs(inputs: Tensor) -> float:
     """SmoothGrad's noise: 15% of the inputs' range (Smilkov et al. 2017 found 10-20% best)."""
-    span = float(inputs.max() - inputs.min())
+    span = float(inputs.detach().max() - inputs.detach().min())
     return 0.15 * span if span > 0 else 0.15
 
 

@@ -179,7 +179,7 @@ class CallSites(nn.Module):
         self.count = count
         self.next_call = 0
         for k in range(count):
-            self.add_module(f"call{k + 1}", shared_copy(original))
+            self.add_module(f"call{k + 1}", shared_copy(original, share_registries=True))
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         k = self.next_call
@@ -199,9 +199,15 @@ def _fresh_hook_dicts(module: nn.Module) -> None:
             object.__setattr__(module, key, type(value)())
 
 
-def shared_copy(model: nn.Module, *, clone_tensors: bool = False) -> nn.Module:
+def shared_copy(model: nn.Module, *, clone_tensors: bool = False, share_registries: bool = False) -> nn.Module:
     """A copy of the module tree: new module objects (own flags, no hooks), the same parameter
-    and buffer tensors (or clones of them with ``clone_tensors``). Aliased modules stay aliased."""
+    and buffer tensors (or clones of them with ``clone_tensors``). Aliased modules stay aliased.
+
+    ``share_registries`` keeps the very ``_parameters``/``_buffers`` dicts of the original, so a
+    parameter or buffer the original later replaces (``load_state_dict(assign=True)``) is the
+    copy's too; only the module tree itself is the copy's own."""
+    if clone_tensors and share_registries:
+        raise ValueError("clone_tensors and share_registries exclude each other")
     copies: dict[int, nn.Module] = {}
     tensors: dict[int, torch.Tensor] = {}
 
@@ -222,10 +228,11 @@ def shared_copy(model: nn.Module, *, clone_tensors: bool = False) -> nn.Module:
         new.__dict__.update(module.__dict__)
         copies[id(module)] = new
         _fresh_hook_dicts(new)
-        object.__setattr__(new, "_parameters", type(module._parameters)(
-            (k, copy_tensor(v)) for k, v in module._parameters.items()))
-        object.__setattr__(new, "_buffers", type(module._buffers)(
-            (k, copy_tensor(v)) for k, v in module._buffers.items()))
+        if not share_registries:
+            object.__setattr__(new, "_parameters", type(module._parameters)(
+                (k, copy_tensor(v)) for k, v in module._parameters.items()))
+            object.__setattr__(new, "_buffers", type(module._buffers)(
+                (k, copy_tensor(v)) for k, v in module._buffers.items()))
         object.__setattr__(new, "_modules", type(module._modules)(
             (k, None if child is None else visit(child)) for k, child in module._modules.items()))
         return new
@@ -318,8 +325,8 @@ def _first_tensor_shape(output: Any) -> tuple[int, ...] | None:
     return tuple(output.shape) if isinstance(output, torch.Tensor) else None
 
 
-def reset_call_sites(model: nn.Module) -> None:
-    for module in model.modules():
+def reset_call_sites(model: nn.Module, sites: list[CallSites] | None = None) -> None:
+    for module in (model.modules() if sites is None else sites):
         if isinstance(module, CallSites):
             module.next_call = 0
 
@@ -409,8 +416,21 @@ def _install_call_sites(model: nn.Module, reused: dict[str, int]) -> None:
 
 
 def _structure_key(model: nn.Module) -> tuple:
-    return (tuple(id(m) for m in model.modules()), tuple(id(p) for p in model.parameters()),
-            tuple(id(b) for b in model.buffers()))
+    """Identities of every module (and of its parameter and buffer registries, shared with the
+    copy): changes when a module is replaced. One plain walk: named_modules() also builds names."""
+    key: list[int] = []
+    stack = [model]
+    seen: set[int] = set()
+    while stack:
+        module = stack.pop()
+        if id(module) in seen:
+            continue
+        seen.add(id(module))
+        key.append(id(module))
+        key.append(id(module._parameters))
+        key.append(id(module._buffers))
+        stack.extend(child for child in module._modules.values() if child is not None)
+    return tuple(key)
 
 
 @dataclass
@@ -424,6 +444,8 @@ class PreparedModel:
     sites: dict[tuple[int, ...], list[nn.Module | None]] = field(default_factory=dict)
     reused: dict[str, int] = field(default_factory=dict)    # what the model itself reuses / runs in place,
     inplace: list[str] = field(default_factory=list)        # remembered once the copy has been changed
+    call_sites: list[CallSites] = field(default_factory=list)
+    _observed: dict[tuple, nn.Module] = field(default_factory=dict)
 
     def analyse(self, example: torch.Tensor) -> ModelAnalysis:
         """The probe's findings for inputs shaped like ``example`` (cached); installs call sites."""
@@ -438,6 +460,7 @@ class PreparedModel:
                             f"the model reuses {_describe_reuse(analysis.reused)} and cannot be copied to give each "
                             f"call its own module; attribution methods that hook modules would mix the calls")
                     _install_call_sites(self.model, analysis.reused)
+                    self.call_sites = [m for m in self.model.modules() if isinstance(m, CallSites)]
                     first = analysis
                     with _eval_mode(self.model, enabled=not self.is_copy):
                         analysis, sites = probe(self.model, example[:1])
@@ -457,6 +480,16 @@ class PreparedModel:
                 self.sites[shape] = sites
             return self.analyses[shape]
 
+    def observed(self, factory: Callable[..., nn.Module], run: Callable, tracker: Any,
+                 sites: list[nn.Module | None]) -> nn.Module:
+        """The (cached) module Captum is given: the prepared model plus the functional-site modules,
+        bound to this attribution's runner and progress. Call with the lock held (``running``)."""
+        key = tuple(id(site) for site in sites if site is not None)
+        cached = self._observed.get(key)
+        if cached is None:
+            cached = self._observed[key] = factory(self.model, [site for site in sites if site is not None])
+        return cached.bind(run, tracker)
+
     def site_modules(self, example: torch.Tensor) -> list[nn.Module | None]:
         self.analyse(example)
         return self.sites[tuple(example.shape[1:])]
@@ -470,7 +503,7 @@ class PreparedModel:
             replaceable = [s for s in sites if s is not None]
             if not replaceable:
                 def run_plain(forward):
-                    reset_call_sites(self.model)
+                    reset_call_sites(self.model, self.call_sites)
                     return forward()
                 yield run_plain
                 return
@@ -482,7 +515,7 @@ class PreparedModel:
                     handles.append(module.register_forward_hook(depth.leave))
             with _hooks(handles):
                 def run_with_sites(forward):
-                    reset_call_sites(self.model)
+                    reset_call_sites(self.model, self.call_sites)
                     depth.depth = 0
                     with _FunctionalSiteMode(depth, sites=sites):
                         return forward()
@@ -520,7 +553,7 @@ def prepare_model(model: nn.Module) -> PreparedModel:
         if cached is not None and cached[0] == key:
             return cached[1]
         try:
-            copy = shared_copy(model)
+            copy = shared_copy(model, share_registries=True)
             copy.eval()
             prepared = PreparedModel(copy, is_copy=True)
         except Exception:  # noqa: BLE001 - an uncopyable model is used as it is, in eval mode while it runs

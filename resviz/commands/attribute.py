@@ -203,6 +203,15 @@ def _target(args: argparse.Namespace, samples) -> Any:
     return target
 
 
+def _explained(args: argparse.Namespace, samples, who: str, predictor: str = "its own") -> str:
+    """What a models/checkpoints comparison explains: the --target, else the true class, else a prediction."""
+    if args.target not in (None, "pred", "predicted"):
+        return f"{who} class {args.target}" if args.target not in ("label", "true") else f"{who} the true class"
+    if samples.labels is not None and args.target is None:
+        return f"{who} the true class"
+    return f"{who} {predictor} prediction"
+
+
 def _subtitle(samples, what: str) -> str:
     return f"{samples.description}: {what}" if samples.description else what
 
@@ -310,10 +319,10 @@ def _run_models(source, method: str, args: argparse.Namespace) -> int:
     comparison = compare_models(
         models, x, method, target=_target(args, samples), layer=args.layer, labels=samples.labels,
         class_names=samples.classes, display=list(samples.images), row_names=_row_names(samples), sign=args.sign,
-        baseline=_baseline(args.baseline), seed=args.seed, **_method_options(args, method))
+        baseline=_baseline(args.baseline), seed=args.seed, explain_labels=args.target is None,
+        **_method_options(args, method))
     return _finish(comparison, samples, source, args, "attribution.png",
-                   _subtitle(samples, "each model explains its own prediction" if args.target is None
-                             else f"target: {args.target}"))
+                   _subtitle(samples, _explained(args, samples, "each model explains")))
 
 
 def _run_checkpoints(source, method: str, args: argparse.Namespace) -> int:
@@ -329,10 +338,10 @@ def _run_checkpoints(source, method: str, args: argparse.Namespace) -> int:
     comparison = compare_checkpoints(
         source.model, checkpoints, x, method, target=target, layer=args.layer, labels=samples.labels,
         class_names=samples.classes, display=list(samples.images), row_names=_row_names(samples), sign=args.sign,
-        baseline=_baseline(args.baseline), seed=args.seed, **_method_options(args, method))
+        baseline=_baseline(args.baseline), seed=args.seed, explain_labels=args.target is None,
+        **_method_options(args, method))
     return _finish(comparison, samples, source, args, "attribution.png",
-                   _subtitle(samples, "every checkpoint explains the "
-                             + ("final model's prediction" if target is None else "same class")))
+                   _subtitle(samples, _explained(args, samples, "every checkpoint explains", "the final model's")))
 
 
 def _run_sanity(source, method: str, args: argparse.Namespace) -> int:

@@ -242,3 +242,13 @@ def test_grad_cam_layer_errors_name_what_is_wrong(model, inputs):
         attribute(model, inputs, TARGET, "grad_cam", layer="fc")
     result = attribute(model, inputs, TARGET, "guided_grad_cam", layer="layer2.0.conv1")
     assert result.layer == "layer2.0.conv1" and result.label == "Guided Grad-CAM (layer2.0.conv1)"
+
+
+def test_layer_helpers_for_a_layer_picker(model):
+    from resviz.attribution import grad_cam_layers, validate_layer
+
+    layers = grad_cam_layers(model)
+    assert layers[-1] == "layer3" and "layer2.0.conv1" in layers and "fc" not in layers and "avgpool" not in layers
+    assert validate_layer(model, "layer2") == (1, 8, 8, 8)
+    with pytest.raises(ResvizError, match="'avgpool' gives \\(N, 16, 1, 1\\)"):
+        validate_layer(model, "avgpool")
