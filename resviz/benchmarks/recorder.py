@@ -37,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="timed steps per side (default 8; more for a steadier number)")
     parser.add_argument("--every", type=int, default=1, help="record every N steps (default 1)")
     parser.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")
+    parser.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: its own choice)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1 or args.steps < 1:
         raise ResvizError("--batch-size and --steps must be at least 1")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = choose_device(args.device)
     options = dict(parse_option(text) for text in args.option)
     torch.manual_seed(0)

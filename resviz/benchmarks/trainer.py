@@ -30,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=4, help="steps per round (default 4)")
     parser.add_argument("--rounds", type=int, default=10, help="rounds in all, half per side (default 10)")
     parser.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")
+    parser.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: its own choice)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1 or args.steps < 1 or args.rounds < 2:
         raise ResvizError("--batch-size and --steps must be at least 1 and --rounds at least 2")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = choose_device(args.device)
     options = dict(parse_option(text) for text in args.option)
     timings: dict[str, list[float]] = {"trainer": [], "hand-written": []}

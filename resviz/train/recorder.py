@@ -3,8 +3,9 @@
 After ``backward()`` the recorder computes, for every layer (a module holding parameters,
 id = its qualified name): the gradient L2 norm, the weight norm and the update-to-weight
 ratio ``||w_t - w_{t-1}|| / ||w_t||``; for every block output: the activation-gradient norm
-``||dL/dh||`` and, where the block ends in a ReLU, the fraction of exact zeros; and a
-non-finite flag for the loss, the gradients and the weights.
+``||dL/dh||`` and, where the block ends in a ReLU, the fraction of exact zeros (over the
+first ``DEAD_RELU_SAMPLES`` samples of the batch); and a non-finite flag for the loss, the
+gradients and the weights.
 
 Everything stays on the device: one ``torch._foreach_norm`` per (device, dtype) group,
 parameter norms reduced to layer norms with ``index_add_`` over a precomputed index, and each
@@ -39,6 +40,9 @@ NONFINITE_LOSS = 1
 NONFINITE_GRAD = 2
 NONFINITE_WEIGHT = 4
 
+# The dead-ReLU fraction is measured on (at most) this many samples of each batch.
+DEAD_RELU_SAMPLES = 32
+
 # Columns of a device row before the per-layer and per-block vectors.
 _LOSS, _ACC, _FLAGS, _HEAD = 0, 1, 2, 3
 
@@ -57,7 +61,7 @@ class RecordedSteps:
     weight_norm: np.ndarray    # (n, L) float32
     update_ratio: np.ndarray   # (n, L) float32, NaN where the previous weights are unknown
     act_grad_norm: np.ndarray  # (n, B) float32, NaN where the block got no gradient
-    dead_relu: np.ndarray      # (n, B) float32, NaN where the block does not end in a ReLU
+    dead_relu: np.ndarray      # (n, B) float32, NaN where the block does not end in a ReLU (first 32 samples)
     nonfinite_flags: np.ndarray  # (n,) int64, bits NONFINITE_LOSS | NONFINITE_GRAD | NONFINITE_WEIGHT
 
     def __len__(self) -> int:
@@ -254,7 +258,12 @@ class GradientRecorder:
                     if tensor.numel():
                         # A ReLU's output is >= 0, so its sign is 1 where it is non-zero: the mean
                         # of the signs is the live fraction (far cheaper than count_nonzero on CPUs).
-                        live = torch.sign(tensor.detach()).mean(dtype=torch.float32)
+                        # The first DEAD_RELU_SAMPLES samples of a batch are plenty for a fraction
+                        # and keep this pass a small part of the step.
+                        sample = tensor.detach()
+                        if sample.dim() > 1 and sample.shape[0] > DEAD_RELU_SAMPLES:
+                            sample = sample[:DEAD_RELU_SAMPLES]
+                        live = torch.sign(sample).mean(dtype=torch.float32)
                         self._dead[index].add_(1.0 - live)
                         self._relu_calls[index] += 1
                 if self.track_activations and tensor.requires_grad:

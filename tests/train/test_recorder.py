@@ -14,8 +14,8 @@ from torch import nn
 from resviz.errors import ResvizError
 from resviz.models import get_model
 from resviz.train.layers import OUTPUT_ID, find_blocks, layer_parameters
-from resviz.train.recorder import (NONFINITE_GRAD, NONFINITE_LOSS, GradientRecorder, RecordedSteps,
-                                   concat_steps)
+from resviz.train.recorder import (DEAD_RELU_SAMPLES, NONFINITE_GRAD, NONFINITE_LOSS, GradientRecorder,
+                                   RecordedSteps, concat_steps)
 
 
 def tiny_resnet(residual: bool = True, **options) -> nn.Module:
@@ -62,7 +62,7 @@ class Reference:
             "weight": np.array([math.sqrt(sum(p.double().norm().item() ** 2 for _, p in params))
                                 for _, params in self.layers]),
             "act": np.array([g.double().norm().item() for g in act_grads]),
-            "dead": np.array([(outputs[b] == 0).double().mean().item() for b in self.blocks]),
+            "dead": np.array([(outputs[b][:DEAD_RELU_SAMPLES] == 0).double().mean().item() for b in self.blocks]),
         }
         if self.previous is not None:
             deltas, i = [], 0
@@ -124,6 +124,21 @@ def test_recorded_numbers_equal_plain_autograd_over_several_sgd_steps():
     assert (steps.dead_relu > 0).any()  # ReLU outputs do have zeros: the check is not vacuous
     assert not steps.nonfinite.any()
     assert np.all(steps.lr == 0.05)
+
+
+def test_large_batches_measure_dead_relus_on_their_first_samples_and_gradients_on_all():
+    model = tiny_resnet()
+    twin = copy.deepcopy(model)
+    x, y = batch(n=DEAD_RELU_SAMPLES + 8)
+    got: list[RecordedSteps] = []
+    with GradientRecorder(model, sink=got.append) as recorder:
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        recorder.step(loss=loss)
+    want = Reference(twin, recorder.block_ids).step(x, y)
+    steps = concat_steps(got)
+    np.testing.assert_allclose(steps.dead_relu[0], want["dead"], rtol=1e-6)
+    np.testing.assert_allclose(steps.act_grad_norm[0], want["act"], rtol=1e-5)
 
 
 def test_dead_relu_is_nan_where_a_block_does_not_end_in_a_relu():
