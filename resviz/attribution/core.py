@@ -287,8 +287,11 @@ def attribute(model: nn.Module, inputs: Tensor | np.ndarray, target: Any = None,
     layer_module = None
     if info.needs_layer:
         layer_name = layer if layer is not None else default_layer(analysis, info.title)
-        layer_module = find_layer(prepared, layer_name, analysis)
-        check_spatial(analysis, layer_name, info.title)
+        resolved = find_layer(prepared, layer_name, analysis)
+        check_spatial(analysis, resolved.analysis_name, info.title, shown=layer_name)
+        layer_module = resolved.module
+        if resolved.note:
+            notes.append(resolved.note)
     if info.hooks_modules:
         _check_sites(info, analysis)
     notes += _method_notes(info, analysis)

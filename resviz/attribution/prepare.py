@@ -163,11 +163,14 @@ class ModelAnalysis:
     inplace_modules: list[str]
     unruled_nonlinear: list[str]                   # nonlinearities DeepLift has no rule for
     num_outputs: int | None
+    public_names: dict[str, str] = field(default_factory=dict)  # call-site module -> graph node id
 
     def spatial_layers(self) -> list[str]:
-        """Modules whose output is a (N, C, H, W) map bigger than 1x1, in forward order."""
-        return [name for name in self.order
-                if (shape := self.output_shapes.get(name)) is not None and len(shape) == 4 and shape[2] * shape[3] > 1]
+        """Modules whose output is a (N, C, H, W) map bigger than 1x1, in forward order, named as
+        the graph names them (``relu:1`` for the second call of a reused ``relu``)."""
+        names = [self.public_names.get(name, name) for name in self.order
+                 if (shape := self.output_shapes.get(name)) is not None and len(shape) == 4 and shape[2] * shape[3] > 1]
+        return list(dict.fromkeys(names))
 
 
 class CallSites(nn.Module):
@@ -466,6 +469,9 @@ class PreparedModel:
                         analysis, sites = probe(self.model, example[:1])
                     # Report what the model itself does, not the stand-ins just installed.
                     analysis.reused, analysis.inplace_modules = first.reused, first.inplace_modules
+                analysis.public_names = {f"{sites_module.original_name}.call{k + 1}":
+                                         sites_module.original_name if k == 0 else f"{sites_module.original_name}:{k}"
+                                         for sites_module in self.call_sites for k in range(sites_module.count)}
                 self.reused = {**self.reused, **analysis.reused}
                 self.inplace = sorted({*self.inplace, *analysis.inplace_modules})
                 analysis.reused, analysis.inplace_modules = dict(self.reused), list(self.inplace)

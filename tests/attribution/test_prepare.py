@@ -124,13 +124,25 @@ def test_prepared_copy_shares_the_weights_and_gives_each_call_its_module():
     assert prepare_model(tricky) is not prepared
 
 
-def test_grad_cam_on_a_reused_module_asks_which_call():
+def test_grad_cam_on_a_reused_module_takes_the_graphs_call_names():
     _, tricky = twins()
-    with pytest.raises(ResvizError, match=r"'block2.relu' runs 2 times.*block2.relu.call1, block2.relu.call2"):
-        attribute(tricky, X, TARGET, "grad_cam", layer="block2.relu")
-    first = attribute(tricky, X, TARGET, "grad_cam", layer="block2.relu.call1")
-    second = attribute(tricky, X, TARGET, "grad_cam", layer="block2.relu.call2")
-    assert first.layer == "block2.relu.call1" and not np.allclose(first.raw, second.raw)
+    first = attribute(tricky, X, TARGET, "grad_cam", layer="block2.relu")
+    assert any("block2.relu runs 2 times per forward pass" in note for note in first.notes)
+    second = attribute(tricky, X, TARGET, "grad_cam", layer="block2.relu:1")
+    assert second.layer == "block2.relu:1" and not np.allclose(first.raw, second.raw)
+    np.testing.assert_array_equal(attribute(tricky, X, TARGET, "grad_cam", layer="block2.relu:0").raw, first.raw)
+    # The second call's output is the block's output: the same map as Grad-CAM on the block.
+    np.testing.assert_allclose(attribute(tricky, X, TARGET, "grad_cam", layer="block2").raw, second.raw, rtol=1e-5)
+    with pytest.raises(ResvizError, match=r"'block2.relu' runs 2 times per forward pass; calls are block2.relu:0, "
+                                          r"block2.relu:1"):
+        attribute(tricky, X, TARGET, "grad_cam", layer="block2.relu:2")
+    with pytest.raises(ResvizError, match=r"'block2.add' is not a module of the model \(a function applied in "
+                                          r"block2\?\)"):
+        attribute(tricky, X, TARGET, "grad_cam", layer="block2.add")
+    from resviz.attribution import grad_cam_layers
+
+    layers = grad_cam_layers(tricky)
+    assert "block2.relu" in layers and "block2.relu:1" in layers and not any(".call" in n for n in layers)
 
 
 def test_hooks_are_removed_when_the_model_fails():
