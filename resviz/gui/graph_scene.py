@@ -10,10 +10,8 @@ gradient update never rebuilds the scene.
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import math
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -26,24 +24,6 @@ from PySide6.QtWidgets import (QGraphicsItem, QGraphicsPathItem, QGraphicsPolygo
 
 from ..graph.draw import arrow_head as core_arrow_head
 from ..graph.types import Scene, ScenePath, SceneRect, SceneText
-
-def keep_none_alive() -> None:
-    """Guard against PySide6 6.12 on Python 3.11 dropping a reference to None on every call of a
-    method that returns nothing (``setPen``, ``setText``, ...): after some 50,000 such calls None
-    would be freed and the interpreter abort ("none_dealloc"). From Python 3.12 None is immortal;
-    before, give it enough references to outlive any session. Process-wide and idempotent.
-    """
-    if sys.version_info >= (3, 12) or sys.getrefcount(None) > 1 << 40:
-        return
-    refcount = ctypes.c_ssize_t.from_address(id(None))
-    if refcount.value == sys.getrefcount(None) - 1:  # ob_refcnt leads the object in release builds
-        refcount.value += 1 << 42
-    else:  # an unusual build: take references the slow, portable way
-        for _ in range(1 << 20):
-            ctypes.pythonapi.Py_IncRef(ctypes.py_object(None))
-
-
-keep_none_alive()
 
 # Data roles stored on items so the view can tell what was clicked without a lookup table.
 ROLE_NODE_ID = 0
