@@ -82,7 +82,7 @@ def test_twins_train_side_by_side_in_two_children(tmp_path):
 
 
 def test_pause_resume_and_stop_over_the_control_channel(tmp_path):
-    process = TrainingProcess(tiny_config(tmp_path, epochs=200, train_samples=32))
+    process = TrainingProcess(tiny_config(tmp_path, epochs=200, train_samples=32), threads=1)
     try:
         process.start()
         wait_for(process, lambda seen: any(m["kind"] == "progress" and m["step"] >= 2 for m in seen))
@@ -113,8 +113,10 @@ def test_children_that_die_or_fail_leave_the_parent_fine_and_the_run_files_reada
     processes = {}
     for how in ("exit", "kill"):  # os._exit, and a kill as a segfault or the out-of-memory killer would do
         processes[how] = TrainingProcess(tiny_config(tmp_path, f"crash-{how}", model=f"{model_file}:Crashy",
-                                                     trust=True, model_options={"at_step": 2, "how": how}))
-    processes["missing"] = TrainingProcess(tiny_config(tmp_path, "missing", dataset=str(tmp_path / "no-such")))
+                                                     trust=True, model_options={"at_step": 2, "how": how}),
+                                         threads=1)
+    processes["missing"] = TrainingProcess(tiny_config(tmp_path, "missing", dataset=str(tmp_path / "no-such")),
+                                           threads=1)
     try:
         for process in processes.values():
             process.start()
