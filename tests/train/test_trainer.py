@@ -126,11 +126,14 @@ def test_same_seed_and_config_give_identical_losses(tmp_path):
 
 
 def test_adam_with_cosine_and_max_steps_ending_mid_epoch(tmp_path):
-    result = Trainer(config(tmp_path, optimizer="adam", schedule="cosine", epochs=3, max_steps=4)).run()
+    result = Trainer(config(tmp_path, optimizer="adam", schedule="cosine", epochs=3, max_steps=4, amp=True)).run()
     assert result.status == "finished" and result.steps == 4 and result.epochs == 1
     with open_run(result.path) as reader:
         lrs = reader.read_steps().lr
         assert [e.step for e in reader.evals()] == [3, 4]  # every epoch, and where training stopped
+        infos = [e.message for e in reader.events("info")]
+    if not torch.cuda.is_available():
+        assert any("mixed precision needs CUDA" in message for message in infos)
     expected = [1e-3 * 0.5 * (1 + math.cos(math.pi * s / 4)) for s in range(4)]
     np.testing.assert_allclose(lrs, expected, rtol=1e-6)
 
