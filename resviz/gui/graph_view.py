@@ -13,7 +13,6 @@ from __future__ import annotations
 import html
 import math
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,13 +20,13 @@ from typing import Any
 import shiboken6
 from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QColor, QFont, QKeySequence, QLinearGradient, QPainter, QPen, QShortcut
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFrame, QGraphicsView, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QFileDialog, QFrame, QGraphicsView, QHBoxLayout, QLabel,
                                QLineEdit, QMenu, QProgressBar, QPushButton, QSplitter, QTextBrowser, QToolButton,
                                QToolTip, QVBoxLayout, QWidget)
 
 from ..errors import ResvizError
 from ..graph import LEVELS, block_graph, default_level, layout_graph, trace_graph
-from ..graph.draw import build_scene, scene_to_svg
+from ..graph.draw import build_scene, png_scale, scene_to_svg
 from ..graph.types import MAIN_EDGE_COLOUR, SKIP_COLOURS, SKIP_KINDS, Layout, Scene, SceneText
 from .graph_scene import (NONFINITE_FILL, GraphScene, colour_bar_primitives, format_power, gradient_colour,
                           gradient_lut, log_levels, log_ticks, render_scene_image, text_colour_on)
@@ -93,6 +92,11 @@ def _edge_scene_id(source: str, target: str, kind: str) -> str:
 
 def _parent(name: str) -> str:
     return name.rpartition(".")[0]
+
+
+def _svg_number(value: float) -> str:
+    """A number as ``scene_to_svg`` writes it."""
+    return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
 class _Overlay(QFrame):
@@ -720,14 +724,19 @@ class ArchitectureView(QWidget):
         assert self.traced is not None
         anchor = self._anchor(keep)
         started = time.perf_counter()
-        blocks = block_graph(self.traced.opgraph, level=self._level, expand=tuple(self._expanded),
-                             collapse=tuple(self._collapsed), fold_repeats=self._fold)
-        grouped = time.perf_counter()
-        layout = layout_graph(blocks)
-        laid = time.perf_counter()
-        scene = build_view_scene(layout)
-        built = time.perf_counter()
-        self._show(blocks, layout, scene)
+        # Milliseconds for most graphs; a second or two for ResNet-1202 at full detail.
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            blocks = block_graph(self.traced.opgraph, level=self._level, expand=tuple(self._expanded),
+                                 collapse=tuple(self._collapsed), fold_repeats=self._fold)
+            grouped = time.perf_counter()
+            layout = layout_graph(blocks)
+            laid = time.perf_counter()
+            scene = build_view_scene(layout)
+            built = time.perf_counter()
+            self._show(blocks, layout, scene)
+        finally:
+            QApplication.restoreOverrideCursor()
         self._restore_anchor(anchor, keep)
         self.last_timings = {"blocks": grouped - started, "layout": laid - grouped, "scene": built - laid,
                              "draw": time.perf_counter() - built}
@@ -1166,18 +1175,28 @@ class ArchitectureView(QWidget):
         return scene
 
     def export_image(self, path: str | Path, size: tuple[int, int] | None = None) -> Path:
-        """Save the whole graph as PNG or SVG (by the suffix); ``size`` (width, height) in pixels
-        for PNG (the aspect kept), else twice the scene's size. Both come from one Scene."""
+        """Save the whole graph as PNG or SVG (by the suffix), both drawn from one Scene.
+
+        ``size`` (width, height) in pixels: the PNG's size (the figure keeps its aspect, centred),
+        or the SVG's displayed size. Without it a PNG is twice the scene's size, lowered to fit
+        30,000 pixels a side (a graph too large to read that way asks for a coarser level or SVG).
+        """
         path = Path(path)
         suffix = path.suffix.lower()
         if suffix not in (".png", ".svg"):
             raise ResvizError(f"{path}: export as .png or .svg, not {suffix or 'a name without suffix'}")
+        if size is not None and (len(size) != 2 or min(int(size[0]), int(size[1])) < 1):
+            raise ResvizError(f"{path}: size {size!r} must be (width, height) in pixels")
         scene = self.export_scene()
         try:
             if suffix == ".svg":
-                path.write_text(scene_to_svg(scene), encoding="utf-8")
+                text = scene_to_svg(scene)
+                if size is not None:  # the drawing keeps its viewBox; only its displayed size changes
+                    text = text.replace(f'width="{_svg_number(scene.width)}" height="{_svg_number(scene.height)}"',
+                                        f'width="{int(size[0])}" height="{int(size[1])}"', 1)
+                path.write_text(text, encoding="utf-8")
             else:
-                image = render_scene_image(scene, size, scale=2.0)
+                image = render_scene_image(scene, size, scale=png_scale(scene, 2.0) if size is None else 1.0)
                 if not image.save(str(path), "PNG"):
                     raise ResvizError(f"{path}: could not write the PNG file")
         except OSError as error:

@@ -243,6 +243,8 @@ def test_export_png_and_svg(view, tmp_path):
     assert not image.isNull() and image.width() > 200 and image.height() > 200
     sized = QImage(str(view.export_image(tmp_path / "small.png", size=(400, 300))))
     assert (sized.width(), sized.height()) == (400, 300)
+    sized_svg = view.export_image(tmp_path / "sized.svg", size=(640, 480)).read_text()
+    assert sized_svg.startswith('<svg xmlns="http://www.w3.org/2000/svg" width="640" height="480" viewBox="0 0 ')
     svg = view.export_image(tmp_path / "graph.svg").read_text()
     assert svg.startswith("<svg") and "<title>layer3.2</title>" in svg
     assert gradient_colour(1e-3, view.gradient_levels()) in svg  # the node's gradient fill
