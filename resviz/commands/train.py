@@ -1,6 +1,6 @@
 """``resviz train MODEL``: train a model (or its plain and residual twins) into run files.
 
-    resviz train resnet20                              shapes on the CPU, quick
+    resviz train                                       ResNet-20 on shapes, quick on a CPU
     resviz train plain56 -o norm=none --twin --epochs 3 --out runs/vanish.resviz
     resviz train resnet20 --dataset cifar10 --download --epochs 160 --schedule step --augment
 """
@@ -27,7 +27,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Train a zoo model (or your own, with --trust) while recording per-layer gradient norms, "
                     "weight norms, update ratios and block activation-gradient norms into a run file that the "
                     "window opens live or as a replay. With no options: synthetic shapes, on the best device.")
-    add_model_arguments(parser)
+    parser.add_argument("model", metavar="MODEL", nargs="?", default=defaults.model,
+                        help="a zoo name (see 'resviz models'; default %(default)s) or path/to/file.py:factory "
+                             "(needs --trust)")
+    add_model_arguments(parser, positional=False)
     parser.add_argument("--twin", action="store_true",
                         help="train the plain and the residual twin with the same seed and data order, "
                              "into NAME-plain.resviz and NAME-residual.resviz")

@@ -30,6 +30,14 @@ def test_train_writes_a_finished_run_and_shows_progress(tmp_path, capsys):
         assert info.config["nonfinite"] == "skip" and len(reader.evals()) == 2
 
 
+def test_the_model_defaults_to_resnet20(tmp_path, capsys):
+    out = tmp_path / "default.resviz"
+    assert main(["train", "--samples", "16", "--test-samples", "6", "--batch-size", "8", "--steps", "1", "--quiet",
+                 "--out", str(out)]) == 0
+    with open_run(out) as reader:
+        assert reader.info().model_spec.name == "resnet20" and reader.step_count() == 1
+
+
 def test_twin_trains_both_into_their_own_files(tmp_path, capsys):
     out = tmp_path / "pair.resviz"
     assert main(["train", "plain20", *TINY, "--steps", "2", "--twin", "--quiet", "--out", str(out)]) == 0
