@@ -20,9 +20,9 @@ from typing import Any
 import shiboken6
 from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QColor, QFont, QKeySequence, QLinearGradient, QPainter, QPen, QShortcut
-from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QFileDialog, QFrame, QGraphicsView, QHBoxLayout, QLabel,
-                               QLineEdit, QMenu, QProgressBar, QPushButton, QSplitter, QTextBrowser, QToolButton,
-                               QToolTip, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QFileDialog, QFrame, QGraphicsView, QHBoxLayout,
+                               QLabel, QLineEdit, QMenu, QProgressBar, QPushButton, QSplitter, QTextBrowser,
+                               QToolButton, QToolTip, QVBoxLayout, QWidget)
 
 from ..errors import ResvizError
 from ..graph import LEVELS, block_graph, default_level, layout_graph, trace_graph
