@@ -79,28 +79,27 @@ def _text_width(texts: Sequence[str], size: float) -> float:
     return longest * size * 0.62 / 72.0
 
 
-def _legend(figure, signs: Sequence[str], overlay_mode: bool, left: float, bottom: float, width: float,
-            height: float, bar_width: float = 2.2) -> None:
-    """A small colour bar per sign shown, with words for its ends."""
+SIGN_TITLES = {"all": "signed", "positive": "positive evidence", "absolute": "magnitude", "negative": "negative evidence"}
+
+
+def _legend(figure, signs: dict[str, list[str]], overlay_mode: bool, left: float, bottom: float, width: float,
+            height: float, bar_width: float = 2.6) -> None:
+    """A small colour bar per sign shown, titled with the columns drawn in it, words at its ends."""
     x = left
-    for sign in signs:
+    for sign, columns in signs.items():
         table = get_colormap((OVERLAY_COLORMAPS if overlay_mode else DEFAULT_COLORMAPS)[sign])
-        if sign != "all":
-            ramp = table[np.linspace(0, 255, 256).astype(int)][None]
-        else:
-            ramp = table[None]
         axes = figure.add_axes((x / width, bottom / height, bar_width / width, 0.14 / height))
-        axes.imshow(ramp, aspect="auto", interpolation="bilinear")
+        axes.imshow(table[None], aspect="auto", interpolation="bilinear")
         axes.set_xticks([])
         axes.set_yticks([])
         low, middle, high = SIGN_LEGENDS[sign]
-        axes.text(0.0, -0.35, low, transform=axes.transAxes, ha="left", va="top", fontsize=SMALL_SIZE, color=MUTED)
-        axes.text(0.5, -0.35, middle, transform=axes.transAxes, ha="center", va="top", fontsize=SMALL_SIZE,
-                  color=MUTED)
-        axes.text(1.0, -0.35, high, transform=axes.transAxes, ha="right", va="top", fontsize=SMALL_SIZE, color=MUTED)
-        axes.text(0.5, 1.35, f"sign: {sign}", transform=axes.transAxes, ha="center", va="bottom",
-                  fontsize=SMALL_SIZE, color=INK)
-        x += bar_width + 0.6
+        for position, text, align in ((0.0, low, "left"), (0.5, middle, "center"), (1.0, high, "right")):
+            axes.text(position, -0.35, text, transform=axes.transAxes, ha=align, va="top", fontsize=SMALL_SIZE,
+                      color=MUTED)
+        names = ", ".join(columns) if len(signs) > 1 else "all maps"
+        axes.text(0.0, 1.35, _wrap(f"{names}: {SIGN_TITLES[sign]}", int(bar_width * 14)), transform=axes.transAxes,
+                  ha="left", va="bottom", fontsize=SMALL_SIZE, color=INK)
+        x += bar_width + 0.7
 
 
 def comparison_figure(comparison: Comparison, *, overlay_mode: bool = True, clip_percentile: float = 1.0,
@@ -123,7 +122,7 @@ def comparison_figure(comparison: Comparison, *, overlay_mode: bool = True, clip
     left_margin = max(0.6, 0.3 + _text_width(row_texts, LABEL_SIZE))
     top_margin = 0.95 if subtitle else 0.75
     header = 0.5
-    bottom_margin = 0.95
+    bottom_margin = 1.3
     n_cols = columns + (1 if show_inputs else 0)
     width = left_margin + n_cols * cell + (n_cols - 1) * gap + 0.25
     height = top_margin + header + rows * (cell + caption_h) + (rows - 1) * gap + bottom_margin
@@ -156,8 +155,11 @@ def comparison_figure(comparison: Comparison, *, overlay_mode: bool = True, clip
             if cell_captions and panel.caption and not row_captions[r]:
                 figure.text((left + cell / 2) / width, (bottom - 0.05) / height, panel.caption, ha="center",
                             va="top", fontsize=SMALL_SIZE, color=MUTED)
-    signs = list(dict.fromkeys(panel.sign for row in comparison.panels for panel in row))
-    _legend(figure, signs, overlay_mode, left_margin, 0.45, width, height)
+    signs: dict[str, list[str]] = {}
+    for column, label in enumerate(comparison.column_labels):
+        for sign in dict.fromkeys(row[column].sign for row in comparison.panels):
+            signs.setdefault(sign, []).append(label.split(" (")[0])
+    _legend(figure, signs, overlay_mode, left_margin, 0.42, width, height)
     return figure
 
 
