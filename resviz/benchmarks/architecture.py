@@ -25,7 +25,8 @@ OPEN_TARGET_MS = 1000.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--models", default=DEFAULT_MODELS, help=f"comma-separated zoo models (default {DEFAULT_MODELS})")
+    parser.add_argument("--models", default=DEFAULT_MODELS,
+                        help=f"comma-separated zoo models (default {DEFAULT_MODELS})")
     parser.add_argument("--level", default="blocks", help="a second level to time besides the default (default blocks)")
     parser.add_argument("--frames", type=int, default=30, help="frames timed per case (default 30)")
 

@@ -1017,7 +1017,8 @@ class ArchitectureView(QWidget):
             opgraph = self.traced.opgraph
             counts = self._layout.skip_counts if self._layout else {}
             skips = ", ".join(f"{n} {SKIP_LABELS.get(k, k)}" for k, n in counts.items()) or "none (a plain network)"
-            tracer = opgraph.tracer + (f" (torch.fx failed: {opgraph.fallback_reason})" if opgraph.fallback_reason else "")
+            reason = opgraph.fallback_reason
+            tracer = opgraph.tracer + (f" (torch.fx failed: {reason})" if reason else "")
             return (f"<h3>{html.escape(self.title or opgraph.model_type or 'model')}</h3>"
                     f"<p>{format_count(opgraph.parameter_count)} parameters<br/>"
                     f"skip connections: {html.escape(skips)}<br/>"
