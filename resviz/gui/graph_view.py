@@ -1133,7 +1133,8 @@ class ArchitectureView(QWidget):
         node_norms = self.node_norms()
         edge_norms = self.edge_norms()
         levels = self._fixed_levels or log_levels(list(node_norms.values()) + list(edge_norms.values()))
-        self._levels = levels if (node_norms or edge_norms or self._fixed_levels) else None
+        colouring = self._layer_norms is not None or self._block_norms is not None
+        self._levels = levels if colouring and (node_norms or edge_norms or self._fixed_levels) else None
         if self._levels is not None:
             self._node_colours = {n: c for n, v in node_norms.items() if (c := gradient_colour(v, self._levels))}
             self._edge_colours = {e: c for e, v in edge_norms.items() if (c := gradient_colour(v, self._levels))}
@@ -1402,7 +1403,6 @@ class TwinArchitectureView(QWidget):
 
     def set_edge_gradients(self, plain_block_norms: dict[str, float] | None,
                            residual_block_norms: dict[str, float] | None) -> None:
-        self.plain_view._block_norms = dict(plain_block_norms) if plain_block_norms is not None else None
         self.residual_view.set_edge_gradients(residual_block_norms)
         self.plain_view.set_edge_gradients(plain_block_norms)
         self._apply_gradients()

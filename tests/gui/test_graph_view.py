@@ -279,4 +279,11 @@ def test_twin_view_shares_level_selection_and_gradient_levels(qtbot):
     assert twin.plain_view.gradient_levels() == twin.residual_view.gradient_levels() == twin.gradient_levels()
     assert twin.plain_view.graph_scene.node_brush("conv1") == QColor(gradient_colour(1e-7, (-7.0, 0.0)))
     assert twin.residual_view.graph_scene.node_brush("fc") == QColor(gradient_colour(1.0, (-7.0, 0.0)))
+    twin.set_edge_gradients(None, {"layer1.0": 1e-3, "layer1.1": 1e-9})  # the skips widen the shared range
+    assert twin.gradient_levels() == pytest.approx((-9.0, 0.0))
+    pen = twin.residual_view.graph_scene.edge_pen("layer1.0->layer1.0:identity")
+    assert pen.color() == QColor(gradient_colour(1e-3, (-9.0, 0.0)))
+    twin.set_gradient_colours(None, None)
+    twin.set_edge_gradients(None, None)
+    assert twin.gradient_levels() is None and not twin.plain_view.colour_bar.isVisibleTo(twin.plain_view)
     twin.shutdown()
