@@ -1174,6 +1174,12 @@ class ArchitectureView(QWidget):
             height = min(260.0, max(120.0, scene.height - 90))
             scene.items.extend(colour_bar_primitives(self._levels, x=x, y=60, height=height))
             scene.width = x + 86
+            if self._edge_colours:  # the legend gives the kinds; say what the skips' colours mean now
+                for offset, line in enumerate(("skips coloured by", "the gradient at", "their block's output")):
+                    scene.items.append(SceneText(x=x, y=60 + height + 22 + 13 * offset, text=line, size=9.5,
+                                                 colour="#52606D", anchor="start"))
+                scene.width = max(scene.width, x + 110)
+                scene.height = max(scene.height, 60 + height + 22 + 13 * 3 + 8)
         return scene
 
     def export_image(self, path: str | Path, size: tuple[int, int] | None = None) -> Path:
