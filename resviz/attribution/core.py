@@ -247,8 +247,9 @@ def attribute(model: nn.Module, inputs: Tensor | np.ndarray, target: Any = None,
       ``result.notes``) or, with ``convert=False``, refused.
     - ``target``: a class index, one per input, or None for the predicted class.
     - ``method``: a name of ``list_methods()`` or an alias (``ig``, ``gradcam``, ``smoothgrad`` ...).
-    - ``layer``: the module qualified name for Grad-CAM / guided Grad-CAM (default: the last layer
-      with a spatial output).
+    - ``layer``: for Grad-CAM / guided Grad-CAM, a module qualified name as the graph's node ids
+      give them (``layer2.0``, ``layer2.0.conv1``; ``relu:1`` for the second call of a reused
+      module); default: the last layer with a spatial output (``grad_cam_layers`` lists them).
     - ``baseline``: None or "zeros", a number, "blur" (a blurred copy of each input), or images.
     - ``progress(fraction)`` is called before each forward pass and with 1.0 at the end; a set
       ``cancel`` event stops the work before the next forward pass (``AttributionCancelled``). With
@@ -304,7 +305,8 @@ def attribute(model: nn.Module, inputs: Tensor | np.ndarray, target: Any = None,
             if targets is None:
                 targets = _predict(forward, x)
             # Inputs that already require gradients spare Captum's notice that it set the flag.
-            call = MethodCall(forward, x.requires_grad_(), targets, options, captum_baseline, layer_module)
+            call = MethodCall(forward, x.requires_grad_(info.input_gradients), targets, options, captum_baseline,
+                              layer_module)
             with _quiet(info.hooks_modules), _seeded(seed, device):
                 try:
                     raw, delta = info.compute(call)

@@ -54,6 +54,7 @@ class MethodInfo:
     uses_baseline: bool = False
     has_delta: bool = False
     default_sign: str = "all"
+    input_gradients: bool = True       # differentiates with respect to the inputs
 
     def resolve_options(self, given: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(given) - set(self.options))
@@ -259,7 +260,7 @@ register_method(MethodInfo(
     "a layer's activations weighted by their mean gradient, upsampled to the input (Selvaraju et al. 2017)",
     _grad_cam, lambda n, s, o: n, options={"relu_attributions": True, "interpolate_mode": "bilinear"},
     option_help={"relu_attributions": "keep only positive evidence", "interpolate_mode": "upsampling mode"},
-    aliases=("gradcam", "layer_grad_cam", "cam"), needs_layer=True, default_sign="positive"))
+    aliases=("gradcam", "layer_grad_cam", "cam"), needs_layer=True, default_sign="positive", input_gradients=False))
 register_method(MethodInfo(
     "guided_grad_cam", "Guided Grad-CAM", "GuidedGradCam", "guided backprop times the Grad-CAM map",
     _guided_grad_cam, lambda n, s, o: 2 * n, options={"interpolate_mode": "nearest"},
@@ -270,7 +271,7 @@ register_method(MethodInfo(
     _occlusion, _occlusion_rows, options={"window": None, "stride": None, "perturbations_per_eval": 16},
     option_help={"window": "window in pixels (None: a quarter of the image)",
                  "stride": "step in pixels (None: half a window)", "perturbations_per_eval": "windows per pass"},
-    aliases=("occ", "sliding_window"), uses_baseline=True))
+    aliases=("occ", "sliding_window"), uses_baseline=True, input_gradients=False))
 
 _ALIASES = {alias: info.name for info in METHODS.values() for alias in (info.name, *info.aliases)}
 

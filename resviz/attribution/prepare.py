@@ -420,19 +420,19 @@ def _install_call_sites(model: nn.Module, reused: dict[str, int]) -> None:
 
 def _structure_key(model: nn.Module) -> tuple:
     """Identities of every module (and of its parameter and buffer registries, shared with the
-    copy): changes when a module is replaced. One plain walk: named_modules() also builds names."""
+    copy): changes when a module is replaced. A plain walk over ``_modules``, as this runs on
+    every call: ``named_modules()`` also builds every name and costs twice as much."""
     key: list[int] = []
-    stack = [model]
     seen: set[int] = set()
+    stack: list[nn.Module | None] = [model]
     while stack:
         module = stack.pop()
-        if id(module) in seen:
+        if module is None or id(module) in seen:
             continue
         seen.add(id(module))
-        key.append(id(module))
-        key.append(id(module._parameters))
-        key.append(id(module._buffers))
-        stack.extend(child for child in module._modules.values() if child is not None)
+        state = module.__dict__
+        key.extend((id(module), id(state["_parameters"]), id(state["_buffers"])))
+        stack.extend(state["_modules"].values())
     return tuple(key)
 
 
