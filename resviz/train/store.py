@@ -13,6 +13,7 @@ file instead of garbage or a crash.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -114,6 +115,10 @@ _STEP_COLUMNS = ("step", "epoch", "time", "loss", "acc", "lr", "nonfinite",
 _LAYER_VECTORS = ("grad_norm", "weight_norm", "update_ratio")
 _BLOCK_VECTORS = ("act_grad_norm", "dead_relu")
 _INSERT_STEP = f"INSERT INTO step ({', '.join(_STEP_COLUMNS)}) VALUES ({', '.join('?' * len(_STEP_COLUMNS))})"
+_INSERT_EVENT = "INSERT INTO event (step, time, kind, message, layer) VALUES (?, ?, ?, ?, ?)"
+_SET_END = "UPDATE run SET status = ?, error = ? WHERE id = 1"
+# The event kind that records how a run ended, by its final status.
+_END_EVENT_KINDS = {"failed": "error", "stopped": "stop"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -505,8 +510,7 @@ class RunWriter:
         values = (int(step), self.elapsed(), str(kind), str(message), None if layer is None else str(layer))
         with self._lock:
             self._check_open()
-            self._commit(lambda db: db.execute(
-                "INSERT INTO event (step, time, kind, message, layer) VALUES (?, ?, ?, ?, ?)", values))
+            self._commit(lambda db: db.execute(_INSERT_EVENT, values))
 
     def add_checkpoint(self, step: int, epoch: int, state_dict: Mapping[str, torch.Tensor]) -> None:
         """Store weights as safetensors bytes; a later checkpoint at the same step replaces it."""
@@ -539,8 +543,7 @@ class RunWriter:
         with self._lock:
             if self._closed:
                 return
-            self._commit(lambda db: db.execute("UPDATE run SET status = ?, error = ? WHERE id = 1",
-                                               (status, error)))
+            self._commit(lambda db: db.execute(_SET_END, (status, error)))
             self.status = status
             self._closed = True
             try:
@@ -1054,9 +1057,62 @@ def list_runs(folder: str | os.PathLike = "runs") -> list[RunSummary]:
     return [summarize_run(path) for path in iter_run_files(folder)]
 
 
+# --------------------------------------------------------------------------------------------
+# Recovering a run whose writer died
+
+
+def mark_run_ended(path: str | os.PathLike, status: str, error: str | None, *, pid: int | None = None,
+                   busy_timeout: float = 10.0) -> bool:
+    """Record that a run whose writer died has ended: its ``status`` ("failed" or "stopped"), the
+    ``error`` text, and an event (``error`` or ``stop``) at the first step the file does not hold.
+
+    Only a run still marked running is changed (and, with ``pid``, only one written by that
+    process), so a run its writer managed to finish keeps what the writer said; returns whether
+    the run was changed. The caller must know the writer is gone: nobody else writes to the file.
+    Opening it recovers its last committed state first, so every committed step stays. A file
+    that is missing, damaged, not a run file or of a newer schema gives a ``ResvizError``.
+    """
+    if status not in _END_EVENT_KINDS:
+        raise ValueError(f"a run ends as {' or '.join(_END_EVENT_KINDS)}, not {status!r}")
+    path = Path(path)
+    with RunReader(path, busy_timeout=busy_timeout) as reader:  # checks the header, format and schema
+        info = reader.info()
+    if info.status != "running" or (pid is not None and info.pid != pid):
+        return False
+    try:
+        db = sqlite3.connect(str(path), timeout=busy_timeout, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise ResvizError(f"run file {path} cannot be opened to mark it {status}: {exc}") from None
+    try:
+        now = _time.time()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            # Checked again inside the transaction: the status may have changed since it was read.
+            where = " AND status = 'running'" + (" AND pid = ?" if pid is not None else "")
+            changed = db.execute(_SET_END + where, (status, error) + ((pid,) if pid is not None else ())).rowcount
+            if changed:
+                created, last_step = db.execute(
+                    "SELECT created, (SELECT max(step) FROM step) FROM run WHERE id = 1").fetchone()
+                step = 0 if last_step is None else int(last_step) + 1
+                db.execute(_INSERT_EVENT, (step, max(0.0, now - float(created)), _END_EVENT_KINDS[status],
+                                           error or f"the run {status}", None))
+                db.execute("UPDATE run SET updated = ? WHERE id = 1", (now,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)")  # one self-contained file, as a finished writer leaves
+        return bool(changed)
+    except sqlite3.Error as exc:
+        raise ResvizError(f"run file {path} cannot be marked {status}: {exc}") from None
+    finally:
+        db.close()
+
+
 __all__ = [
     "APPLICATION_ID", "CheckpointInfo", "EvalRecord", "EventRecord", "LIVE_SECONDS", "RUN_STATUSES", "RUN_SUFFIX",
     "RunInfo", "RunReader", "RunSummary", "RunWriter", "SCHEMA_VERSION", "StepBatch", "decode_state_dict",
-    "describe_exception", "encode_state_dict", "is_live", "iter_run_files", "list_runs", "open_run",
+    "describe_exception", "encode_state_dict", "is_live", "iter_run_files", "list_runs", "mark_run_ended", "open_run",
     "summarize_run",
 ]

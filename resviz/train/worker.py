@@ -21,10 +21,8 @@ import dataclasses
 import multiprocessing
 import os
 import signal
-import sqlite3
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from ..errors import ResvizError
@@ -148,10 +146,19 @@ class TrainingProcess:
         self._process.join(timeout=5.0)
         code = self._process.exitcode
         message = f"the training process {describe_exit(code)}"
-        mark_run_ended(self.path, "failed", message)
+        self._mark_run_failed(message)
         final = {"kind": "failed", "error": message, "path": str(self.path), "exitcode": code}
         self._note(final)
         return [final]
+
+    def _mark_run_failed(self, message: str) -> bool:
+        """Mark the child's run file failed, unless the child finished it or never wrote one."""
+        from .store import mark_run_ended
+
+        try:
+            return mark_run_ended(self.path, "failed", message, pid=self.pid)
+        except ResvizError:
+            return False  # no run file yet, or not one the window can mark: nothing recorded to keep
 
     def wait(self, timeout: float | None = None) -> dict[str, Any] | None:
         """Collect messages until the final one (or ``timeout``); returns it, or None."""
@@ -225,35 +232,6 @@ def describe_exit(code: int | None) -> str:
         hint = {"SIGKILL": " (killed; out of memory?)", "SIGSEGV": " (crashed)", "SIGABRT": " (aborted)"}.get(name, "")
         return f"was ended by {name}{hint}"
     return f"exited with code {code} before finishing"
-
-
-def mark_run_ended(path: Path, status: str, error: str) -> bool:
-    """Record in a run file whose writer died that the run ended, unless the writer already did.
-
-    The writer is gone, so nobody else writes. SQLite recovers the last committed state first,
-    so whatever the child had committed stays.
-    """
-    if not Path(path).is_file():
-        return False
-    try:
-        db = sqlite3.connect(str(path), timeout=10.0, isolation_level=None)
-    except sqlite3.Error:
-        return False
-    try:
-        now = time.time()
-        db.execute("BEGIN IMMEDIATE")
-        changed = db.execute("UPDATE run SET status = ?, error = ?, updated = ? WHERE id = 1 AND status = 'running'",
-                             (status, error, now)).rowcount
-        if changed:
-            db.execute("INSERT INTO event (step, time, kind, message, layer) VALUES "
-                       "((SELECT coalesce(max(step) + 1, 0) FROM step), (SELECT ? - created FROM run WHERE id = 1),"
-                       " 'error', ?, NULL)", (now, error))
-        db.execute("COMMIT")
-        return bool(changed)
-    except sqlite3.Error:
-        return False
-    finally:
-        db.close()
 
 
 # ---------------------------------------------------------------------- the child

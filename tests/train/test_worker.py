@@ -8,7 +8,7 @@ import time
 
 from resviz.train.config import TrainConfig
 from resviz.train.store import open_run
-from resviz.train.worker import TrainingProcess, describe_exit, mark_run_ended, start_twins
+from resviz.train.worker import TrainingProcess, describe_exit, start_twins
 
 TINY = {"depth": 8, "width": 4, "norm": "none", "input_size": 8}
 
@@ -138,13 +138,41 @@ def test_children_that_die_or_fail_leave_the_parent_fine_and_the_run_files_reada
     assert processes["missing"].exitcode == 0
 
 
-def test_exit_descriptions_and_marking_is_idempotent(tmp_path):
+def test_exit_descriptions():
     assert describe_exit(3) == "exited with code 3 before finishing"
     assert "SIGSEGV" in describe_exit(-11) and "crashed" in describe_exit(-11)
-    assert not mark_run_ended(tmp_path / "absent.resviz", "failed", "gone")
+    assert "SIGKILL" in describe_exit(-9) and "out of memory" in describe_exit(-9)
+    assert describe_exit(None) == "is still running"
+
+
+class GoneChild:
+    """Stands in for a child process that has already ended."""
+
+    def __init__(self, pid: int, exitcode: int) -> None:
+        self.pid, self.exitcode = pid, exitcode
+
+    def join(self, timeout=None) -> None:
+        pass
+
+    def is_alive(self) -> bool:
+        return False
+
+
+def test_a_child_gone_before_its_run_file_exists_is_reported_without_marking_anything(tmp_path):
+    process = TrainingProcess(tiny_config(tmp_path, "never"))
+    process._process = GoneChild(pid=12345, exitcode=-9)
+    [final] = process._child_gone()
+    assert final["kind"] == "failed" and "SIGKILL" in final["error"] and process.state == "failed"
+    assert not process.path.exists()
+
+
+def test_a_run_its_child_finished_keeps_its_status_when_the_child_is_reported_gone(tmp_path):
     from resviz.train.trainer import Trainer
 
-    result = Trainer(tiny_config(tmp_path, "done", max_steps=1)).run()
-    assert not mark_run_ended(result.path, "failed", "gone")  # a finished run keeps its status
-    assert open_run(result.path).info().status == "finished"
-    assert os.path.exists(result.path)
+    process = TrainingProcess(tiny_config(tmp_path, "done", max_steps=1))
+    result = Trainer(process.config).run()  # written by this process, as the child would have
+    process._process = GoneChild(pid=os.getpid(), exitcode=0)
+    [final] = process._child_gone()
+    assert final["kind"] == "failed" and "code 0" in final["error"]
+    with open_run(result.path) as reader:
+        assert reader.info().status == "finished" and not reader.events("error")  # the child's word stands
