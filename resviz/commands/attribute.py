@@ -27,7 +27,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Compute Captum attribution maps for images of a data set (or image files) and save a "
                     "labelled figure: images x methods, one image across models or across the checkpoints of "
                     "a run; or run the randomisation sanity test (--sanity) or localisation scores (--score).",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="methods: saliency, input_x_gradient, integrated_gradients (ig), smoothgrad, gradient_shap, "
                "deeplift, guided_backprop, deconvolution, grad_cam, guided_grad_cam, occlusion")
     parser.add_argument("source", metavar="RUN_OR_MODEL",

@@ -149,3 +149,54 @@ def test_run_normalisation_is_the_trainers(run_file):
     np.testing.assert_allclose(source.mean, mean)
     np.testing.assert_allclose(source.std, std)
     assert source.classes == list(SHAPE_CLASSES) and source.step == 20
+
+
+USER_MODEL = '''
+import torch
+from torch import nn
+
+
+class Block(nn.Module):
+    """torchvision's BasicBlock pattern: one in-place ReLU called twice."""
+
+    def __init__(self, width):
+        super().__init__()
+        self.conv1 = nn.Conv2d(width, width, 3, padding=1)
+        self.conv2 = nn.Conv2d(width, width, 3, padding=1)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        out = self.relu(self.conv1(x))
+        out = self.conv2(out)
+        out += x
+        return self.relu(out)
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 3, padding=1)
+        self.block = Block(4)
+        self.fc = nn.Linear(4, 6)
+        self.input_shape = (3, 16, 16)
+
+    def forward(self, x):
+        return self.fc(self.block(self.stem(x)).mean((2, 3)))
+
+
+def build():
+    torch.manual_seed(0)
+    return Net()
+'''
+
+
+def test_users_model_file_with_a_reused_relu(tmp_path, capsys):
+    path = tmp_path / "user_model.py"
+    path.write_text(USER_MODEL)
+    reference = f"{path}:build"
+    code, _, err = run_cli(capsys, reference, "-m", "deeplift", "--images", "1", "--out", tmp_path / "u.png")
+    assert code == 2 and "--trust" in err
+    code, stdout, err = run_cli(capsys, reference, "--trust", "-m", "deeplift,guided_backprop", "--images", "2",
+                                "--out", tmp_path / "u.png")
+    assert code == 0, err
+    assert "each call of a reused module got its own copy: block.relu (2 calls)" in stdout

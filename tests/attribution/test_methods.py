@@ -252,3 +252,24 @@ def test_layer_helpers_for_a_layer_picker(model):
     assert validate_layer(model, "layer2") == (1, 8, 8, 8)
     with pytest.raises(ResvizError, match="'avgpool' gives \\(N, 16, 1, 1\\)"):
         validate_layer(model, "avgpool")
+
+
+def test_worker_threads_share_a_model_safely(model, inputs):
+    expected = {name: attribute(model, inputs, TARGET, name).raw for name in ("saliency", "grad_cam", "deeplift")}
+    results, errors = {}, []
+
+    def work(name):
+        try:
+            for _ in range(3):
+                results[name] = attribute(model, inputs, TARGET, name).raw
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(name,)) for name in expected]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    for name, raw in expected.items():
+        np.testing.assert_allclose(results[name], raw, rtol=1e-5, atol=1e-7)
