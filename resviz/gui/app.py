@@ -96,7 +96,9 @@ def run_app(target: str | None = None, options: LaunchOptions | None = None) -> 
     if options.presentation:
         window.set_presentation(True)
     else:
-        window.show()
+        window.show_on_screen()
     code = app.exec()
     window.shutdown()
+    window.deleteLater()
+    app.processEvents()  # delete the window's widgets while Qt is still whole
     return code

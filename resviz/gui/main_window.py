@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QFontMetrics, QKeySequence
 from PySide6.QtWidgets import (QApplication, QDockWidget, QLabel, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout,
                                QWidget)
 
@@ -55,7 +55,6 @@ class MainWindow(QMainWindow):
         self.theme: Theme = LIGHT
         self.presenting = False
         self.comparison = Comparison()
-        self.comparison.timeline.set_speed(self.settings.replay_speed())
         self.choice = self.settings.model_choice()
         self.loaded: LoadedChoice | None = None
         self.last_error: QMessageBox | None = None
@@ -65,6 +64,7 @@ class MainWindow(QMainWindow):
         self._picker: ModelPicker | None = None
         self._closed = False
         self._reported_failures: set[str] = set()
+        self._speed_chosen_for: set[str] = set()
 
         # Parts that work in the background.
         self.feed = RunFeed(self)
@@ -106,7 +106,7 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._connect()
         self.resize(1500, 940)
-        self.settings.restore_window(self)
+        self.first_launch = not self.settings.restore_window(self)
         self.tabs.setCurrentIndex(self.settings.tab_index())
         self._update_title()
 
@@ -120,6 +120,13 @@ class MainWindow(QMainWindow):
         self.colour_timer.start()
         if open_default:
             self.open_model_choice(self.choice)
+
+    def show_on_screen(self) -> None:
+        """Show the window: where it was last time, or maximised on a first launch."""
+        if self.first_launch:
+            self.showMaximized()
+        else:
+            self.show()
 
     # ------------------------------------------------------------------ construction
 
@@ -220,6 +227,22 @@ class MainWindow(QMainWindow):
         self.run_label.setObjectName("runStatus")
         status.addPermanentWidget(self.run_label)
         status.addPermanentWidget(self.model_label)
+        self._fix_label_sizes()
+
+    def _fix_label_sizes(self, font=None) -> None:
+        """Give the labels whose text changes several times a second a fixed size.
+
+        A label whose text changes width asks the window to lay itself out again; with live
+        figures that relayout (and the repaint of everything it moves) is what freezes a busy
+        machine for tens of milliseconds. Fixed sizes make a new text a repaint of the label.
+        """
+        metrics = QFontMetrics(font or QApplication.font())
+        height = metrics.height() + 6
+        for label, sample in ((self.run_label, "2 runs · replay · step 1,234,567 / 1,234,567 · 123.4 steps/s"),
+                              (self.controls.status_label, "paused · step 1,234,567 of 1,234,567 · epoch 12 of 12 · "
+                                                           "123.4 steps/s"),
+                              (self.training_view.timeline_bar.step_label, "step 1,234,567 / 1,234,567")):
+            label.setFixedSize(metrics.horizontalAdvance(sample) + 8, height)
 
     def _connect(self) -> None:
         feed = self.feed
@@ -228,6 +251,7 @@ class MainWindow(QMainWindow):
         feed.records_changed.connect(self.comparison.set_records)
         feed.info_changed.connect(self._run_info_changed)
         feed.failed.connect(self._feed_failed)
+        feed.caught_up.connect(self._run_caught_up)
         host = self.host
         host.run_file_ready.connect(self._training_file_ready)
         host.state_changed.connect(self._training_state_changed)
@@ -243,7 +267,6 @@ class MainWindow(QMainWindow):
         self.runs_panel.folder_changed.connect(lambda folder: self.settings.set_runs_folder(folder))
         self.architecture.module_selected.connect(
             lambda name: self.statusBar().showMessage(f"selected {name}", 4000))
-        self.comparison.timeline.changed.connect(self._timeline_changed)
         self.comparison.runs_changed.connect(self._offer_model_to_attribution)
         self.tabs.currentChanged.connect(lambda index: self._update_attribution())
         set_layer = getattr(self.attribution, "set_layer", None)
@@ -385,6 +408,7 @@ class MainWindow(QMainWindow):
     def _show_runs(self, paths: list[Path]) -> None:
         self.feed.unwatch_all()
         self.comparison.clear()
+        self._speed_chosen_for.clear()
         self._replay_started = False
         for path in paths:
             self.feed.watch(path)
@@ -401,8 +425,7 @@ class MainWindow(QMainWindow):
             if twin_path.is_file() and str(twin_path) not in self.feed.paths and twin_path not in self.host.paths:
                 self.feed.watch(twin_path)
         if info.status != "running" and len(self.comparison) == 1:
-            self.comparison.timeline.set_speed(self.settings.replay_speed())
-        self._sync_architecture_with_runs()
+            self._sync_architecture_with_runs()
         self.statusBar().showMessage(f"{'following' if info.status == 'running' else 'replaying'} {path}", 6000)
         self._report_failed_run(path, info)
         self._update_title()
@@ -527,8 +550,15 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ the views
 
-    def _timeline_changed(self) -> None:
-        self.settings.set_replay_speed(self.comparison.timeline.speed)
+    def _run_caught_up(self, path: str) -> None:
+        """Once a finished run is read, pick a replay speed that plays it in about twenty seconds."""
+        if path in self._speed_chosen_for or self._closed:
+            return
+        self._speed_chosen_for.add(path)
+        runs = self.comparison.ordered
+        if runs and all(run.status != "running" for run in runs):
+            timeline = self.comparison.timeline
+            timeline.set_speed(timeline.suggest_speed(20.0))
 
     def _colour_architecture(self) -> None:
         if self.tabs.currentWidget() is self.architecture and len(self.comparison):
@@ -605,6 +635,7 @@ class MainWindow(QMainWindow):
             if getattr(self, "_dock_was_visible", True):
                 self.runs_dock.show()
             self.showNormal()
+        self._fix_label_sizes(app.font())
         self.caption.style_for(self.theme)
         self.caption.setVisible(on)
         self.training_view.apply_theme(self.theme)

@@ -69,18 +69,6 @@ class Settings:
     def set_export_folder(self, folder: str | Path) -> None:
         self.store.setValue("export/folder", str(folder))
 
-    # replay
-    def replay_speed(self) -> float:
-        try:
-            speed = float(self._get("replay/speed", 100.0))
-        except (TypeError, ValueError):
-            return 100.0
-        return speed if speed > 0 else 100.0
-
-    def set_replay_speed(self, speed: float) -> None:
-        if self.replay_speed() != speed:
-            self.store.setValue("replay/speed", float(speed))
-
     # the window
     def tab_index(self) -> int:
         try:
@@ -88,13 +76,14 @@ class Settings:
         except (TypeError, ValueError):
             return 0
 
-    def restore_window(self, window: QMainWindow) -> None:
+    def restore_window(self, window: QMainWindow) -> bool:
+        """Restore the window's geometry and docks; False on a first launch (nothing saved)."""
         geometry = self._get("window/geometry")
-        if isinstance(geometry, QByteArray):
-            window.restoreGeometry(geometry)
+        restored = isinstance(geometry, QByteArray) and window.restoreGeometry(geometry)
         state = self._get("window/state")
         if isinstance(state, QByteArray):
             window.restoreState(state)
+        return bool(restored)
 
     def save_window(self, window: QMainWindow, tab: int) -> None:
         self.store.setValue("window/geometry", window.saveGeometry())

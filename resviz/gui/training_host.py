@@ -9,6 +9,7 @@ those of any other run.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from ..errors import ResvizError
 
 POLL_MS = 100
+CHILD_NICENESS = 10  # training yields the CPU to the window: on a small machine the plots stay fluid
 STOP_GRACE_SECONDS = 10.0  # how long a stopping child may take to finish its step and close its file
 
 
@@ -66,6 +68,8 @@ class TrainingHost(QObject):
             self.processes = [residual, plain]
         else:
             self.processes = [TrainingProcess(config, threads=self.threads).start()]
+        for process in self.processes:
+            _lower_priority(process.pid)
         self._set_state("starting")
         self.timer.start()
         return self.paths
@@ -145,3 +149,13 @@ class TrainingHost(QObject):
 
     def child_pids(self) -> list[int]:
         return [p.pid for p in self.processes if p.pid is not None and p.is_alive()]
+
+
+def _lower_priority(pid: int | None) -> None:
+    """Lower a training child's CPU priority (POSIX; elsewhere it trains at normal priority)."""
+    if pid is None or not hasattr(os, "setpriority"):
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, pid, max(os.getpriority(os.PRIO_PROCESS, pid), CHILD_NICENESS))
+    except OSError:
+        pass  # not allowed, or already gone: training still works

@@ -19,6 +19,7 @@ from .theme import LIGHT, Theme
 from .timeline_bar import TimelineBar
 
 REFRESH_MS = 33  # about 30 Hz
+FRAME_BUDGET_MS = 12.0  # GUI-thread time one tick may spend drawing and painting figures
 
 
 class TrainingView(QWidget):
@@ -77,6 +78,7 @@ class TrainingView(QWidget):
         for figure in self.figures:
             figure.viewport().installEventFilter(self)
             figure.setToolTip("Double-click to show this figure alone; double-click again to show all")
+        self._next_figure = 0
         self._last_tick = time.perf_counter()
         self.frames_drawn = 0
         self.timer = QTimer(self)
@@ -103,18 +105,33 @@ class TrainingView(QWidget):
         self.refresh()
 
     def refresh(self, force: bool = False) -> bool:
-        """Draw the current frame into the visible figures; returns whether any figure drew."""
+        """Draw the current frame into the visible figures that show an older one.
+
+        One tick draws as many stale figures as fit in ``FRAME_BUDGET_MS`` (each figure's cost is
+        the running average of its drawing and painting), taking them in turn so every figure
+        gets its go. On a fast machine that is all of them at 30 Hz; on a busy one the figures
+        catch up over a few ticks instead of one long paint that freezes the window.
+        ``force`` draws every figure now, hidden ones too.
+        """
         if not self.isVisible() and not force:
             return False
         frame = self.comparison.frame()
-        drew = False
-        for figure in self.figures:
-            if force or figure.isVisible():
-                drew = figure.refresh(frame) or drew
-        if drew:
-            self.frames_drawn += 1
-            self.refreshed.emit()
-        return drew
+        shown = [f for f in self.figures if force or f.isVisible()]
+        stale = [f for f in shown if f.is_stale(frame)]
+        if not stale:
+            return False
+        start = self._next_figure % len(self.figures)
+        stale.sort(key=lambda f: (self.figures.index(f) - start) % len(self.figures))
+        spent = 0.0
+        for figure in stale:
+            if not force and spent > 0.0 and spent + figure.cost_ms > FRAME_BUDGET_MS:
+                break
+            figure.refresh(frame)
+            spent += figure.cost_ms
+            self._next_figure = self.figures.index(figure) + 1
+        self.frames_drawn += 1
+        self.refreshed.emit()
+        return True
 
     def set_hint(self, text: str | None) -> None:
         self.hint.setText(text or "")

@@ -15,6 +15,11 @@ with ``non_blocking=True`` and an event that is polled later, so training never 
 and there is no host synchronisation per step. What is known only on the host (which layers
 had no gradient, which blocks were not reached) is kept beside the rows and applied when they
 arrive, so no host data has to go to the device per step either.
+
+Steps that are not recorded (``every`` > 1) still get a non-finite flag for their loss, on
+the device (``last_flags``, so a caller can act on it without reading it); with a
+``nonfinite_sink`` those flags travel to the host in the same copy as the rows, so every
+non-finite step is reported, recorded or not.
 """
 
 from __future__ import annotations
@@ -67,6 +72,10 @@ class RecordedSteps:
     def __len__(self) -> int:
         return int(self.step.shape[0])
 
+    def __getitem__(self, index: slice | np.ndarray) -> RecordedSteps:
+        """Rows by slice or mask/index array, e.g. ``steps[steps.step <= 10]``."""
+        return RecordedSteps(**{name: getattr(self, name)[index] for name in self.__dataclass_fields__})
+
     @property
     def nonfinite(self) -> np.ndarray:
         return self.nonfinite_flags != 0
@@ -79,6 +88,18 @@ class RecordedSteps:
                          lr=self.lr, grad_norm=self.grad_norm, weight_norm=self.weight_norm,
                          update_ratio=self.update_ratio, act_grad_norm=self.act_grad_norm,
                          dead_relu=self.dead_relu, nonfinite=self.nonfinite)
+
+
+@dataclass
+class NonfiniteSteps:
+    """The non-finite steps among those that just reached the host, recorded or not, in order."""
+
+    step: np.ndarray           # (k,) int64
+    flags: np.ndarray          # (k,) int64, bits NONFINITE_LOSS | NONFINITE_GRAD | NONFINITE_WEIGHT
+    recorded: np.ndarray       # (k,) bool: whether the step has a row in the RecordedSteps delivered with it
+
+    def __len__(self) -> int:
+        return int(self.step.shape[0])
 
 
 def describe_nonfinite(flags: int) -> str:
@@ -113,8 +134,16 @@ class _RowMeta:
 
 
 class _PendingCopy:
-    def __init__(self, host: Tensor, rows: int, meta: list[_RowMeta], event: Any) -> None:
-        self.host, self.rows, self.meta, self.event = host, rows, meta, event
+    def __init__(self, host: _HostBuffers, rows: int, meta: list[_RowMeta], logged: list[int], event: Any) -> None:
+        self.host, self.rows, self.meta, self.logged, self.event = host, rows, meta, logged, event
+
+
+@dataclass
+class _HostBuffers:
+    """Pinned host memory for one copy: the rows, and the unrecorded steps' flags."""
+
+    rows: Tensor
+    log: Tensor | None
 
 
 class GradientRecorder:
@@ -133,12 +162,15 @@ class GradientRecorder:
 
     ``sink`` receives ``RecordedSteps`` in step order whenever a batch of rows reaches the
     host. ``every`` records one step in N. ``blocks`` overrides the automatic block choice.
+    ``nonfinite_sink``, when given, receives the ``NonfiniteSteps`` of each delivery (before
+    ``sink`` gets its rows), including the unrecorded steps whose loss was not finite.
     """
 
     def __init__(self, model: nn.Module, *, every: int = 1, flush_every: int = 50, flush_seconds: float = 1.0,
                  blocks: Iterable[str] | None = None, sink: Callable[[RecordedSteps], None] | None = None,
                  update_ratio: bool = True, activation_gradients: bool = True, dead_relu: bool = True,
-                 start_step: int = 0, clock: Callable[[], float] | None = None) -> None:
+                 start_step: int = 0, clock: Callable[[], float] | None = None,
+                 nonfinite_sink: Callable[[NonfiniteSteps], None] | None = None) -> None:
         if every < 1:
             raise ResvizError(f"record every {every} steps: must be at least 1")
         if flush_every < 1:
@@ -153,6 +185,7 @@ class GradientRecorder:
         self.flush_every = flush_every
         self.flush_seconds = flush_seconds
         self.sink = sink
+        self.nonfinite_sink = nonfinite_sink
         self.track_updates = update_ratio
         self.track_activations = activation_gradients
         self.track_dead_relu = dead_relu
@@ -174,7 +207,13 @@ class GradientRecorder:
         self._rows = torch.zeros(flush_every, self._width, dtype=torch.float32, device=self.device)
         self._n = 0
         self._meta: list[_RowMeta] = []
-        self._host_pool: list[Tensor] = []
+        # The flags of unrecorded steps between two flushes (at most every - 1 per recorded row),
+        # kept only when someone listens for them.
+        self._log_capacity = (every - 1) * flush_every if nonfinite_sink is not None else 0
+        self._log = (torch.zeros(self._log_capacity, dtype=torch.float32, device=self.device)
+                     if self._log_capacity else None)
+        self._logged: list[int] = []   # the step of each used log entry
+        self._host_pool: list[_HostBuffers] = []
         self._pending: list[_PendingCopy] = []
         self._oldest_row = time.perf_counter()
         start = time.perf_counter()
@@ -194,7 +233,9 @@ class GradientRecorder:
         self._forward_handles: list[Any] = []
         self._tensor_handles: list[Any] = []
         self._use_foreach = True
-        self.last_flags: Tensor | None = None   # device scalar: non-finite bits of the last recorded step
+        # Device scalar (float32): the non-finite bits of the last step; for an unrecorded step only
+        # its loss is checked. None before the first step, or when the last step gave no loss.
+        self.last_flags: Tensor | None = None
         self.closed = False
 
     # ----------------------------------------------------------------- set-up
@@ -309,6 +350,8 @@ class GradientRecorder:
         recorded = self._is_recorded(current)
         if recorded:
             self._record_row(current, loss, acc, epoch, lr, grad_scale)
+        else:
+            self._flag_unrecorded(current, loss)
         if self.track_updates and self._is_recorded(current + 1):
             self._snapshot(current)
         self._remove_tensor_hooks()
@@ -321,6 +364,19 @@ class GradientRecorder:
                          or time.perf_counter() - self._oldest_row >= self.flush_seconds):
             self.flush()
         return recorded
+
+    def _flag_unrecorded(self, step: int, loss: Any) -> None:
+        """An unrecorded step's non-finite loss bit, on the device (and in the log, when kept)."""
+        if loss is None:
+            self.last_flags = None
+            return
+        flags = (~torch.isfinite(_as_device_scalar(loss, self.device))).to(torch.float32) * NONFINITE_LOSS
+        self.last_flags = flags
+        if self._log is not None:
+            if len(self._logged) == self._log_capacity:
+                self.flush()  # full: only when the step numbers passed in skip the recorded ones
+            self._log[len(self._logged)].copy_(flags)
+            self._logged.append(step)
 
     def _reset_accumulators(self) -> None:
         if any(self._act_calls):
@@ -426,29 +482,35 @@ class GradientRecorder:
 
     def flush(self) -> None:
         """Start moving the recorded rows to the host (delivered now on the CPU, later on CUDA)."""
-        if self._n == 0:
+        if self._n == 0 and not self._logged:
             return
-        rows, meta = self._n, self._meta
-        self._n, self._meta = 0, []
+        rows, meta, logged = self._n, self._meta, self._logged
+        self._n, self._meta, self._logged = 0, [], []
         if self._cuda:
             host = self._host_buffer()
-            host[:rows].copy_(self._rows[:rows], non_blocking=True)
+            if rows:
+                host.rows[:rows].copy_(self._rows[:rows], non_blocking=True)
+            if logged:
+                host.log[:len(logged)].copy_(self._log[:len(logged)], non_blocking=True)
             event = torch.cuda.Event()
             event.record()
-            self._pending.append(_PendingCopy(host, rows, meta, event))
+            self._pending.append(_PendingCopy(host, rows, meta, logged, event))
             # A device row is rewritten only after the copy, in stream order; the host
             # buffer is reused only once its event says the copy is done.
         else:
-            self._deliver(self._rows[:rows].numpy().copy(), meta)
+            log = self._log[:len(logged)].numpy().copy() if logged else None
+            self._deliver(self._rows[:rows].numpy().copy(), meta, log, logged)
 
-    def _host_buffer(self) -> Tensor:
+    def _host_buffer(self) -> _HostBuffers:
         if self._host_pool:
             return self._host_pool.pop()
         if len(self._pending) >= 4:  # far behind: wait for the oldest copy rather than grow forever
             self.collect(wait_for_oldest=True)
             if self._host_pool:
                 return self._host_pool.pop()
-        return torch.empty(self.flush_every, self._width, dtype=torch.float32, pin_memory=True)
+        return _HostBuffers(
+            torch.empty(self.flush_every, self._width, dtype=torch.float32, pin_memory=True),
+            torch.empty(self._log_capacity, dtype=torch.float32, pin_memory=True) if self._log_capacity else None)
 
     def collect(self, *, wait: bool = False, wait_for_oldest: bool = False) -> None:
         """Deliver the copies that have reached the host (``wait=True``: all of them, blocking)."""
@@ -458,9 +520,10 @@ class GradientRecorder:
                 return
             pending.event.synchronize()
             self._pending.pop(0)
-            data = pending.host[:pending.rows].numpy().copy()
+            data = pending.host.rows[:pending.rows].numpy().copy()
+            log = pending.host.log[:len(pending.logged)].numpy().copy() if pending.logged else None
             self._host_pool.append(pending.host)
-            self._deliver(data, pending.meta)
+            self._deliver(data, pending.meta, log, pending.logged)
             wait_for_oldest = False
 
     def finish(self) -> None:
@@ -478,9 +541,11 @@ class GradientRecorder:
             self.detach()
             self.closed = True
 
-    def _deliver(self, data: np.ndarray, meta: list[_RowMeta]) -> None:
-        steps = self._to_steps(data, meta)
-        if self.sink is not None:
+    def _deliver(self, data: np.ndarray, meta: list[_RowMeta], log: np.ndarray | None, logged: list[int]) -> None:
+        steps = self._to_steps(data, meta) if meta else None
+        if self.nonfinite_sink is not None:
+            self.nonfinite_sink(_nonfinite_steps(steps, log, logged))
+        if self.sink is not None and steps is not None:
             self.sink(steps)
 
     def _to_steps(self, data: np.ndarray, meta: list[_RowMeta]) -> RecordedSteps:
@@ -537,6 +602,23 @@ def _as_device_scalar(value: Any, device: torch.device) -> Tensor:
     return torch.full((), float(value), dtype=torch.float32, device=device)
 
 
+def _nonfinite_steps(steps: RecordedSteps | None, log: np.ndarray | None, logged: list[int]) -> NonfiniteSteps:
+    """The non-finite steps of one delivery: recorded rows and logged unrecorded steps, by step."""
+    parts = []
+    if steps is not None:
+        bad = steps.nonfinite
+        parts.append((steps.step[bad], steps.nonfinite_flags[bad], np.ones(int(bad.sum()), bool)))
+    if logged:
+        flags = log.astype(np.int64)
+        bad = flags != 0
+        parts.append((np.asarray(logged, np.int64)[bad], flags[bad], np.zeros(int(bad.sum()), bool)))
+    if not parts:
+        return NonfiniteSteps(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool))
+    step, flags, recorded = (np.concatenate(column) for column in zip(*parts))
+    order = np.argsort(step, kind="stable")
+    return NonfiniteSteps(step[order], flags[order], recorded[order])
+
+
 def concat_steps(parts: Sequence[RecordedSteps]) -> RecordedSteps:
     """Several deliveries joined in order."""
     if not parts:
@@ -545,5 +627,5 @@ def concat_steps(parts: Sequence[RecordedSteps]) -> RecordedSteps:
     return RecordedSteps(**{name: np.concatenate([getattr(p, name) for p in parts]) for name in names})
 
 
-__all__ = ["GradientRecorder", "NONFINITE_GRAD", "NONFINITE_LOSS", "NONFINITE_WEIGHT", "OUTPUT_ID",
+__all__ = ["GradientRecorder", "NONFINITE_GRAD", "NONFINITE_LOSS", "NONFINITE_WEIGHT", "NonfiniteSteps", "OUTPUT_ID",
            "RecordedSteps", "concat_steps", "describe_nonfinite"]

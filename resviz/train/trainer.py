@@ -4,6 +4,18 @@ Per step: forward, backward, the recorder's on-device statistics, the non-finite
 optimizer step. Per epoch: an evaluation on the held-out split and, every K epochs, a
 checkpoint. Pause, resume and stop take effect at a step boundary. Whatever happens, every
 step recorded so far reaches the run file and the file says how the run ended.
+
+The step loop never reads a device value on the host. The non-finite policy is applied on
+the device: the optimizer is fused (SGD, Adam), and a fused step skips its whole update
+(momentum, Adam's moments and step count included) where ``optimizer.found_inf`` is 1, so
+the step's non-finite flag goes there. With the stop policy the flag is latched, so every
+update after the first non-finite step is skipped too, and the host learns of it when the
+recorder's rows arrive (every ``flush_every`` steps, with the copy that happens anyway): the
+run then ends as failed at that step, and the rows computed after it are dropped. The
+weights are exactly those before the non-finite step; buffers such as BatchNorm's running
+statistics keep the forward passes up to the flush. Where no fused kernel serves (devices
+other than CUDA and the CPU, sparse gradients, a GradScaler without the state this relies
+on), the flag is read on the host each step instead, and the run file says so.
 """
 
 from __future__ import annotations
@@ -26,7 +38,11 @@ from .config import TrainConfig
 from .control import TrainingControl
 from .device import choose_device
 from .metrics import confusion_counts, precision_recall
-from .recorder import NONFINITE_GRAD, NONFINITE_LOSS, GradientRecorder, RecordedSteps, describe_nonfinite
+from .recorder import (NONFINITE_GRAD, NONFINITE_LOSS, GradientRecorder, NonfiniteSteps, RecordedSteps,
+                       describe_nonfinite)
+
+# Devices whose fused SGD and Adam kernels take ``found_inf`` (both tested).
+FUSED_DEVICE_TYPES = ("cuda", "cpu")
 
 
 @dataclass
@@ -65,6 +81,16 @@ class Diverged(Exception):
     """Raised inside the loop when a non-finite value stops training (policy "stop")."""
 
 
+@dataclass
+class _Divergence:
+    step: int     # the first non-finite step
+    flags: int    # its non-finite bits (those the policy acts on)
+
+
+class _FusedUnavailable(Exception):
+    """The fused optimizer step cannot serve this step; nothing was changed yet."""
+
+
 def out_of_memory_message(device: torch.device, step: int, batch_size: int) -> str:
     smaller = max(1, batch_size // 2)
     return (f"out of memory on {device} at step {step} with batch size {batch_size}; "
@@ -84,12 +110,49 @@ def lr_at(config: TrainConfig, step: int, total_steps: int) -> float:
     return base * 0.5 * (1.0 + math.cos(math.pi * progress))  # cosine, to 0 at the end
 
 
+def fused_supported(parameters) -> bool:
+    """Whether fused SGD/Adam kernels serve these parameters (floating point, on CUDA or the CPU)."""
+    params = list(parameters)
+    return bool(params) and all(p.device.type in FUSED_DEVICE_TYPES and p.is_floating_point() for p in params)
+
+
+def optimizer_is_fused(optimizer: torch.optim.Optimizer) -> bool:
+    return all(group.get("fused") for group in optimizer.param_groups)
+
+
 def make_optimizer(config: TrainConfig, parameters) -> torch.optim.Optimizer:
+    """SGD with momentum or Adam; fused where the kernels serve the parameters, so that a step can
+    be skipped on the device (``optimizer.found_inf``) and is cheaper besides.
+
+    Fused SGD's momentum buffers start at zero: a skipped first step would otherwise leave the
+    kernel's uninitialised buffers behind. With no dampening, the first update from a zero
+    buffer (``momentum * 0 + grad``) is exactly the plain first step's ``grad``.
+    """
     params = [p for p in parameters if p.requires_grad]
+    fused = fused_supported(params)
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.learning_rate, weight_decay=config.weight_decay)
-    return torch.optim.SGD(params, lr=config.learning_rate, momentum=config.momentum,
-                           weight_decay=config.weight_decay)
+        return torch.optim.Adam(params, lr=config.learning_rate, weight_decay=config.weight_decay,
+                                fused=True if fused else None)
+    optimizer = torch.optim.SGD(params, lr=config.learning_rate, momentum=config.momentum,
+                                weight_decay=config.weight_decay, fused=True if fused else None)
+    if fused and config.momentum:
+        for p in params:
+            optimizer.state[p]["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+    return optimizer
+
+
+def _scaler_found_inf(scaler: torch.amp.GradScaler, optimizer: torch.optim.Optimizer) -> torch.Tensor | None:
+    """The scaler's overflow flag of this step (after ``unscale_``), on the device: what
+    ``GradScaler.step`` itself hands a fused optimizer. None when the scaler keeps it elsewhere."""
+    states = getattr(scaler, "_per_optimizer_states", None)
+    state = states.get(id(optimizer)) if isinstance(states, dict) else None
+    found = state.get("found_inf_per_device") if isinstance(state, dict) else None
+    if not found or not all(isinstance(t, torch.Tensor) for t in found.values()):
+        return None
+    values = list(found.values())
+    if len(values) == 1:
+        return values[0]
+    return torch.clamp(sum(v.to(values[0].device) for v in values), max=1.0)  # the kernels skip only at 1
 
 
 def _scale_tensor(scaler: torch.amp.GradScaler) -> torch.Tensor | float:
@@ -123,6 +186,7 @@ class Trainer:
         self._epochs_done = 0
         self._saved_steps: set[int] = set()
         self._last_steps: RecordedSteps | None = None
+        self._divergence: _Divergence | None = None   # the first non-finite step, once the host knows it
         self._paused_seconds = 0.0
         self._rate = 0.0
         self._prepared = False
@@ -151,6 +215,9 @@ class Trainer:
         self.total_steps = min(planned, config.max_steps) if config.max_steps else planned
         self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
         self.optimizer = make_optimizer(config, self.model.parameters())
+        self.skip_on_device = optimizer_is_fused(self.optimizer)
+        # Policy "stop": 1 from the first non-finite step on, so no later update is applied.
+        self._stopped_flag = torch.zeros((), dtype=torch.float32, device=self.device)
         self.amp = config.amp and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda") if self.amp else None
         self._prepared = True
@@ -173,7 +240,8 @@ class Trainer:
 
         config = self.config
         self.recorder = GradientRecorder(self.model, every=config.record_every, flush_every=config.flush_every,
-                                         flush_seconds=config.flush_seconds, sink=self._on_recorded)
+                                         flush_seconds=config.flush_seconds, sink=self._on_recorded,
+                                         nonfinite_sink=self._on_nonfinite)
         stored = config.to_dict()
         stored["resolved"] = {"device": str(self.device), "lr": config.learning_rate, "amp": self.amp,
                               "total_steps": self.total_steps, "steps_per_epoch": self.steps_per_epoch,
@@ -189,6 +257,8 @@ class Trainer:
                                          f"{len(self.test_data)} test) on {self.device}")
         if config.amp and not self.amp:
             self.writer.add_event(0, "info", f"mixed precision needs CUDA; training in float32 on {self.device}")
+        if not self.skip_on_device:
+            self._note_host_checks(f"no fused {config.optimizer} for these parameters on {self.device}")
         if self.on_start is not None:
             self.on_start({"path": str(self.path), "layer_ids": list(self.recorder.layer_ids),
                            "block_ids": list(self.recorder.block_ids), "classes": list(self.classes),
@@ -214,6 +284,8 @@ class Trainer:
         try:
             try:
                 self._train()
+                self.recorder.close()  # the last rows may show a non-finite step
+                self._raise_if_diverged()
             except Diverged as exc:
                 status, error = "failed", str(exc)
             self.recorder.close()
@@ -294,18 +366,55 @@ class Trainer:
         else:
             loss.backward()
         acc = (out.detach().argmax(1) == y).to(torch.float32).mean()
-        recorded = self.recorder.step(loss=loss, acc=acc, epoch=epoch, lr=lr, step=self.step,
-                                      grad_scale=_scale_tensor(scaler) if scaler is not None else None)
-        flags = self._nonfinite_flags(loss, recorded)
+        self.recorder.step(loss=loss, acc=acc, epoch=epoch, lr=lr, step=self.step,
+                           grad_scale=_scale_tensor(scaler) if scaler is not None else None)
+        flags = self.recorder.last_flags  # this step's non-finite bits, on the device
         if scaler is not None:
-            flags &= NONFINITE_LOSS  # overflowing gradients are the scaler's to skip
-        if flags:
+            flags = torch.fmod(flags, 2) * NONFINITE_LOSS  # overflowing gradients are the scaler's to skip
+        if self.skip_on_device:
+            try:
+                self._update_skipping_on_device(flags)
+            except _FusedUnavailable as exc:
+                self._use_host_checks(str(exc))
+                self._update_checked_on_host(flags)
+        else:
+            self._update_checked_on_host(flags)
+        self._raise_if_diverged()
+
+    def _update_skipping_on_device(self, flags: torch.Tensor) -> None:
+        """The optimizer step, skipped by the fused kernel where the policy says so: no host read."""
+        optimizer, scaler = self.optimizer, self.scaler
+        found = None
+        if scaler is not None:
+            found = _scaler_found_inf(scaler, optimizer)
+            if found is None:
+                raise _FusedUnavailable("this GradScaler does not expose its overflow flag")
+        skip = (flags > 0).to(torch.float32)
+        if self.config.nonfinite == "stop":
+            skip = torch.maximum(self._stopped_flag, skip, out=self._stopped_flag)
+        if found is not None:
+            skip = torch.maximum(skip, found)
+        # Gradients are already unscaled (or never scaled): no grad_scale for the kernel.
+        optimizer.found_inf = skip
+        try:
+            optimizer.step()
+        except RuntimeError as exc:
+            if "sparse" in str(exc):  # raised before any update
+                raise _FusedUnavailable("sparse gradients need the unfused optimizer") from exc
+            raise
+        finally:
+            del optimizer.found_inf
+        if scaler is not None:
+            scaler.update()
+
+    def _update_checked_on_host(self, flags: torch.Tensor) -> None:
+        """The optimizer step after reading the step's flag on the host (one sync per step)."""
+        scaler = self.scaler
+        bits = int(flags.item())
+        if bits:
             if self.config.nonfinite == "stop":
-                raise Diverged(f"non-finite {describe_nonfinite(flags)} at step {self.step} "
-                               f"(--nonfinite stop ended the run)")
-            if not recorded:
-                self.writer.add_event(self.step, "nonfinite", f"non-finite loss at step {self.step}; step skipped")
-            if scaler is not None:
+                self._divergence = self._divergence or _Divergence(self.step, bits)
+            elif scaler is not None:
                 scaler.update()
             return  # skip: no optimizer step
         if scaler is not None:
@@ -314,16 +423,35 @@ class Trainer:
         else:
             self.optimizer.step()
 
-    def _nonfinite_flags(self, loss: torch.Tensor, recorded: bool) -> int:
-        """The step's non-finite bits, read on the host: the one value the policy has to see."""
-        if recorded:
-            return int(self.recorder.last_flags.item())
-        return NONFINITE_LOSS if not bool(torch.isfinite(loss.detach()).item()) else 0
+    def _use_host_checks(self, reason: str) -> None:
+        """From now on, unfused updates and a host read of the flag per step."""
+        for group in self.optimizer.param_groups:
+            group["fused"] = False
+        # GradScaler.step hands a fused optimizer its overflow flag; the unfused one checks it itself.
+        self.optimizer._step_supports_amp_scaling = False
+        self.skip_on_device = False
+        self._note_host_checks(reason)
+
+    def _note_host_checks(self, reason: str) -> None:
+        self.writer.add_event(self.step, "info", f"non-finite checks read on the host every step: {reason}")
+
+    def _raise_if_diverged(self) -> None:
+        """End training at the first non-finite step (policy stop), once the host knows it."""
+        divergence = self._divergence
+        if divergence is None:
+            return
+        # Every update from that step on was skipped: the weights are those of that step.
+        self.step = divergence.step
+        self.epoch = divergence.step // self.steps_per_epoch
+        self._epochs_done = min(self._epochs_done, self.epoch)
+        raise Diverged(f"non-finite {describe_nonfinite(divergence.flags)} at step {divergence.step} "
+                       f"(--nonfinite stop ended the run)")
 
     # ------------------------------------------------------------------ pause, eval, checkpoints
 
     def _pause(self) -> None:
         self.recorder.finish()
+        self._raise_if_diverged()
         self.writer.add_event(self.step, "pause", f"paused at step {self.step}")
         self.writer.flush()
         self._report("paused")
@@ -341,6 +469,7 @@ class Trainer:
         from .store import EvalRecord
 
         self.recorder.finish()  # the steps before the evaluation reach the file first
+        self._raise_if_diverged()
         model = self.model
         model.eval()
         k = len(self.classes)
@@ -376,12 +505,34 @@ class Trainer:
 
     # ------------------------------------------------------------------ recorded steps and progress
 
+    def _on_nonfinite(self, found: NonfiniteSteps) -> None:
+        """The non-finite steps of a delivery (before its rows): note the first one the stop
+        policy acts on, and an event for each unrecorded one (recorded ones get theirs with the rows)."""
+        for step, flags, recorded in zip(found.step.tolist(), found.flags.tolist(), found.recorded.tolist()):
+            if self._divergence is not None and step > self._divergence.step:
+                break  # computed after training stopped: not part of the run
+            acted_on = flags & NONFINITE_LOSS if self.scaler is not None else flags
+            if acted_on and self.config.nonfinite == "stop" and self._divergence is None:
+                self._divergence = _Divergence(step, acted_on)
+            if not recorded:
+                self.writer.add_event(step, "nonfinite", f"non-finite {describe_nonfinite(flags)} at step {step} "
+                                                         f"(not recorded); {self._outcome(flags)}")
+
     def _on_recorded(self, steps: RecordedSteps) -> None:
+        if self._divergence is not None:
+            steps = steps[steps.step <= self._divergence.step]  # rows after the stop are not part of the run
+            if not len(steps):
+                return
         self.writer.add_steps(steps.to_step_batch())
         for i in np.flatnonzero(steps.nonfinite):
             self._nonfinite_event(steps, int(i))
         self._last_steps = steps
         self._report("train")
+
+    def _outcome(self, flags: int) -> str:
+        if self.scaler is not None and not flags & NONFINITE_LOSS and flags & NONFINITE_GRAD:
+            return "step skipped by the gradient scaler"
+        return "step skipped" if self.config.nonfinite == "skip" else "training stopped"
 
     def _nonfinite_event(self, steps: RecordedSteps, i: int) -> None:
         step, flags = int(steps.step[i]), int(steps.nonfinite_flags[i])
@@ -393,12 +544,7 @@ class Trainer:
         parts = [f"non-finite {describe_nonfinite(flags)} at step {step} (loss {steps.loss[i]:g})"]
         if len(bad_grads):
             parts.append(f"gradients non-finite in {len(bad_grads)} of {len(layers)} layers, first {layer}")
-        if self.scaler is not None and not flags & NONFINITE_LOSS and flags & NONFINITE_GRAD:
-            parts.append("step skipped by the gradient scaler")
-        elif self.config.nonfinite == "skip":
-            parts.append("step skipped")
-        else:
-            parts.append("training stopped")
+        parts.append(self._outcome(flags))
         self.writer.add_event(step, "nonfinite", "; ".join(parts), layer)
 
     def _report(self, phase: str) -> None:

@@ -135,9 +135,11 @@ def test_replays_twin_runs_with_the_scrubber_and_exports_a_figure(qtbot, make_wi
     assert comparison.timeline.step == 150 and not comparison.timeline.following
     qtbot.waitUntil(lambda: len(window.training_view.curves._items[str(plain)].loss.xData) == 150, timeout=5_000)
     assert "step 150" in bar.step_label.text()
-    depth = window.training_view.depth_profile._items[str(plain)].curve
     run = comparison.get(plain)
-    np.testing.assert_allclose(depth.yData, run.grad_norm.data[149][run.weight_layers], rtol=1e-6)
+    expected = run.grad_norm.data[149][run.weight_layers]
+    depth = window.training_view.depth_profile
+    qtbot.waitUntil(lambda: not depth.is_stale(comparison.frame()), timeout=5_000)  # figures catch up in turn
+    np.testing.assert_allclose(depth._items[str(plain)].curve.yData, expected, rtol=1e-6)
 
     bar.speed_box.setCurrentIndex(bar.speed_box.findData(300.0))
     qtbot.mouseClick(bar.play_button, Qt.LeftButton)

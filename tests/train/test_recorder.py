@@ -14,7 +14,7 @@ from torch import nn
 from resviz.errors import ResvizError
 from resviz.models import get_model
 from resviz.train.layers import OUTPUT_ID, find_blocks, layer_parameters
-from resviz.train.recorder import (DEAD_RELU_SAMPLES, NONFINITE_GRAD, NONFINITE_LOSS, GradientRecorder,
+from resviz.train.recorder import (DEAD_RELU_SAMPLES, NONFINITE_GRAD, NONFINITE_LOSS, GradientRecorder, NonfiniteSteps,
                                    RecordedSteps, concat_steps)
 
 
@@ -229,6 +229,49 @@ def test_non_finite_loss_and_gradients_are_flagged_not_dropped():
     assert steps.nonfinite_flags[1] == NONFINITE_LOSS | NONFINITE_GRAD
 
 
+def test_every_non_finite_step_reaches_the_host_recorded_or_not():
+    model = nn.Linear(4, 3)
+    rows: list[RecordedSteps] = []
+    found: list[NonfiniteSteps] = []
+    order: list[str] = []
+    recorder = GradientRecorder(model, every=3, flush_every=2, flush_seconds=1e9,
+                                sink=lambda steps: (order.append("rows"), rows.append(steps)),
+                                nonfinite_sink=lambda bad: (order.append("flags"), found.append(bad)))
+    bad_steps = {1, 3, 8, 13}  # 3 is recorded, the others are not
+    with recorder:
+        for step in range(14):
+            loss = model(torch.randn(2, 4)).sum() * (float("inf") if step in bad_steps else 1.0)
+            model.zero_grad()
+            loss.backward()
+            recorder.step(loss=loss)
+            # The flag is on the device for every step; an unrecorded step has its loss checked only.
+            expected = 0 if step not in bad_steps else NONFINITE_LOSS | (NONFINITE_GRAD if step % 3 == 0 else 0)
+            assert recorder.last_flags.device == torch.device("cpu") and int(recorder.last_flags) == expected
+    steps = concat_steps(rows)
+    assert steps.step.tolist() == [0, 3, 6, 9, 12] and steps.nonfinite.tolist() == [False, True, False, False, False]
+    # Rows flush after every 2 recorded steps (at steps 3 and 9, and 12 at the end); the unrecorded
+    # steps' flags travel with them, and each delivery says its non-finite steps before its rows.
+    assert order == ["flags", "rows"] * 3
+    assert [b.step.tolist() for b in found] == [[1, 3], [8], [13]]
+    assert [b.recorded.tolist() for b in found] == [[False, True], [False], [False]]
+    assert found[0].flags.tolist() == [NONFINITE_LOSS, NONFINITE_LOSS | NONFINITE_GRAD]
+
+
+def test_the_unrecorded_steps_log_flushes_when_full():
+    model = nn.Linear(4, 3)
+    found: list[NonfiniteSteps] = []
+    recorder = GradientRecorder(model, every=2, flush_every=2, nonfinite_sink=found.append)
+    with recorder:
+        for step in range(1, 12, 2):  # only odd steps: never recorded, so only the log holds them
+            loss = model(torch.randn(2, 4)).sum() * float("nan")
+            model.zero_grad()
+            loss.backward()
+            recorder.step(loss=loss, step=step)
+        # Room for (every - 1) * flush_every = 2 flags: a full log goes to the host before the next one.
+        assert [b.step.tolist() for b in found] == [[1, 3], [5, 7]]
+    assert [b.step.tolist() for b in found] == [[1, 3], [5, 7], [9, 11]]
+
+
 def test_mixed_precision_scale_is_taken_out_of_activation_gradients():
     model = tiny_resnet()
     twin = copy.deepcopy(model)
@@ -302,18 +345,23 @@ def test_no_host_synchronisation_per_step_on_cuda():
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     got: list[RecordedSteps] = []
     x, y = (t.cuda() for t in batch())
-    recorder = GradientRecorder(model, sink=got.append, flush_every=3, flush_seconds=1e9)
+    found: list[NonfiniteSteps] = []
+    recorder = GradientRecorder(model, sink=got.append, flush_every=3, flush_seconds=1e9, every=2,
+                                nonfinite_sink=found.append)
     with recorder:
         torch.cuda.synchronize()
         torch.cuda.set_sync_debug_mode("error")
         try:
-            for _ in range(7):
+            for step in range(13):
                 out = model(x)
                 loss = F.cross_entropy(out, y)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                recorder.step(loss=loss, acc=(out.argmax(1) == y).float().mean())
+                # Steps 5 (not recorded) and 6 (recorded) report a non-finite loss; the weights stay finite.
+                reported = loss * float("nan") if step in (5, 6) else loss
+                recorder.step(loss=reported, acc=(out.argmax(1) == y).float().mean())
                 optimizer.step()
         finally:
             torch.cuda.set_sync_debug_mode(0)
-    assert concat_steps(got).step.tolist() == list(range(7))
+    assert concat_steps(got).step.tolist() == list(range(0, 13, 2))
+    assert np.concatenate([b.step for b in found]).tolist() == [5, 6]

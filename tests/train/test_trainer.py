@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+import copy
 import math
 import threading
 
@@ -18,7 +20,7 @@ from resviz.train.control import TrainingControl
 from resviz.train.device import choose_device
 from resviz.train.metrics import accuracy, confusion_counts, precision_recall
 from resviz.train.store import open_run
-from resviz.train.trainer import Trainer, lr_at
+from resviz.train.trainer import Trainer, lr_at, make_optimizer
 
 TINY = {"depth": 8, "width": 4, "norm": "none", "input_size": 8}
 
@@ -298,3 +300,219 @@ def test_an_existing_run_file_is_not_overwritten(tmp_path):
     with pytest.raises(ResvizError, match="already exists"):
         Trainer(config(tmp_path, max_steps=1)).run()
     assert Trainer(config(tmp_path, max_steps=1, overwrite=True)).run().status == "finished"
+
+
+# ---------------------------------------------------------------------------- the policies on the device
+
+
+def recording_batches(trainer: Trainer) -> list:
+    """Keep a copy of every training batch the trainer steps on (for a reference loop)."""
+    batches = []
+    step = trainer._train_step
+
+    def keeping(x, y, epoch, lr):
+        batches.append((x.clone(), y.clone()))
+        step(x, y, epoch, lr)
+
+    trainer._train_step = keeping
+    return batches
+
+
+def reference_weights(model: nn.Module, batches, optimizer: torch.optim.Optimizer) -> dict:
+    """The plain loop: a step whose loss is not finite is really skipped (no optimizer call at all)."""
+    for x, y in batches:
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if torch.isfinite(loss):
+            optimizer.step()
+    return model.state_dict()
+
+
+@pytest.mark.parametrize("optimizer, nan_at", [("sgd", 0), ("sgd", 2), ("adam", 0), ("adam", 1)])
+def test_a_step_skipped_on_the_device_equals_a_step_never_taken(tmp_path, optimizer, nan_at):
+    model, trainer = faulty_run(tmp_path, "nan", nan_at, nonfinite="skip", optimizer=optimizer, flush_every=2)
+    trainer.prepare()
+    assert trainer.skip_on_device  # fused on the CPU: the same code path as on CUDA
+    references = [copy.deepcopy(model), copy.deepcopy(model)]
+    batches = recording_batches(trainer)
+    result = trainer.run()
+    assert result.status == "finished" and result.steps == 4 and len(batches) == 4
+    with open_run(result.path) as reader:
+        weights = reader.load_checkpoint()
+        assert [e.step for e in reader.events("nonfinite")] == [nan_at]
+    # Fused optimizers as torch makes them, whose first real step sets up their state themselves
+    # (a skipped first step, nan_at=0, is where zero-initialised momentum buffers matter).
+    made = {"sgd": lambda params, **kw: torch.optim.SGD(params, lr=0.05, momentum=0.9, **kw),
+            "adam": lambda params, **kw: torch.optim.Adam(params, lr=1e-3, **kw)}[optimizer]
+    expected = reference_weights(references[0], batches, made(references[0].parameters(), fused=True))
+    assert weights.keys() == expected.keys()
+    for name, value in expected.items():
+        assert torch.equal(weights[name], value), name  # momentum and Adam's moments untouched by the skip
+    # The unfused optimizers agree to rounding.
+    unfused = reference_weights(references[1], batches, made(references[1].parameters(), foreach=False))
+    for name, value in unfused.items():
+        torch.testing.assert_close(weights[name], value, rtol=1e-5, atol=1e-6)
+
+
+def test_policy_stop_at_an_unrecorded_step_keeps_the_weights_before_it(tmp_path):
+    # Recording every 2nd step: step 3 is not recorded, its loss flag still stops the run.
+    model, trainer = faulty_run(tmp_path, "nan", 3, nonfinite="stop", record_every=2, epochs=2)
+    trainer.prepare()
+    reference = copy.deepcopy(model)
+    batches = recording_batches(trainer)
+    result = trainer.run()
+    assert result.status == "failed" and result.steps == 3 and result.epochs == 0
+    assert result.error == "non-finite loss at step 3 (--nonfinite stop ended the run)"
+    assert len(batches) == 4 and not result.evals  # the host learnt of it at the end of the epoch
+    with open_run(result.path) as reader:
+        assert reader.read_steps().step.tolist() == [0, 2]
+        [event] = reader.events("nonfinite")
+        weights = reader.load_checkpoint()
+        assert [c.step for c in reader.checkpoints()] == [3]
+    assert event.step == 3 and "not recorded" in event.message and "training stopped" in event.message
+    optimizer = torch.optim.SGD(reference.parameters(), lr=0.05, momentum=0.9, fused=True)
+    expected = reference_weights(reference, batches[:3], optimizer)  # steps 0, 1 and 2, nothing after
+    assert all(torch.equal(weights[name], value) for name, value in expected.items())
+
+
+def test_policy_skip_reports_unrecorded_steps_too(tmp_path):
+    model, trainer = faulty_run(tmp_path, "nan", 1, nonfinite="skip", record_every=2)
+    result = trainer.run()
+    assert result.status == "finished" and result.steps == 4
+    with open_run(result.path) as reader:
+        assert reader.read_steps().step.tolist() == [0, 2]
+        assert not reader.read_steps().nonfinite.any()
+        assert [(e.step, "not recorded" in e.message and "step skipped" in e.message)
+                for e in reader.events("nonfinite")] == [(1, True)]
+        assert all(torch.isfinite(w).all() for w in reader.load_checkpoint().values())
+
+
+HOST_READS = ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__")
+
+
+def count_host_reads(monkeypatch) -> collections.Counter:
+    """Count every read of a tensor's value into Python (a CPU stand-in for CUDA's sync debug mode)."""
+    counts: collections.Counter = collections.Counter()
+
+    def counting(name, original):
+        def read(self, *args, **kwargs):
+            counts[name] += 1
+            return original(self, *args, **kwargs)
+        return read
+
+    for name in HOST_READS:
+        monkeypatch.setattr(torch.Tensor, name, counting(name, getattr(torch.Tensor, name)))
+    return counts
+
+
+@pytest.mark.parametrize("changes", [
+    dict(optimizer="sgd", nonfinite="skip", nan_at=4),
+    dict(optimizer="adam", nonfinite="stop", nan_at=5, record_every=2),
+])
+def test_no_host_read_in_the_step_loop_except_where_rows_reach_the_host(tmp_path, monkeypatch, changes):
+    changes = dict(changes)
+    nan_at = changes.pop("nan_at")
+    model = Faulty("nan", nan_at)
+    trainer = Trainer(config(tmp_path, flush_every=3, flush_seconds=1e9, **changes), model=model,
+                      train_data=shapes_split(160, 0), test_data=shapes_split(12, 1))
+    deliveries = []
+    deliver = trainer._on_recorded
+    trainer._on_recorded = lambda steps: (deliveries.append(steps.step.tolist()), deliver(steps))
+    counts = count_host_reads(monkeypatch)
+    reads_per_step = []
+    step = trainer._train_step
+
+    def counted_step(*args):
+        before, delivered = sum(counts.values()), len(deliveries)
+        try:
+            step(*args)
+        finally:
+            reads_per_step.append((sum(counts.values()) - before, len(deliveries) > delivered))
+
+    trainer._train_step = counted_step
+    result = trainer.run()
+    flushed = [i for i, (_, delivered) in enumerate(reads_per_step) if delivered]
+    quiet = [reads for reads, delivered in reads_per_step if not delivered]
+    assert len(quiet) >= 6 and quiet == [0] * len(quiet)  # no value read between flushes, NaN steps included
+    assert all(reads_per_step[i][0] > 0 for i in flushed)  # the rows' one copy to the host (numpy)
+    if changes["nonfinite"] == "skip":
+        assert result.status == "finished" and result.steps == 10
+        assert flushed == [2, 5, 8]  # every 3 recorded steps
+    else:
+        # Rows 0, 2, 4 flush at step 4; unrecorded step 5 is not finite, and the host learns it with
+        # the next rows, flushed at the end of the epoch (step 9), before its evaluation.
+        assert flushed == [4] and len(reads_per_step) == 10 and not result.evals
+        assert result.status == "failed" and result.steps == 5 and "loss at step 5" in result.error
+        with open_run(result.path) as reader:
+            assert reader.read_steps().step.tolist() == [0, 2, 4]  # rows 6 and 8 came after the stop
+            assert all(torch.isfinite(w).all() for w in reader.load_checkpoint().values())
+
+
+class SparseLookup(nn.Module):
+    """A model with a sparse embedding gradient, which fused SGD does not take."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.input_shape = (3, 8, 8)
+        self.embedding = nn.Embedding(4, 6, sparse=True)
+        self.fc = nn.Linear(3, 6)
+
+    def forward(self, x):
+        index = (x[:, 0, 0, 0] > 0).long()
+        return self.fc(x.mean((2, 3))) + self.embedding(index)
+
+
+def test_sparse_gradients_fall_back_to_host_checks_and_still_skip_and_train(tmp_path):
+    trainer = Trainer(config(tmp_path, nonfinite="skip", max_steps=3), model=SparseLookup(),
+                      train_data=shapes_split(64, 0), test_data=shapes_split(12, 1))
+    before = copy.deepcopy(trainer.prepare().model.state_dict())
+    assert trainer.skip_on_device
+    result = trainer.run()
+    assert result.status == "finished" and result.steps == 3 and not trainer.skip_on_device
+    with open_run(result.path) as reader:
+        infos = [e.message for e in reader.events("info")]
+        weights = reader.load_checkpoint()
+    assert any("read on the host every step: sparse gradients" in message for message in infos)
+    assert not torch.equal(weights["embedding.weight"], before["embedding.weight"])
+    assert not torch.equal(weights["fc.weight"], before["fc.weight"])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("changes", [
+    dict(optimizer="sgd", nonfinite="skip"),
+    dict(optimizer="adam", nonfinite="stop", record_every=2),
+    dict(optimizer="sgd", nonfinite="stop", amp=True),
+    dict(optimizer="adam", nonfinite="skip", amp=True, record_every=2),
+])
+def test_no_host_synchronisation_in_the_step_loop_on_cuda(tmp_path, monkeypatch, changes):
+    model = Faulty("nan", 4)
+    trainer = Trainer(config(tmp_path, device="cuda", flush_every=3, flush_seconds=1e9, epochs=2, **changes),
+                      model=model, train_data=shapes_split(160, 0), test_data=shapes_split(12, 1))
+    step = trainer._train_step
+    steps_run = []
+
+    def step_that_must_not_sync(*args):
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("error")  # any host synchronisation raises
+        try:
+            step(*args)
+        finally:
+            torch.cuda.set_sync_debug_mode(0)
+        steps_run.append(trainer.step)
+
+    trainer._train_step = step_that_must_not_sync
+    result = trainer.run()
+    assert trainer.skip_on_device and steps_run[:5] == [0, 1, 2, 3, 4]
+    with open_run(result.path) as reader:
+        steps = reader.read_steps()
+        events = reader.events("nonfinite")
+        weights = reader.load_checkpoint()
+    assert all(torch.isfinite(w).all() for w in weights.values())
+    assert [e.step for e in events][:1] == [4]
+    if changes["nonfinite"] == "skip":
+        assert result.status == "finished" and result.steps == 20
+        assert steps.step.tolist() == list(range(0, 20, changes.get("record_every", 1)))
+    else:
+        assert result.status == "failed" and result.steps == 4 and "at step 4" in result.error
+        assert steps.step.max() == 4

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
@@ -48,6 +49,40 @@ def pen(colour: str, width: float, *, alpha: int = 255, dashed: bool = False) ->
     return result
 
 
+class TitleLabel(pg.LabelItem):
+    """A figure title whose text can change every frame without re-laying out the figure.
+
+    pyqtgraph's label resizes itself to each new text, and the whole scene's layout follows, on
+    every frame ("step 1,234" becomes "step 1,235"). This one takes the width it is given (long
+    text is clipped) and only grows in height, so a new text is just a repaint.
+    """
+
+    def __init__(self, text: str = "") -> None:
+        self._height = 0.0
+        super().__init__(text, justify="center")
+        self.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
+        self.item.setFlag(self.item.GraphicsItemFlag.ItemClipsToShape, False)
+        self.setFlag(self.GraphicsItemFlag.ItemClipsChildrenToShape, True)
+
+    def updateMin(self) -> None:
+        height = self.itemRect().height()
+        if height > self._height + 0.5:
+            self._height = height
+            self.setMinimumHeight(height)
+            self.setMaximumHeight(height)
+            self.setMinimumWidth(0)
+            self._sizeHint = {Qt.SizeHint.MinimumSize: (0, height), Qt.SizeHint.PreferredSize: (0, height),
+                              Qt.SizeHint.MaximumSize: (-1, height), Qt.SizeHint.MinimumDescent: (0, 0)}
+            super().updateGeometry()
+
+    def updateGeometry(self) -> None:
+        pass  # the size changes only through updateMin, when the title needs more lines
+
+    def reset_height(self) -> None:
+        """Let the next text choose the height again (a theme with another font size)."""
+        self._height = 0.0
+
+
 class Figure(pg.GraphicsLayoutWidget):
     """A pyqtgraph scene whose items are created once and updated in place by ``refresh``."""
 
@@ -59,14 +94,15 @@ class Figure(pg.GraphicsLayoutWidget):
         super().__init__(parent)
         self.theme = theme
         self._last_key: tuple | None = None
+        self.draw_ms = 0.0  # running averages of the cost of a refresh, for the view's time budget
+        self.paint_ms = 0.0
         self._title_html = ""
         self._title_text = self.title
         self.setMinimumSize(260, 200)
         self.ci.setContentsMargins(6, 6, 10, 6)
         self.ci.setSpacing(4)
-        self.title_label = self.ci.addLabel(self.title, row=0, col=0, colspan=self.title_span)
-        # A long title or legend is clipped rather than allowed to widen the figure past its view.
-        self.title_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.title_label = TitleLabel(self.title)
+        self.ci.addItem(self.title_label, row=0, col=0, colspan=self.title_span)
         self.setBackground(theme.background)
 
     # -- drawing ----------------------------------------------------------------------------
@@ -77,8 +113,23 @@ class Figure(pg.GraphicsLayoutWidget):
         if key == self._last_key:
             return False
         self._last_key = key
+        started = time.perf_counter()
         self.draw(frame)
+        self.draw_ms = _average(self.draw_ms, 1000 * (time.perf_counter() - started))
         return True
+
+    def is_stale(self, frame: Frame) -> bool:
+        return frame.key() != self._last_key
+
+    @property
+    def cost_ms(self) -> float:
+        """What a refresh of this figure costs the GUI thread: drawing plus painting (running averages)."""
+        return self.draw_ms + self.paint_ms
+
+    def paintEvent(self, event) -> None:
+        started = time.perf_counter()
+        super().paintEvent(event)
+        self.paint_ms = _average(self.paint_ms, 1000 * (time.perf_counter() - started))
 
     def draw(self, frame: Frame) -> None:  # pragma: no cover - every figure overrides it
         raise NotImplementedError
@@ -124,6 +175,7 @@ class Figure(pg.GraphicsLayoutWidget):
             style_plot(plot, theme, font)
         self.restyle(theme)
         self._title_html = ""
+        self.title_label.reset_height()
         self.set_title(self._title_text)
         self.invalidate()
 
@@ -205,6 +257,10 @@ class Figure(pg.GraphicsLayoutWidget):
         return path
 
 
+def _average(previous: float, sample: float, weight: float = 0.3) -> float:
+    return sample if previous == 0.0 else (1 - weight) * previous + weight * sample
+
+
 def style_plot(plot: pg.PlotItem, theme: Theme, font=None) -> None:
     """Axes, grid and labels of a plot in the theme's colours and sizes."""
     font = font or theme.font()
@@ -213,8 +269,20 @@ def style_plot(plot: pg.PlotItem, theme: Theme, font=None) -> None:
         axis.setPen(pg.mkPen(theme.foreground, width=max(1.0, theme.line_width / 2)))
         axis.setTextPen(pg.mkPen(theme.foreground))
         axis.setStyle(tickFont=font, tickTextOffset=max(3, int(theme.font_size / 2)))
-        axis.enableAutoSIPrefix(False)
+        disable_si_prefix(axis)
         if axis.labelText:
             axis.setLabel(axis.labelText, units=axis.labelUnits,
                           **{"color": theme.foreground, "font-size": f"{theme.font_size}pt"})
     plot.showGrid(x=True, y=True, alpha=theme.grid_alpha)
+
+
+def disable_si_prefix(axis: pg.AxisItem) -> None:
+    """Plain numbers on an axis (steps, norms), never "x0.001" scaling.
+
+    pyqtgraph's ``enableAutoSIPrefix(False)`` computes a scale from the range at that moment and
+    then keeps it for good; an axis styled while its range was tiny would show steps times 1000.
+    """
+    axis.enableAutoSIPrefix(False)
+    axis.autoSIPrefixScale = 1.0
+    axis.labelUnitPrefix = ""
+    axis._updateLabel()

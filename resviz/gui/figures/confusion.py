@@ -7,11 +7,13 @@ recall of each class stands at the row's end, its precision under its column.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetricsF
+from PySide6.QtWidgets import QSizePolicy
 
 from ..run_data import RunData
 from ..theme import LIGHT, Theme
@@ -42,19 +44,64 @@ def percent(value: float) -> str:
     return "–" if not np.isfinite(value) else f"{100 * value:.0f}%"
 
 
+class CellLabels(pg.GraphicsObject):
+    """Many short texts at data positions, drawn by one item at a fixed pixel size.
+
+    A matrix of K x K counts as separate text items would be K² objects to create and paint;
+    this draws them all in one pass, in device coordinates so zooming never scales the font.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.labels: list[tuple[float, float, str, str, tuple[float, float]]] = []
+        self.font = QFont()
+        self._bounds = QRectF()
+
+    def set_labels(self, labels: list[tuple[float, float, str, str, tuple[float, float]]], font: QFont) -> None:
+        """``labels``: (x, y, text, colour, (anchor x, anchor y)) with anchors in 0..1 of the text box."""
+        self.prepareGeometryChange()
+        self.labels = labels
+        self.font = font
+        if labels:
+            xs = [label[0] for label in labels]
+            ys = [label[1] for label in labels]
+            self._bounds = QRectF(min(xs) - 2, min(ys) - 2, max(xs) - min(xs) + 4, max(ys) - min(ys) + 4)
+        else:
+            self._bounds = QRectF()
+        self.update()
+
+    def texts(self) -> list[str]:
+        return [label[2] for label in self.labels]
+
+    def boundingRect(self) -> QRectF:
+        return self._bounds
+
+    def paint(self, painter, *args) -> None:
+        transform = painter.transform()
+        painter.save()
+        painter.resetTransform()
+        painter.setFont(self.font)
+        metrics = QFontMetricsF(self.font)
+        for x, y, text, colour, (ax, ay) in self.labels:
+            point = transform.map(QPointF(x, y))
+            width, height = metrics.horizontalAdvance(text), metrics.height()
+            painter.setPen(QColor(colour))
+            painter.drawText(QRectF(point.x() - ax * width, point.y() - ay * height, width + 1, height),
+                             Qt.AlignCenter, text)
+        painter.restore()
+
+
 @dataclass
 class _MatrixItems:
     plot: pg.PlotItem
     image: pg.ImageItem
-    classes: int = 0
-    cells: list[pg.TextItem] = field(default_factory=list)
-    recall: list[pg.TextItem] = field(default_factory=list)
-    precision: list[pg.TextItem] = field(default_factory=list)
-    headers: list[pg.TextItem] = field(default_factory=list)
+    labels: CellLabels
+    key: tuple | None = None  # the evaluation drawn
+    classes_shown: tuple = ()
 
 
 class ConfusionFigure(Figure):
-    title = "Confusion matrix (latest evaluation)"
+    title = "Confusion matrix, latest evaluation"
     slug = "confusion"
     title_span = 2
 
@@ -68,9 +115,12 @@ class ConfusionFigure(Figure):
             plot.setMenuEnabled(False)
             plot.hideButtons()
             plot.setMouseEnabled(x=False, y=False)
+            plot.titleLabel.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
             image = pg.ImageItem(axisOrder="row-major")
             plot.addItem(image)
-            self._matrices.append(_MatrixItems(plot, image))
+            labels = CellLabels()
+            plot.addItem(labels)
+            self._matrices.append(_MatrixItems(plot, image, labels))
         self.message = pg.TextItem("", anchor=(0.5, 0.5))
         self._matrices[0].plot.addItem(self.message)
         self.apply_theme(theme)
@@ -82,15 +132,22 @@ class ConfusionFigure(Figure):
             record = _prefer_validation(run, frame.step) or record
             if record is None or np.asarray(record.confusion).size == 0:
                 continue
-            self._draw_matrix(self._matrices[shown], run, record)
+            items = self._matrices[shown]
+            # New steps arrive many times per evaluation: redraw only when the evaluation shown changes.
+            key = (str(run.path), run.style.colour, run.style.label, record.step, record.split, self.theme.name)
+            if key != items.key:
+                self._draw_matrix(items, run, record)
+                items.key = key
+            items.plot.setVisible(True)
             shown += 1
         for items in self._matrices[shown:]:
             items.plot.setVisible(False)
+            items.key = None
         self.message.setVisible(shown == 0)
         if shown == 0:
             self._matrices[0].plot.setVisible(True)
             self._matrices[0].image.clear()
-            self._set_texts(self._matrices[0], 0, [])
+            self._matrices[0].labels.set_labels([], self.theme.font(0.9))
             self._matrices[0].plot.setTitle("")
             self.message.setText("no evaluation yet: one is recorded at the end of each epoch",
                                  color=self.theme.foreground)
@@ -108,16 +165,20 @@ class ConfusionFigure(Figure):
         items.image.setRect(QRectF(0, 0, k, k))
         precision, recall = precision_recall(confusion)
         classes = list(run.info.classes) if len(run.info.classes) == k else [str(i) for i in range(k)]
-        self._set_texts(items, k, classes)
+        self._set_axes(items, k, classes)
+        labels = []
         if k <= MAX_LABELLED_CLASSES:
+            fg = self.theme.foreground
             for i in range(k):
                 for j in range(k):
-                    cell = items.cells[i * k + j]
-                    cell.setText(str(confusion[i, j]))
-                    cell.setColor(self._ink(rates[i, j]))
-                items.recall[i].setText(percent(recall[i]))
-                items.precision[i].setText(percent(precision[i]))
-        title = f"{run.style.label}: {record.split} acc {100 * record.acc:.1f}% at step {record.step}"
+                    labels.append((j + 0.5, i + 0.5, str(confusion[i, j]), self._ink(rates[i, j]), (0.5, 0.5)))
+                labels.append((k + 0.1, i + 0.5, percent(recall[i]), fg, (0.0, 0.5)))
+                labels.append((i + 0.5, k + 0.05, percent(precision[i]), fg, (0.5, 0.0)))
+            labels.append((k + 0.1, -0.05, "recall", fg, (0.0, 1.0)))
+            labels.append((-0.1, k + 0.05, "precision", fg, (1.0, 0.0)))
+        items.labels.set_labels(labels, self.theme.font(0.9))
+        title = (f"<b>{run.style.label}</b><br/>{record.split} accuracy {100 * record.acc:.1f}% "
+                 f"· step {record.step:,}")
         items.plot.setTitle(title, color=run.style.colour, size=f"{self.theme.font_size}pt")
         if k <= MAX_LABELLED_CLASSES:  # room for the recall column, the precision row and their headers
             items.plot.setRange(QRectF(-2.0, -0.6, k + 3.4, k + 1.4), padding=0)
@@ -129,45 +190,24 @@ class ConfusionFigure(Figure):
             return "#000000" if rate > 0.6 else "#FFFFFF"
         return "#FFFFFF" if rate > 0.5 else "#1F2933"
 
-    def _set_texts(self, items: _MatrixItems, k: int, classes: list[str]) -> None:
-        """Create the text items once per class count; labels change without new items."""
-        labelled = k if k <= MAX_LABELLED_CLASSES else 0
-        if items.classes != labelled:
-            for text in items.cells + items.recall + items.precision + items.headers:
-                items.plot.removeItem(text)
-            items.cells, items.recall, items.precision, items.headers = [], [], [], []
-            for i in range(labelled):
-                for j in range(labelled):
-                    items.cells.append(self._text(items.plot, j + 0.5, i + 0.5, (0.5, 0.5)))
-                items.recall.append(self._text(items.plot, labelled + 0.1, i + 0.5, (0.0, 0.5)))
-                items.precision.append(self._text(items.plot, i + 0.5, labelled + 0.05, (0.5, 0.0)))
-            if labelled:
-                items.headers.append(self._text(items.plot, labelled + 0.1, -0.05, (0.0, 1.0), "recall"))
-                items.headers.append(self._text(items.plot, -0.1, labelled + 0.05, (1.0, 0.0), "precision"))
-            items.classes = labelled
-        if labelled:
-            items.plot.getAxis("left").setTicks([[(i + 0.5, f"{name}  {i}") for i, name in enumerate(classes)], []])
-            items.plot.getAxis("bottom").setTicks([[(i + 0.5, str(i)) for i in range(len(classes))], []])
-            items.plot.setLabel("left", "true class")
-            items.plot.setLabel("bottom", "predicted class")
-            style_plot(items.plot, self.theme)
-            items.plot.showGrid(x=False, y=False)
-
-    def _text(self, plot: pg.PlotItem, x: float, y: float, anchor: tuple[float, float], text: str = "") -> pg.TextItem:
-        item = pg.TextItem(text, anchor=anchor, color=self.theme.foreground)
-        item.setFont(self.theme.font(0.9))
-        item.setPos(x, y)
-        plot.addItem(item)
-        return item
+    def _set_axes(self, items: _MatrixItems, k: int, classes: list[str]) -> None:
+        """Class names on the axes (restyled only when they or the theme change)."""
+        if k > MAX_LABELLED_CLASSES or (tuple(classes), self.theme.name) == items.classes_shown:
+            return
+        items.classes_shown = (tuple(classes), self.theme.name)
+        items.plot.getAxis("left").setTicks([[(i + 0.5, f"{name}  {i}") for i, name in enumerate(classes)], []])
+        items.plot.getAxis("bottom").setTicks([[(i + 0.5, str(i)) for i in range(len(classes))], []])
+        items.plot.setLabel("left", "true class")
+        items.plot.setLabel("bottom", "predicted class")
+        style_plot(items.plot, self.theme)
+        items.plot.showGrid(x=False, y=False)
 
     def restyle(self, theme: Theme) -> None:
         lut = confusion_lookup_table(theme)
         for items in self._matrices:
+            items.key = None
             items.image.setLookupTable(lut)
             items.plot.showGrid(x=False, y=False)
-            for text in items.cells + items.recall + items.precision + items.headers:
-                text.setFont(theme.font(0.9))
-                text.setColor(theme.foreground)
         self.message.setFont(theme.font())
 
 

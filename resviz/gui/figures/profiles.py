@@ -117,7 +117,7 @@ class _ProfileFigure(Figure):
 class DepthProfileFigure(_ProfileFigure):
     """log ‖∇W‖ of every layer against its depth: in a deep plain net it falls towards the input."""
 
-    title = "Gradient norm by depth"
+    title = "‖∇W‖ by depth"
     slug = "depth_profile"
     x_label = "layer (input → output)"
     y_label = "‖∇W‖"
@@ -132,7 +132,7 @@ class DepthProfileFigure(_ProfileFigure):
 class BlockGradientFigure(_ProfileFigure):
     """‖∂L/∂h‖ at every block output: the quantity the theory of residual networks talks about."""
 
-    title = "Activation gradient per block"
+    title = "‖∂L/∂h‖ by block"
     slug = "block_gradients"
     x_label = "block (input → output)"
     y_label = "‖∂L/∂h‖"
@@ -150,7 +150,7 @@ class BlockGradientFigure(_ProfileFigure):
 class UpdateRatioFigure(_ProfileFigure):
     """‖ΔW‖/‖W‖ of every layer at a step; about 1e-3 is the usual healthy rate."""
 
-    title = "Update-to-weight ratio"
+    title = "Update / weight ‖ΔW‖/‖W‖"
     slug = "update_ratio"
     x_label = "layer (input → output)"
     y_label = "‖ΔW‖ / ‖W‖"
