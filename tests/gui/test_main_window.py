@@ -133,7 +133,9 @@ def test_replays_twin_runs_with_the_scrubber_and_exports_a_figure(qtbot, make_wi
     bar = window.training_view.timeline_bar
     bar.slider.setValue(150)  # the user drags the scrubber
     assert comparison.timeline.step == 150 and not comparison.timeline.following
-    qtbot.waitUntil(lambda: len(window.training_view.curves._items[str(plain)].loss.xData) == 150, timeout=5_000)
+    curves = window.training_view.curves
+    qtbot.waitUntil(lambda: str(plain) in curves._items and len(curves._items[str(plain)].loss.xData) == 150,
+                    timeout=5_000)  # the figures catch up over a few ticks
     assert "step 150" in bar.step_label.text()
     run = comparison.get(plain)
     expected = run.grad_norm.data[149][run.weight_layers]

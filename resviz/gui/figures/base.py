@@ -268,7 +268,9 @@ def style_plot(plot: pg.PlotItem, theme: Theme, font=None) -> None:
         axis = plot.getAxis(name)
         axis.setPen(pg.mkPen(theme.foreground, width=max(1.0, theme.line_width / 2)))
         axis.setTextPen(pg.mkPen(theme.foreground))
-        axis.setStyle(tickFont=font, tickTextOffset=max(3, int(theme.font_size / 2)))
+        # Major ticks only: the minor grid lines (blended across the whole plot) cost more to paint
+        # than all the curves together, and the plots read as well without them.
+        axis.setStyle(tickFont=font, tickTextOffset=max(3, int(theme.font_size / 2)), maxTickLevel=0)
         disable_si_prefix(axis)
         if axis.labelText:
             axis.setLabel(axis.labelText, units=axis.labelUnits,
