@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
 from ..errors import ResvizError
@@ -46,9 +46,14 @@ def is_run_file(target: str) -> bool:
     return target.endswith(RUN_SUFFIX)
 
 
-def launch(options: LaunchOptions, window: MainWindow | None = None) -> MainWindow:
-    """Open the window as the command line asked (the target, a tab, presentation, training)."""
+def launch(options: LaunchOptions, window: MainWindow | None = None, settings: QSettings | None = None) -> MainWindow:
+    """Open the window as the command line asked (the target, a tab, presentation, training).
+
+    ``settings`` defaults to the user's; bad targets raise ``ResvizError`` before any window opens.
+    """
     target = options.target
+    if target and is_run_file(target) and not Path(target).is_file():
+        raise ResvizError(f"run file {target} does not exist")
     choice = None
     if target and not is_run_file(target):
         choice = ModelChoice(target, dict(options.options), twin=options.twin)
@@ -57,35 +62,28 @@ def launch(options: LaunchOptions, window: MainWindow | None = None) -> MainWind
 
             model_entry(choice.reference)  # an unknown zoo name fails here, before the window opens
     if window is None:
-        window = MainWindow(runs_folder=options.runs_folder, open_default=choice is None and not target)
+        window = MainWindow(settings, runs_folder=options.runs_folder, open_default=choice is None and not target)
     window.max_steps = options.max_steps
     if choice is not None:
         window.open_model_choice(choice)
     if target and is_run_file(target):
-        if not Path(target).is_file():
-            raise ResvizError(f"run file {target} does not exist")
-        window.open_model_choice(window.choice)
-        window.open_run_file(target)
+        window.open_run_file(target)  # the architecture follows the run's models once it is read
     if options.tab:
         window.tabs.setCurrentIndex(TABS.index(options.tab))
     if options.step is not None or options.play:
-        def seek_when_loaded() -> None:
+        def seek() -> None:
+            window.runs_read.disconnect(seek)
             timeline = window.comparison.timeline
-            if timeline.empty:
-                QTimer.singleShot(100, seek_when_loaded)
-                return
             if options.step is not None:
                 timeline.seek(options.step)
             if options.play:
                 timeline.play()
-        QTimer.singleShot(100, seek_when_loaded)
+        window.runs_read.connect(seek)
     if options.train:
-        def train_when_loaded() -> None:
-            if window.loaded is None:
-                QTimer.singleShot(100, train_when_loaded)
-                return
-            window.train_twins() if window.loaded.plain is not None else window.train_one()
-        QTimer.singleShot(100, train_when_loaded)
+        def train(loaded) -> None:
+            window.model_loaded.disconnect(train)
+            window.train_twins() if loaded.plain is not None else window.train_one()
+        window.model_loaded.connect(train)  # models load in a worker: train once they are there
     return window
 
 

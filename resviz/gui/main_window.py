@@ -44,6 +44,7 @@ class MainWindow(QMainWindow):
     """The resviz window. ``settings`` defaults to the user's QSettings (tests pass their own)."""
 
     model_loaded = Signal(object)  # LoadedChoice
+    runs_read = Signal()  # every run file opened has been read up to its newest step
     error_shown = Signal(str)  # the message of every error dialog
 
     def __init__(self, settings: QSettings | None = None, *, runs_folder: str | Path | None = None,
@@ -65,6 +66,7 @@ class MainWindow(QMainWindow):
         self._closed = False
         self._reported_failures: set[str] = set()
         self._speed_chosen_for: set[str] = set()
+        self._unread: set[str] = set()
 
         # Parts that work in the background.
         self.feed = RunFeed(self)
@@ -409,9 +411,12 @@ class MainWindow(QMainWindow):
         self.feed.unwatch_all()
         self.comparison.clear()
         self._speed_chosen_for.clear()
-        self._replay_started = False
+        self._unread.clear()
         for path in paths:
-            self.feed.watch(path)
+            self._watch(path)
+
+    def _watch(self, path: str | Path) -> None:
+        self._unread.add(self.feed.watch(path))
 
     def _run_opened(self, path: str, info: Any, weight_mask: Any = None) -> None:
         if self._closed or path not in self.feed.paths:
@@ -423,7 +428,7 @@ class MainWindow(QMainWindow):
             if not twin_path.is_absolute() and not twin_path.exists():
                 twin_path = Path(path).parent / twin_path.name
             if twin_path.is_file() and str(twin_path) not in self.feed.paths and twin_path not in self.host.paths:
-                self.feed.watch(twin_path)
+                self._watch(twin_path)
         if info.status != "running" and len(self.comparison) == 1:
             self._sync_architecture_with_runs()
         self.statusBar().showMessage(f"{'following' if info.status == 'running' else 'replaying'} {path}", 6000)
@@ -460,6 +465,7 @@ class MainWindow(QMainWindow):
 
     def _feed_failed(self, path: str, message: str, details: str) -> None:
         self.feed.paths.discard(path)
+        self._unread.discard(path)
         self.show_error("Could not read the run file", message, details)
 
     # ------------------------------------------------------------------ training
@@ -523,7 +529,7 @@ class MainWindow(QMainWindow):
         self.host.stop()
 
     def _training_file_ready(self, path: str) -> None:
-        self.feed.watch(path)
+        self._watch(path)
         self.runs_panel.refresh()
 
     def _training_state_changed(self, state: str) -> None:
@@ -552,7 +558,13 @@ class MainWindow(QMainWindow):
 
     def _run_caught_up(self, path: str) -> None:
         """Once a finished run is read, pick a replay speed that plays it in about twenty seconds."""
-        if path in self._speed_chosen_for or self._closed:
+        if self._closed:
+            return
+        if path in self._unread:
+            self._unread.discard(path)
+            if not self._unread:
+                self.runs_read.emit()
+        if path in self._speed_chosen_for:
             return
         self._speed_chosen_for.add(path)
         runs = self.comparison.ordered

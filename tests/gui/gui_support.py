@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
+
+from PySide6.QtCore import QTimer
 
 from resviz.benchmarks.gui import synthetic_columns
 from resviz.models import ModelSpec
@@ -45,3 +48,39 @@ WRITER = textwrap.dedent("""
                         precision=np.ones(2), recall=np.ones(2))
         writer.finish("finished")
 """)
+
+
+def child_pids() -> set[int]:
+    """Processes whose parent is this test process (training children would show here).
+
+    multiprocessing's resource tracker is left out: one per interpreter, started with the first
+    spawned process and ended with the interpreter, it belongs to no window.
+    """
+    pids = set()
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        try:
+            pids |= {int(p) for p in (task / "children").read_text().split()}
+        except OSError:
+            pass
+    tracker = set()
+    for pid in pids:
+        try:
+            if b"resource_tracker" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                tracker.add(pid)
+        except OSError:
+            tracker.add(pid)  # already gone
+    return pids - tracker
+
+
+def assert_nothing_left(window) -> None:
+    """No worker thread, active timer or child process survives a closed window."""
+    from resviz.gui.workers_tasks import running_tasks
+
+    assert not window.feed.running, "the run feed's thread is still running"
+    assert running_tasks() == [], f"worker threads still running: {running_tasks()}"
+    active = [t for t in window.findChildren(QTimer) if t.isActive()]
+    assert active == [], f"timers still active: {[t.parent() for t in active]}"
+    assert window.host.child_pids() == []
+    leftover = child_pids()
+    assert leftover == set() or all(not Path(f"/proc/{pid}").exists() for pid in leftover), \
+        f"child processes left: {leftover}"

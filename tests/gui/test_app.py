@@ -1,0 +1,58 @@
+"""The ``resviz gui`` command: its options, and the window it opens for each kind of target."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from PySide6.QtCore import QSettings
+
+from resviz.benchmarks.gui import write_synthetic_run
+from resviz.cli import build_parser
+from resviz.errors import ResvizError
+from resviz.gui.app import LaunchOptions, launch
+from resviz.gui.main_window import TABS
+
+from gui_support import assert_nothing_left
+
+
+def test_gui_command_options_parse():
+    args = build_parser().parse_args(["gui", "runs/x.resviz", "--tab", "training", "--presentation", "--step", "40",
+                                      "--play", "-o", "norm=none", "--max-steps", "20"])
+    assert (args.target, args.tab, args.presentation, args.step, args.play) == ("runs/x.resviz", "training", True,
+                                                                                40, True)
+    assert args.option == ["norm=none"] and args.max_steps == 20
+
+
+def test_the_gui_benchmark_module_keeps_the_core_qt_free():
+    code = ("import sys, resviz.benchmarks.gui, resviz.commands.bench\n"
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'shiboken6', 'pyqtgraph')]\n"
+            "assert not bad, bad\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "gui" in build_parser().parse_args(["bench", "gui", "--only", "refresh"]).benchmark
+
+
+@pytest.mark.parametrize("target, message", [("resnet2O", "did you mean"), ("nowhere.resviz", "does not exist")])
+def test_bad_targets_fail_before_a_window_opens(qapp, target, message):
+    with pytest.raises(ResvizError, match=message):
+        launch(LaunchOptions(target=target))
+
+
+def test_opens_a_run_file_at_a_step(qtbot, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = write_synthetic_run(tmp_path / "runs" / "r.resviz", steps=300)
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat)
+    window = launch(LaunchOptions(target=str(path), tab="training", step=120, runs_folder=str(tmp_path / "runs")),
+                    settings=settings)
+    try:
+        window.show()
+        qtbot.waitUntil(lambda: window.comparison.timeline.step == 120 and not window.comparison.timeline.following,
+                        timeout=20_000)
+        assert window.tabs.currentIndex() == TABS.index("training")
+        qtbot.waitUntil(lambda: window.loaded is not None, timeout=30_000)  # the run's model, for its graph
+        assert window.loaded.main.spec.name == "resnet20"
+    finally:
+        window.close()
+        assert_nothing_left(window)
