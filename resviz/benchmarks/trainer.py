@@ -106,6 +106,7 @@ def _time_hand_written(config) -> float:
     from ..train.recorder import GradientRecorder
     from ..train.setup import prepare
     from ..train.store import EvalRecord, RunWriter
+    from ..train.trainer import make_optimizer
 
     device = choose_device(config.device)
     prepared = prepare(config)
@@ -115,7 +116,7 @@ def _time_hand_written(config) -> float:
                         mean=mean, std=std)
     test = BatchLoader(prepared.test, batch_size=max(config.batch_size, 256), shuffle=False, seed=config.seed,
                        device=device, mean=mean, std=std)
-    optimizer = torch.optim.SGD(model.parameters(), lr=config.learning_rate, momentum=config.momentum)
+    optimizer = make_optimizer(config, model.parameters())  # the trainer's optimizer (fused where it can be)
     classes = len(prepared.train.classes)
     synchronize(device)
     start = time.perf_counter()

@@ -41,7 +41,7 @@ from .metrics import confusion_counts, precision_recall
 from .recorder import (NONFINITE_GRAD, NONFINITE_LOSS, GradientRecorder, NonfiniteSteps, RecordedSteps,
                        describe_nonfinite)
 
-# Devices whose fused SGD and Adam kernels take ``found_inf`` (both tested).
+# Devices whose fused SGD and Adam kernels take ``found_inf`` and skip the update where it is 1.
 FUSED_DEVICE_TYPES = ("cuda", "cpu")
 
 
