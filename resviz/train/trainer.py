@@ -228,6 +228,7 @@ class Trainer:
 
         config = self.config
         mean, std = dataset_stats(self.train_data) if config.normalize else (None, None)
+        self.normalisation = (mean, std)  # stored in the run, so attribution feeds images exactly as training did
         self.train_loader = BatchLoader(self.train_data, batch_size=config.batch_size, shuffle=True,
                                         seed=config.seed, device=self.device, normalize=config.normalize,
                                         augment=config.augment, mean=mean, std=std)
@@ -247,6 +248,9 @@ class Trainer:
                               "total_steps": self.total_steps, "steps_per_epoch": self.steps_per_epoch,
                               "input_shape": list(self.train_data.images.shape[1:]),
                               "train_samples": len(self.train_data), "test_samples": len(self.test_data)}
+        mean, std = self.normalisation
+        if mean is not None:
+            stored["resolved"].update(mean=[float(m) for m in mean], std=[float(s) for s in std])
         self.writer = RunWriter(self.path, model_spec=self.spec, config=stored, layer_ids=self.recorder.layer_ids,
                                 block_ids=self.recorder.block_ids, device=str(self.device), classes=self.classes,
                                 twin=config.twin, commit_every=config.flush_every, overwrite=config.overwrite)

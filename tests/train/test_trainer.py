@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from resviz.data import ImageData, make_shapes
+from resviz.data import ImageData, dataset_stats, make_shapes
 from resviz.errors import ResvizError
 from resviz.models import get_model
 from resviz.train.config import TrainConfig
@@ -94,8 +94,8 @@ def test_device_choice():
 
 def test_a_run_file_holds_steps_evaluations_checkpoints_and_the_config(tmp_path):
     progress = []
-    result = Trainer(config(tmp_path, epochs=2, checkpoint_every=1, flush_every=2),
-                     on_progress=progress.append).run()
+    trainer = Trainer(config(tmp_path, epochs=2, checkpoint_every=1, flush_every=2), on_progress=progress.append)
+    result = trainer.run()
     assert result.status == "finished" and result.steps == 6 and result.epochs == 2
     with open_run(result.path) as reader:
         info = reader.info()
@@ -104,6 +104,10 @@ def test_a_run_file_holds_steps_evaluations_checkpoints_and_the_config(tmp_path)
         assert info.status == "finished" and info.classes[:3] == ["circle", "square", "triangle"]
         assert info.model_spec.name == "resnet20" and info.model_spec.options["num_classes"] == 6
         assert info.config["epochs"] == 2 and info.config["resolved"]["total_steps"] == 6
+        # The normalisation is stored, so attribution can feed images exactly as training did.
+        mean, std = dataset_stats(trainer.train_data)
+        assert info.config["resolved"]["mean"] == pytest.approx(list(mean))
+        assert info.config["resolved"]["std"] == pytest.approx(list(std))
         assert steps.step.tolist() == list(range(6)) and steps.epoch.tolist() == [0, 0, 0, 1, 1, 1]
         assert np.isfinite(steps.loss).all() and ((0 <= steps.acc) & (steps.acc <= 1)).all()
         assert np.all(steps.lr == pytest.approx(0.05))
