@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QLabel, QStackedWidget, QVBoxLayout, QWidget
 from ..errors import ResvizError
 from .comparison import Comparison
 from .model_choice import LoadedChoice
+from .run_data import run_label
 
 
 def _block_norms(run, step: int) -> dict[str, float] | None:
@@ -34,7 +35,7 @@ class ArchitectureTab(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.stack)
-        self.placeholder = QLabel("The architecture view is not available in this installation.")
+        self.placeholder = QLabel("No model open: choose one with File → Open model (Ctrl+O).")
         self.placeholder.setAlignment(Qt.AlignCenter)
         self.stack.addWidget(self.placeholder)
         self.single = None
@@ -96,10 +97,11 @@ class ArchitectureTab(QWidget):
         if loaded.plain is not None:
             self.stack.setCurrentWidget(self.twins)
             self.twins.set_models(loaded.plain.model, loaded.main.model, example,
-                                  plain_title=loaded.plain.spec.label(), residual_title=loaded.main.spec.label())
+                                  plain_title=run_label(loaded.plain.spec, "plain"),
+                                  residual_title=run_label(loaded.main.spec, "residual"))
         else:
             self.stack.setCurrentWidget(self.single)
-            self.single.set_model(loaded.main.model, example, title=loaded.main.spec.label())
+            self.single.set_model(loaded.main.model, example, title=run_label(loaded.main.spec, "model"))
 
     @property
     def pending(self) -> bool:

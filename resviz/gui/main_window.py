@@ -61,6 +61,7 @@ class MainWindow(QMainWindow):
         self.last_error: QMessageBox | None = None
         self.errors: list[str] = []
         self._load_task: TaskThread | None = None
+        self._requested: ModelChoice | None = None
         self._trust_dialog: TrustDialog | None = None
         self._picker: ModelPicker | None = None
         self._closed = False
@@ -101,7 +102,7 @@ class MainWindow(QMainWindow):
         self.runs_dock.setObjectName("runsDock")
         self.runs_dock.setWidget(self.runs_panel)
         self.addDockWidget(Qt.RightDockWidgetArea, self.runs_dock)
-        self.resizeDocks([self.runs_dock], [330], Qt.Horizontal)
+        self.resizeDocks([self.runs_dock], [250], Qt.Horizontal)
 
         self._build_actions()
         self._build_menus()
@@ -124,11 +125,11 @@ class MainWindow(QMainWindow):
             self.open_model_choice(self.choice)
 
     def show_on_screen(self) -> None:
-        """Show the window: where it was last time, or maximised on a first launch."""
-        if self.first_launch:
-            self.showMaximized()
-        else:
-            self.show()
+        """Show the window: where it was last time, or filling the screen on a first launch."""
+        screen = QApplication.primaryScreen()
+        if self.first_launch and screen is not None:
+            self.setGeometry(screen.availableGeometry())  # works with and without a window manager
+        self.show()
 
     # ------------------------------------------------------------------ construction
 
@@ -241,8 +242,7 @@ class MainWindow(QMainWindow):
         metrics = QFontMetrics(font or QApplication.font())
         height = metrics.height() + 6
         for label, sample in ((self.run_label, "2 runs · replay · step 1,234,567 / 1,234,567 · 123.4 steps/s"),
-                              (self.controls.status_label, "paused · step 1,234,567 of 1,234,567 · epoch 12 of 12 · "
-                                                           "123.4 steps/s"),
+                              (self.controls.status_label, "step 12,345/12,345 · epoch 10/10 · 12.3 steps/s"),
                               (self.training_view.timeline_bar.step_label, "step 1,234,567 / 1,234,567")):
             label.setFixedSize(metrics.horizontalAdvance(sample) + 8, height)
 
@@ -254,6 +254,7 @@ class MainWindow(QMainWindow):
         feed.info_changed.connect(self._run_info_changed)
         feed.failed.connect(self._feed_failed)
         feed.caught_up.connect(self._run_caught_up)
+        self.runs_read.connect(self._sync_architecture_with_runs)
         host = self.host
         host.run_file_ready.connect(self._training_file_ready)
         host.state_changed.connect(self._training_state_changed)
@@ -310,6 +311,7 @@ class MainWindow(QMainWindow):
             self._load_task.cancel()
             for signal in (self._load_task.succeeded, self._load_task.failed):
                 signal.disconnect()
+        self._requested = choice  # a result for an earlier request that still arrives is dropped
         task = TaskThread(lambda progress, cancel: load_choice(choice), "load-model")
         task.succeeded.connect(self._model_loaded)
         task.failed.connect(lambda message, details: self._model_failed(choice, message, details))
@@ -340,9 +342,9 @@ class MainWindow(QMainWindow):
         dialog.open()
 
     def _model_loaded(self, loaded: LoadedChoice) -> None:
-        self._load_task = None
-        if self._closed:
+        if self._closed or loaded.choice is not self._requested:
             return
+        self._load_task = None
         self.loaded = loaded
         self.choice = loaded.choice
         if not loaded.choice.is_user_file:
@@ -359,6 +361,8 @@ class MainWindow(QMainWindow):
         self._offer_model_to_attribution(loaded)
 
     def _model_failed(self, choice: ModelChoice, message: str, details: str) -> None:
+        if choice is not self._requested:
+            return
         self._load_task = None
         self.show_error("Could not open the model", message, details)
 
@@ -430,23 +434,29 @@ class MainWindow(QMainWindow):
             if twin_path.is_file() and str(twin_path) not in self.feed.paths and twin_path not in self.host.paths:
                 self._watch(twin_path)
         if info.status != "running" and len(self.comparison) == 1:
-            self._sync_architecture_with_runs()
-        self.statusBar().showMessage(f"{'following' if info.status == 'running' else 'replaying'} {path}", 6000)
+            self.statusBar().showMessage(f"{'following' if info.status == 'running' else 'replaying'} {path}", 6000)
         self._report_failed_run(path, info)
         self._update_title()
 
     def _sync_architecture_with_runs(self) -> None:
-        """Show the architecture of the runs' models, so the graph can be coloured by their gradients."""
+        """Show the architecture of the runs' models, so the graph can be coloured by their gradients.
+
+        Runs of a user's model file are left alone: rebuilding one would run its code.
+        """
         specs = [run.info.model_spec for run in self.comparison.ordered if run.info.model_spec is not None]
         if not specs or any(spec.is_user_model for spec in specs):
             return
-        names = {spec.name for spec in specs}
-        if self.loaded is not None and names <= {self.loaded.main.spec.name} | (
-                {self.loaded.plain.spec.name} if self.loaded.plain else set()):
-            return
         main = specs[0]
-        twin = ModelChoice(main.name, dict(main.options)).twin_reference()
-        self.open_model_choice(ModelChoice(main.name, dict(main.options), twin=twin in names))
+        names = {spec.name for spec in specs}
+        wanted = ModelChoice(main.name, dict(main.options))
+        wanted.twin = wanted.twin_reference() in names
+        current = self._requested  # what this session asked for (the remembered choice may never have loaded)
+        if current is not None and (current.reference, current.options, current.twin) == \
+                (wanted.reference, wanted.options, wanted.twin):
+            return
+        if self.loaded is not None and self.host.active:
+            return  # training from this window: its model is the one shown
+        self.open_model_choice(wanted)
 
     def _run_info_changed(self, path: str, info: Any) -> None:
         self.comparison.set_info(path, info)
@@ -534,17 +544,17 @@ class MainWindow(QMainWindow):
 
     def _training_state_changed(self, state: str) -> None:
         texts = {"idle": "ready", "starting": "starting…", "running": "training", "paused": "paused",
-                 "stopping": "stopping at the next step…"}
+                 "stopping": "stopping…"}
         self.controls.show_state(state, texts.get(state, state),
                                  can_twin=self.loaded is None or self.loaded.plain is not None)
 
     def _training_progressed(self, path: str, progress: dict) -> None:
         total = progress.get("total_steps")
         rate = progress.get("steps_per_second") or 0.0
-        text = f"{self.host.state} · step {progress.get('step', 0):,}"
+        text = f"step {progress.get('step', 0):,}"
         if total:
-            text += f" of {total:,}"
-        text += f" · epoch {progress.get('epoch', 0) + 1} of {progress.get('epochs', 1)}"
+            text += f"/{total:,}"
+        text += f" · epoch {progress.get('epoch', 0) + 1}/{progress.get('epochs', 1)}"
         if rate:
             text += f" · {rate:.1f} steps/s"
         self.controls.status_label.setText(text)

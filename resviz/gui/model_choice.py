@@ -12,6 +12,7 @@ from typing import Any
 
 from ..errors import ResvizError
 from ..models import LoadedModel, is_user_reference, model_entry, open_model
+from .run_data import DATA_FITTED_OPTIONS
 
 
 @dataclass
@@ -46,7 +47,8 @@ class ModelChoice:
         return (self.reference, twin) if residual else (twin, self.reference)
 
     def label(self) -> str:
-        options = ", ".join(f"{k}={v}" for k, v in sorted(self.options.items()))
+        # Options a trainer fits to its data set (channels, size, classes) say nothing about the architecture.
+        options = ", ".join(f"{k}={v}" for k, v in sorted(self.options.items()) if k not in DATA_FITTED_OPTIONS)
         head = self.reference if not options else f"{self.reference} ({options})"
         residual, plain = self.residual_and_plain()
         if plain is not None:

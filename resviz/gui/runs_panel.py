@@ -18,7 +18,8 @@ from .workers_tasks import TaskThread
 
 LIVE_COLOUR = "#2E7D32"
 FAILED_COLOUR = "#C62828"
-COLUMNS = ("", "run", "model", "steps", "status", "best acc")
+COLUMNS = ("", "run", "status", "steps", "best acc", "model")
+STATUS_COLUMN = COLUMNS.index("status")
 
 
 def _list(folder: Path):
@@ -39,6 +40,7 @@ class RunsPanel(QWidget):
         self.folder_label = QLabel()
         self.folder_label.setWordWrap(True)
         change = QPushButton("Folder…")
+        change.setObjectName("runsFolderButton")
         change.setToolTip("Choose the folder whose run files are listed")
         refresh = QPushButton("Refresh")
         header = QHBoxLayout()
@@ -73,7 +75,7 @@ class RunsPanel(QWidget):
         self.refresh()
 
     def _show_folder(self) -> None:
-        self.folder_label.setText(f"<b>Runs in</b> {self.folder}")
+        self.folder_label.setText(f"<b>{self.folder.name or self.folder}</b>")
         self.folder_label.setToolTip(str(self.folder.resolve()))
 
     def set_folder(self, folder: str | Path) -> None:
@@ -123,20 +125,21 @@ class RunsPanel(QWidget):
         self.tree.clear()
         for summary in summaries:
             acc = f"{100 * summary.best_acc:.1f}%" if summary.best_acc is not None else ""
-            item = QTreeWidgetItem(["●" if summary.live else "", summary.name, summary.model,
-                                    f"{summary.steps:,}", "live" if summary.live else summary.status, acc])
+            item = QTreeWidgetItem(["●" if summary.live else "", summary.name,
+                                    "live" if summary.live else summary.status, f"{summary.steps:,}", acc,
+                                    summary.model])
             item.setData(0, Qt.UserRole, str(summary.path))
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(summary.updated)) if summary.updated else ""
-            tip = f"{summary.path}\nupdated {when}"
+            tip = f"{summary.name}: {summary.model}\n{summary.path}\nupdated {when}"
             if summary.error:
                 tip += f"\n{summary.error}"
             for column in range(len(COLUMNS)):
                 item.setToolTip(column, tip)
             if summary.live:
                 item.setForeground(0, QBrush(QColor(LIVE_COLOUR)))
-                item.setForeground(4, QBrush(QColor(LIVE_COLOUR)))
+                item.setForeground(STATUS_COLUMN, QBrush(QColor(LIVE_COLOUR)))
             elif summary.status in ("failed", "unreadable"):
-                item.setForeground(4, QBrush(QColor(FAILED_COLOUR)))
+                item.setForeground(STATUS_COLUMN, QBrush(QColor(FAILED_COLOUR)))
             self.tree.addTopLevelItem(item)
             if str(summary.path) == selected:
                 self.tree.setCurrentItem(item)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QStyle,
-                               QWidget)
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QMenu, QPushButton,
+                               QSpinBox, QStyle, QToolButton, QWidget, QWidgetAction)
 
 DATASETS = (("shapes (synthetic, offline)", "shapes"), ("MNIST", "mnist"), ("Fashion-MNIST", "fashion"),
             ("CIFAR-10", "cifar10"), ("CIFAR-100", "cifar100"))
@@ -41,30 +41,59 @@ class TrainingControls(QWidget):
         for label, name in DATASETS:
             self.dataset_box.addItem(label, name)
         self.dataset_box.setToolTip("Training data; real data sets are read from the data folder or downloaded")
-        self.epochs_box = QSpinBox(minimum=1, maximum=10_000, value=5, prefix="epochs ")
-        self.batch_box = QSpinBox(minimum=1, maximum=65_536, value=64, prefix="batch ")
-        self.lr_box = QDoubleSpinBox(decimals=4, minimum=0.0001, maximum=10.0, value=0.05, singleStep=0.01,
-                                     prefix="lr ")
+        self.epochs_box = QSpinBox(minimum=1, maximum=10_000, value=5)
+        self.batch_box = QSpinBox(minimum=1, maximum=65_536, value=64)
+        self.lr_box = QDoubleSpinBox(decimals=4, minimum=0.0001, maximum=10.0, value=0.05, singleStep=0.01)
         self.device_box = QComboBox()
         self.device_box.addItems(list(DEVICES))
         self.device_box.setToolTip("Where to train: auto picks CUDA, then MPS, then the CPU")
+        # The settings live in a drop-down form; the bar shows their summary, so it stays narrow.
+        form_widget = QWidget()
+        form = QFormLayout(form_widget)
+        form.addRow("Data set", self.dataset_box)
+        form.addRow("Epochs", self.epochs_box)
+        form.addRow("Batch size", self.batch_box)
+        form.addRow("Learning rate", self.lr_box)
+        form.addRow("Device", self.device_box)
+        menu = QMenu(self)
+        action = QWidgetAction(menu)
+        action.setDefaultWidget(form_widget)
+        menu.addAction(action)
+        self.settings_button = QToolButton()
+        self.settings_button.setObjectName("trainingSettings")
+        self.settings_button.setPopupMode(QToolButton.InstantPopup)
+        self.settings_button.setMenu(menu)
+        self.settings_button.setToolTip("Training settings")
+        for box in (self.epochs_box, self.batch_box):
+            box.valueChanged.connect(self._show_summary)
+        self.lr_box.valueChanged.connect(self._show_summary)
+        for box in (self.dataset_box, self.device_box):
+            box.currentIndexChanged.connect(self._show_summary)
         self.status_label = QLabel("ready")
         self.status_label.setObjectName("trainingStatus")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 2, 4, 2)
         for widget in (self.twins_button, self.one_button, self.pause_button, self.stop_button):
             layout.addWidget(widget)
-        layout.addSpacing(16)
-        for widget in (self.dataset_box, self.epochs_box, self.batch_box, self.lr_box, self.device_box):
-            layout.addWidget(widget)
-        layout.addSpacing(16)
-        layout.addWidget(self.status_label, 1)
+        layout.addSpacing(12)
+        layout.addWidget(self.settings_button)
+        layout.addSpacing(12)
+        layout.addWidget(self.status_label)
+        layout.addStretch(1)
         self.twins_button.clicked.connect(self.train_twins_clicked)
         self.one_button.clicked.connect(self.train_one_clicked)
         self.pause_button.clicked.connect(self._pause_or_resume)
         self.stop_button.clicked.connect(self.stop_clicked)
         self._paused = False
+        self._show_summary()
         self.show_state("idle")
+
+    def _show_summary(self, *_args) -> None:
+        values = self.settings()
+        self.settings_button.setText(f"{values['dataset']} · {values['epochs']} epochs · batch {values['batch_size']} ")
+        self.settings_button.setToolTip(f"Training settings: {values['dataset']}, {values['epochs']} epochs, batch "
+                                        f"{values['batch_size']}, learning rate {values['lr']:g}, device "
+                                        f"{values['device']} (click to change)")
 
     def _pause_or_resume(self) -> None:
         (self.resume_clicked if self._paused else self.pause_clicked).emit()
@@ -80,8 +109,7 @@ class TrainingControls(QWidget):
         self.pause_button.setIcon(self.style().standardIcon(QStyle.SP_MediaPlay if self._paused
                                                             else QStyle.SP_MediaPause))
         self.stop_button.setEnabled(state in ("starting", "running", "paused"))
-        for widget in (self.dataset_box, self.epochs_box, self.batch_box, self.lr_box, self.device_box):
-            widget.setEnabled(not active)
+        self.settings_button.setEnabled(not active)
         if text is not None:
             self.status_label.setText(text)
 

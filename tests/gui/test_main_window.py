@@ -199,11 +199,11 @@ def test_runs_panel_marks_live_runs_and_opens_them(qtbot, make_window, tmp_path)
         panel.refresh()
         qtbot.waitUntil(lambda: panel.tree.topLevelItemCount() == 2, timeout=10_000)
         rows = {panel.tree.topLevelItem(i).text(1): panel.tree.topLevelItem(i) for i in range(2)}
-        assert rows["live"].text(0) == "●" and rows["live"].text(4) == "live"
-        assert rows["old"].text(0) == "" and rows["old"].text(4) == "finished"
+        assert rows["live"].text(0) == "●" and rows["live"].text(2) == "live"
+        assert rows["old"].text(0) == "" and rows["old"].text(2) == "finished"
         writer.finish("stopped")
         panel.refresh()
-        qtbot.waitUntil(lambda: any(panel.tree.topLevelItem(i).text(4) == "stopped" for i in range(2)),
+        qtbot.waitUntil(lambda: any(panel.tree.topLevelItem(i).text(2) == "stopped" for i in range(2)),
                         timeout=10_000)
         item = next(panel.tree.topLevelItem(i) for i in range(2) if panel.tree.topLevelItem(i).text(1) == "old")
         panel.tree.itemActivated.emit(item, 1)
