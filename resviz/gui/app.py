@@ -62,7 +62,9 @@ def launch(options: LaunchOptions, window: MainWindow | None = None, settings: Q
 
             model_entry(choice.reference)  # an unknown zoo name fails here, before the window opens
     if window is None:
-        window = MainWindow(settings, runs_folder=options.runs_folder, open_default=choice is None and not target)
+        # With a run file, the remembered model opens too (ready to train); the run's own models
+        # replace it once the run is read.
+        window = MainWindow(settings, runs_folder=options.runs_folder, open_default=choice is None)
     window.max_steps = options.max_steps
     if choice is not None:
         window.open_model_choice(choice)

@@ -11,8 +11,8 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
-                               QLineEdit, QMessageBox, QPushButton, QSpinBox, QTableWidget, QTableWidgetItem,
-                               QVBoxLayout, QWidget)
+                               QLineEdit, QMessageBox, QPushButton, QSpinBox, QStyle, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ..models import file_sha256
 
@@ -43,9 +43,19 @@ class TrustDialog(QDialog):
         self.setWindowTitle("Run this model file?")
         self.path = Path(path).resolve()
         self.sha256 = file_sha256(self.path)
+        heading = QLabel("<b>Run the code in this model file?</b>")
         text = QLabel("Opening this model runs the Python code in the file below with your permissions. "
-                      "Only continue if you know where it came from and what it does.")
+                      "Only continue if you know where it came from and what it does; the SHA-256 lets you "
+                      "check it is the file you expect.")
         text.setWordWrap(True)
+        icon = QLabel()
+        icon.setPixmap(self.style().standardIcon(QStyle.SP_MessageBoxWarning).pixmap(40, 40))
+        top = QHBoxLayout()
+        top.addWidget(icon, 0, Qt.AlignTop)
+        words = QVBoxLayout()
+        words.addWidget(heading)
+        words.addWidget(text)
+        top.addLayout(words, 1)
         mono = QFont("monospace")
         mono.setStyleHint(QFont.Monospace)
         self.path_field = QLineEdit(str(self.path))
@@ -60,14 +70,17 @@ class TrustDialog(QDialog):
         self.buttons = QDialogButtonBox()
         self.trust_button = self.buttons.addButton("Trust and run", QDialogButtonBox.AcceptRole)
         self.cancel_button = self.buttons.addButton("Do not run", QDialogButtonBox.RejectRole)
-        self.cancel_button.setDefault(True)  # Enter must never run code by accident
+        # Enter or Space must never run code by accident: the safe answer has the default and the focus.
+        self.trust_button.setAutoDefault(False)
+        self.cancel_button.setDefault(True)
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        layout.addWidget(text)
+        layout.addLayout(top)
         layout.addLayout(form)
         layout.addWidget(self.buttons)
         self.setWindowModality(Qt.WindowModal)
+        self.cancel_button.setFocus()
         self.finished.connect(lambda result: self.decided.emit(result == QDialog.Accepted, self.sha256))
 
 

@@ -340,6 +340,7 @@ class MainWindow(QMainWindow):
 
         dialog.decided.connect(decided)
         dialog.open()
+        dialog.cancel_button.setFocus()
 
     def _model_loaded(self, loaded: LoadedChoice) -> None:
         if self._closed or loaded.choice is not self._requested:
@@ -649,17 +650,26 @@ class MainWindow(QMainWindow):
         if on:
             self._normal_font_size = app.font().pointSizeF()
             self._dock_was_visible = self.runs_dock.isVisible()
+            self._normal_geometry = self.geometry()
             apply_application_theme(app, self.theme, base_font_size=self._normal_font_size * 1.5)
             self.runs_dock.hide()
+            self.statusBar().hide()
+            screen = self.screen() or QApplication.primaryScreen()
+            if screen is not None:
+                self.setGeometry(screen.geometry())  # full screen with or without a window manager
             self.showFullScreen()
         else:
             apply_application_theme(app, self.theme, base_font_size=getattr(self, "_normal_font_size", None))
             if getattr(self, "_dock_was_visible", True):
                 self.runs_dock.show()
+            self.statusBar().show()
             self.showNormal()
+            if getattr(self, "_normal_geometry", None) is not None:
+                self.setGeometry(self._normal_geometry)
         self._fix_label_sizes(app.font())
         self.caption.style_for(self.theme)
         self.caption.setVisible(on)
+        self.training_view.set_presentation_layout(on)
         self.training_view.apply_theme(self.theme)
         self.architecture.apply_theme(self.theme)
         self._update_caption()

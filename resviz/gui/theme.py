@@ -41,7 +41,7 @@ class Theme:
 LIGHT = Theme("light", background="#FFFFFF", foreground="#1F2933", panel="#F5F7FA", grid_alpha=0.25,
               font_size=9.0, title_size=11.0, line_width=1.6, marker_size=6.0, dark=False)
 PRESENTATION = Theme("presentation", background="#000000", foreground="#FFFFFF", panel="#101010", grid_alpha=0.35,
-                     font_size=16.0, title_size=20.0, line_width=3.5, marker_size=11.0, dark=True)
+                     font_size=14.0, title_size=18.0, line_width=3.0, marker_size=10.0, dark=True)
 
 
 def lookup_table(name: str = GRADIENT_COLORMAP) -> np.ndarray:

@@ -42,16 +42,8 @@ class TrainingView(QWidget):
                                       self.update_ratio, self.confusion]
         self.grid = QGridLayout()
         self.grid.setSpacing(4)
-        self.grid.addWidget(self.heatmap, 0, 0, 1, 2)
-        self.grid.addWidget(self.depth_profile, 0, 2)
-        self.grid.addWidget(self.curves, 0, 3)
-        self.grid.addWidget(self.block_gradients, 1, 0)
-        self.grid.addWidget(self.update_ratio, 1, 1)
-        self.grid.addWidget(self.confusion, 1, 2, 1, 2)
-        for column in range(4):
-            self.grid.setColumnStretch(column, 1)
-        self.grid.setRowStretch(0, 3)
-        self.grid.setRowStretch(1, 2)
+        self.presentation_layout = False
+        self._arrange()
         self.timeline_bar = TimelineBar(comparison.timeline)
         self.layers_box = QComboBox()
         self.layers_box.setObjectName("layersBox")
@@ -151,11 +143,40 @@ class TrainingView(QWidget):
         self.hint.setStyleSheet(f"font-size: {size:.0f}pt; padding: 6px;")
         self.refresh(force=True)
 
+    # Where the figures sit: (row, column, row span, column span). The lecture-hall layout keeps
+    # the four that tell the skip-connection story, large enough to read from the back row.
+    EVERYDAY_LAYOUT = {"gradient_flow": (0, 0, 1, 2), "depth_profile": (0, 2, 1, 1), "loss_accuracy": (0, 3, 1, 1),
+                       "block_gradients": (1, 0, 1, 1), "update_ratio": (1, 1, 1, 1), "confusion": (1, 2, 1, 2)}
+    PRESENTATION_LAYOUT = {"gradient_flow": (0, 0, 1, 1), "depth_profile": (0, 1, 1, 1),
+                           "loss_accuracy": (1, 0, 1, 1), "block_gradients": (1, 1, 1, 1)}
+
+    def _arrange(self) -> None:
+        places = self.PRESENTATION_LAYOUT if self.presentation_layout else self.EVERYDAY_LAYOUT
+        for figure in self.figures:
+            self.grid.removeWidget(figure)
+        columns = 1 + max(col + span - 1 for _, col, _, span in places.values())
+        for column in range(4):
+            self.grid.setColumnStretch(column, 1 if column < columns else 0)
+        self.grid.setRowStretch(0, 1 if self.presentation_layout else 3)
+        self.grid.setRowStretch(1, 1 if self.presentation_layout else 2)
+        for figure in self.figures:
+            place = places.get(figure.slug)
+            if place is not None:
+                self.grid.addWidget(figure, *place)
+        self.focus_figure(getattr(self, "_focused", None))
+
+    def set_presentation_layout(self, on: bool) -> None:
+        """The four key figures, large (on), or all six (off)."""
+        self.presentation_layout = on
+        self._focused = None
+        self._arrange()
+
     def focus_figure(self, figure: Figure | None) -> None:
-        """Show one figure alone (None: all of them)."""
+        """Show one figure alone (None: all those of the layout)."""
         self._focused = figure
+        places = self.PRESENTATION_LAYOUT if self.presentation_layout else self.EVERYDAY_LAYOUT
         for other in self.figures:
-            other.setVisible(figure is None or other is figure)
+            other.setVisible(other is figure if figure is not None else other.slug in places)
         if figure is not None:
             figure.invalidate()
 

@@ -98,7 +98,7 @@ class Figure(pg.GraphicsLayoutWidget):
         self.paint_ms = 0.0
         self._title_html = ""
         self._title_text = self.title
-        self.setMinimumSize(260, 200)
+        self.setMinimumSize(200, 160)
         self.ci.setContentsMargins(6, 6, 10, 6)
         self.ci.setSpacing(4)
         self.title_label = TitleLabel(self.title)
@@ -125,6 +125,10 @@ class Figure(pg.GraphicsLayoutWidget):
     def cost_ms(self) -> float:
         """What a refresh of this figure costs the GUI thread: drawing plus painting (running averages)."""
         return self.draw_ms + self.paint_ms
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.invalidate()  # some figures fit their labels to their size
 
     def paintEvent(self, event) -> None:
         started = time.perf_counter()

@@ -149,8 +149,12 @@ class ConfusionFigure(Figure):
             self._matrices[0].image.clear()
             self._matrices[0].labels.set_labels([], self.theme.font(0.9))
             self._matrices[0].plot.setTitle("")
-            self.message.setText("no evaluation yet: one is recorded at the end of each epoch",
-                                 color=self.theme.foreground)
+            for name in ("left", "bottom"):
+                self._matrices[0].plot.getAxis(name).setTicks([[], []])
+                self._matrices[0].plot.setLabel(name, "")
+            self._matrices[0].classes_shown = ()
+            self.message.setHtml(f"<div style='text-align:center; color:{self.theme.foreground}'>no evaluation yet"
+                                 f"<br/><small>one is recorded at the end of each epoch</small></div>")
             self.message.setPos(0.5, 0.5)
             self._matrices[0].plot.setRange(QRectF(0, 0, 1, 1))
 

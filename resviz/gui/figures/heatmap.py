@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF
+from PySide6.QtGui import QFontMetricsF
+from PySide6.QtWidgets import QSizePolicy
 
 from ..run_data import LOG_NONFINITE, RunData
 from ..theme import LIGHT, NONFINITE_COLOUR, Theme, colour_map, lookup_table
@@ -72,7 +74,17 @@ class GradientFlowFigure(Figure):
         self._order: list[str] = []
         self._order_key: list[tuple[str, str]] = []
         self._fixed_x = False
-        self.empty_text = pg.TextItem("", anchor=(0.5, 0.5))
+        # Shown while there is no run: an empty frame with a word, so the figure keeps its shape.
+        self.empty_plot = pg.PlotItem()
+        self.empty_plot.hideAxis("left")
+        self.empty_plot.hideAxis("bottom")
+        self.empty_plot.setMouseEnabled(x=False, y=False)
+        self.empty_plot.hideButtons()
+        self.empty_text = pg.TextItem("no run yet", anchor=(0.5, 0.5))
+        self.empty_plot.addItem(self.empty_text)
+        self.empty_text.setPos(0.5, 0.5)
+        self.empty_plot.setRange(QRectF(0, 0, 1, 1), padding=0)
+        self.ci.addItem(self.empty_plot, row=1, col=0)
         self.apply_theme(theme)
 
     def _levels_dragged(self, bar: pg.ColorBarItem) -> None:
@@ -107,20 +119,27 @@ class GradientFlowFigure(Figure):
         return _HeatItems(plot, image, markers, cursor, len(run.layer_ids), run.style.label, run.style.colour)
 
     def _show_layers(self, run: RunData, items: _HeatItems, shown: np.ndarray, weights_only: bool) -> None:
-        """Axis ticks and range for the layers shown (all, or the weight layers only)."""
-        key = (weights_only, len(shown))
+        """Axis ticks and range for the layers shown (all, or the weight layers only).
+
+        As many layer names as fit the plot's height at the theme's font size, at most eight.
+        """
+        height = items.plot.getViewBox().height()
+        line = QFontMetricsF(self.theme.font()).height() * 1.6
+        most = int(min(8, max(2, height // line))) if height > 0 else 8
+        key = (weights_only, len(shown), most)
         if items.shown == key:
             return
         items.shown = key
         names = [run.layer_ids[i] for i in shown]
-        items.plot.getAxis("left").setTicks([layer_ticks(names, 8), []])
+        items.plot.getAxis("left").setTicks([layer_ticks(names, most), []])
         rows = max(len(names), 1)
         items.plot.getViewBox().setLimits(yMin=0, yMax=rows)
         items.plot.setYRange(0, rows, padding=0)
 
     def _label_run(self, plot: pg.PlotItem, label: str, colour: str) -> None:
-        plot.getAxis("left").setLabel(label, color=colour,
-                                      **{"font-size": f"{self.theme.font_size * 1.1}pt", "font-weight": "bold"})
+        """The run's name above its heatmap, in its colour (a rotated axis label would not fit a short plot)."""
+        plot.setTitle(f"<b>{label}</b>", color=colour, size=f"{self.theme.font_size}pt")
+        plot.titleLabel.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
 
     def _sync_runs(self, runs: list[RunData]) -> None:
         order = [(str(run.path), run.style.colour) for run in runs]
@@ -128,6 +147,8 @@ class GradientFlowFigure(Figure):
             return
         for items in self._items.values():
             self.ci.removeItem(items.plot)
+        if self.empty_plot.scene() is not None:
+            self.ci.removeItem(self.empty_plot)
         self._items.clear()
         self._order = []
         self.ci.removeItem(self.colour_bar)
@@ -135,6 +156,8 @@ class GradientFlowFigure(Figure):
         for row, run in enumerate(runs, start=1):
             self._items[str(run.path)] = self._make_items(run, row)
             self._order.append(str(run.path))
+        if not runs:
+            self.ci.addItem(self.empty_plot, row=1, col=0)
         self._order_key = order
         if runs:
             last = self._items[self._order[-1]].plot
@@ -195,6 +218,8 @@ class GradientFlowFigure(Figure):
         items.markers.setData(run.step.data[rows].astype(np.float64), layer + 0.5)
 
     def restyle(self, theme: Theme) -> None:
+        self.empty_text.setColor(theme.foreground)
+        self.empty_text.setFont(theme.font())
         self.colour_bar.axis.setPen(pg.mkPen(theme.foreground))
         self.colour_bar.axis.setTextPen(pg.mkPen(theme.foreground))
         self.colour_bar.axis.setStyle(tickFont=theme.font())

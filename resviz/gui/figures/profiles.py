@@ -46,6 +46,7 @@ class _ProfileFigure(Figure):
         super().__init__(theme, parent)
         self.plot: pg.PlotItem = self.ci.addPlot(row=1, col=0)
         self.plot.setLogMode(x=False, y=True)
+        self.plot.setRange(xRange=(1, 20), yRange=(-6, 0), padding=0.02)  # a sane empty frame before any run
         self.plot.setLabel("bottom", self.x_label)
         self.plot.setLabel("left", self.y_label)
         self.guide = None
