@@ -184,3 +184,14 @@ def test_step_batches_of_other_widths_are_refused():
         run.append(StepBatch(**{**make_batch(1, 5, 4, 3).__dict__, "grad_norm": np.ones((5, 3), np.float32),
                                 "weight_norm": np.ones((5, 3), np.float32),
                                 "update_ratio": np.ones((5, 3), np.float32)}))
+
+
+def test_profiles_range_follows_the_data(qtbot, twins):
+    comparison, residual, plain = twins
+    depth = show(qtbot, DepthProfileFigure())
+    depth.refresh(comparison.frame())
+    qtbot.wait(50)  # pyqtgraph fits the range when it next paints
+    depth.plot.getViewBox().updateAutoRange()
+    low, high = depth.plot.getViewBox().viewRange()[1]
+    values = np.log10(plain.grad_norm.data[2999][plain.weight_layers])
+    assert low <= values.min() and high >= np.log10(residual.grad_norm.data[2999]).max()

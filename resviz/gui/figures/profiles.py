@@ -47,6 +47,7 @@ class _ProfileFigure(Figure):
         self.plot: pg.PlotItem = self.ci.addPlot(row=1, col=0)
         self.plot.setLogMode(x=False, y=True)
         self.plot.setRange(xRange=(1, 20), yRange=(-6, 0), padding=0.02)  # a sane empty frame before any run
+        self.plot.enableAutoRange()  # ... which the first data replace
         self.plot.setLabel("bottom", self.x_label)
         self.plot.setLabel("left", self.y_label)
         self.guide = None
