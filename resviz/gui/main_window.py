@@ -167,7 +167,8 @@ class MainWindow(QMainWindow):
                                    tip="Choose a zoo model, your model file, or weights")
         self.open_run_action = a("Open &run file…", self.choose_run_file, "Ctrl+Shift+O",
                                  tip="Replay a finished run, or follow one being written")
-        self.default_action = a("Open the &default (ResNet-20 vs Plain-20)", self.open_default, "Ctrl+Shift+D")
+        self.default_action = a("Open the &default (ResNet-20 vs Plain-20, no norm layers)", self.open_default,
+                                "Ctrl+Shift+D")
         self.export_action = a("&Export figure…", self.show_export_dialog, "Ctrl+E",
                                tip="Save a figure as PNG or SVG at a chosen size")
         self.quit_action = a("&Quit", self.close, QKeySequence.Quit)
@@ -300,7 +301,7 @@ class MainWindow(QMainWindow):
         return picker
 
     def open_default(self) -> None:
-        self.open_model_choice(ModelChoice())
+        self.open_model_choice(ModelChoice.embedded_default())
 
     def open_model_choice(self, choice: ModelChoice) -> None:
         """Load the chosen model(s) in a worker; a user's file first needs the user's trust."""

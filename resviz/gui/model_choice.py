@@ -25,6 +25,15 @@ class ModelChoice:
     weights: str | None = None  # a checkpoint to load (safetensors, or a weights-only state dict)
     trusted_sha256: str | None = None  # for a user's file: the content the user confirmed
 
+    @classmethod
+    def embedded_default(cls) -> ModelChoice:
+        """What the window opens on: ResNet-20 and its Plain-20 twin without normalisation layers.
+
+        Without normalisation the plain net's gradient visibly dies towards the input while the
+        residual net's stays level: the picture the window exists to show.
+        """
+        return cls("resnet20", {"norm": "none"}, twin=True)
+
     @property
     def is_user_file(self) -> bool:
         return is_user_reference(self.reference)

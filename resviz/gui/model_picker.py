@@ -102,7 +102,7 @@ class ModelPicker(QDialog):
         self.setObjectName("modelPicker")
         self.setWindowTitle("Open a model")
         self.resize(860, 560)
-        current = current or ModelChoice()
+        current = current or ModelChoice.embedded_default()
         self.tabs = QTabWidget()
 
         # The zoo: a list of models, their description and options.

@@ -32,13 +32,13 @@ class Settings:
     def model_choice(self) -> ModelChoice:
         text = self._get("model/choice")
         if not text:
-            return ModelChoice()
+            return ModelChoice.embedded_default()
         try:
             choice = ModelChoice.from_json(str(text))
         except ResvizError:
-            return ModelChoice()
+            return ModelChoice.embedded_default()
         if choice.is_user_file:  # trust is given per launch, never remembered
-            return ModelChoice()
+            return ModelChoice.embedded_default()
         return choice
 
     def set_model_choice(self, choice: ModelChoice) -> None:

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayo
 DATASETS = (("shapes (synthetic, offline)", "shapes"), ("MNIST", "mnist"), ("Fashion-MNIST", "fashion"),
             ("CIFAR-10", "cifar10"), ("CIFAR-100", "cifar100"))
 DEVICES = ("auto", "cpu", "cuda", "mps")
+OPTIMIZER_LR = {"adam": 0.001, "sgd": 0.05}  # a learning rate that suits each optimiser on the demo
 
 
 class TrainingControls(QWidget):
@@ -43,7 +44,12 @@ class TrainingControls(QWidget):
         self.dataset_box.setToolTip("Training data; real data sets are read from the data folder or downloaded")
         self.epochs_box = QSpinBox(minimum=1, maximum=10_000, value=5)
         self.batch_box = QSpinBox(minimum=1, maximum=65_536, value=64)
-        self.lr_box = QDoubleSpinBox(decimals=4, minimum=0.0001, maximum=10.0, value=0.05, singleStep=0.01)
+        self.optimizer_box = QComboBox()
+        self.optimizer_box.addItems(list(OPTIMIZER_LR))
+        self.optimizer_box.setToolTip("Adam trains the unnormalised demonstration nets reliably; SGD with momentum is "
+                                      "the ResNet paper's choice")
+        self.lr_box = QDoubleSpinBox(decimals=4, minimum=0.0001, maximum=10.0, value=0.001, singleStep=0.001)
+        self.optimizer_box.currentTextChanged.connect(lambda name: self.lr_box.setValue(OPTIMIZER_LR[name]))
         self.device_box = QComboBox()
         self.device_box.addItems(list(DEVICES))
         self.device_box.setToolTip("Where to train: auto picks CUDA, then MPS, then the CPU")
@@ -53,6 +59,7 @@ class TrainingControls(QWidget):
         form.addRow("Data set", self.dataset_box)
         form.addRow("Epochs", self.epochs_box)
         form.addRow("Batch size", self.batch_box)
+        form.addRow("Optimiser", self.optimizer_box)
         form.addRow("Learning rate", self.lr_box)
         form.addRow("Device", self.device_box)
         menu = QMenu(self)
@@ -67,7 +74,7 @@ class TrainingControls(QWidget):
         for box in (self.epochs_box, self.batch_box):
             box.valueChanged.connect(self._show_summary)
         self.lr_box.valueChanged.connect(self._show_summary)
-        for box in (self.dataset_box, self.device_box):
+        for box in (self.dataset_box, self.device_box, self.optimizer_box):
             box.currentIndexChanged.connect(self._show_summary)
         self.status_label = QLabel("ready")
         self.status_label.setObjectName("trainingStatus")
@@ -92,8 +99,8 @@ class TrainingControls(QWidget):
         values = self.settings()
         self.settings_button.setText(f"{values['dataset']} · {values['epochs']} epochs · batch {values['batch_size']} ")
         self.settings_button.setToolTip(f"Training settings: {values['dataset']}, {values['epochs']} epochs, batch "
-                                        f"{values['batch_size']}, learning rate {values['lr']:g}, device "
-                                        f"{values['device']} (click to change)")
+                                        f"{values['batch_size']}, {values['optimizer']} at learning rate "
+                                        f"{values['lr']:g}, device {values['device']} (click to change)")
 
     def _pause_or_resume(self) -> None:
         (self.resume_clicked if self._paused else self.pause_clicked).emit()
@@ -116,8 +123,8 @@ class TrainingControls(QWidget):
     def settings(self) -> dict[str, Any]:
         """The training settings chosen here (``TrainConfig`` field names)."""
         return {"dataset": self.dataset_box.currentData(), "epochs": self.epochs_box.value(),
-                "batch_size": self.batch_box.value(), "lr": self.lr_box.value(),
-                "device": self.device_box.currentText()}
+                "batch_size": self.batch_box.value(), "optimizer": self.optimizer_box.currentText(),
+                "lr": self.lr_box.value(), "device": self.device_box.currentText()}
 
     def set_settings(self, values: dict[str, Any]) -> None:
         index = self.dataset_box.findData(values.get("dataset", "shapes"))
@@ -126,6 +133,8 @@ class TrainingControls(QWidget):
         for key, box in (("epochs", self.epochs_box), ("batch_size", self.batch_box)):
             if isinstance(values.get(key), int):
                 box.setValue(values[key])
+        if values.get("optimizer") in OPTIMIZER_LR:
+            self.optimizer_box.setCurrentText(values["optimizer"])
         if isinstance(values.get("lr"), (int, float)):
             self.lr_box.setValue(float(values["lr"]))
         if values.get("device") in DEVICES:

@@ -51,6 +51,7 @@ def test_opens_on_the_default_twins_ready_to_train(qtbot, make_window):
     window = make_window(open_default=True, tab="architecture")
     qtbot.waitUntil(lambda: window.loaded is not None, timeout=30_000)
     assert window.loaded.main.spec.name == "resnet20" and window.loaded.plain.spec.name == "plain20"
+    assert window.loaded.choice.options == {"norm": "none"}  # the demonstration: no norm layers to hide the effect
     assert window.architecture.showing_twins
     qtbot.waitUntil(lambda: not window.architecture.is_busy() and not window.architecture.pending, timeout=60_000)
     assert window.architecture.twins.residual_view.traced is not None
