@@ -3,7 +3,8 @@
 Node ids are module qualified names (``layer2.0.conv1``) for calls of leaf modules and
 ``<module>.<op>`` (``layer2.0.add``) for function ops, the module being the one whose
 ``forward`` made the call. A module called twice gets ``name:1`` for its second call; a
-second ``add`` in one module is ``add_1`` (as torch.fx names them).
+second ``add`` in one module is ``add_1`` (as torch.fx names them). ``nn.Identity`` leaves
+get no node (their input goes straight to their consumers); they stay in the module tree.
 
 Node attributes: ``id``, ``kind`` ("module", "function", "input" or "output"), ``op`` (the
 module's class name, or the function's name: ``add``, ``cat``, ``pad``), ``module`` (the
@@ -25,7 +26,7 @@ from typing import Any
 import networkx as nx
 from torch import nn
 
-from .ops import is_leaf_module
+from .ops import is_leaf_module, is_no_op_module
 
 INPUT, OUTPUT, MODULE, FUNCTION = "input", "output", "module", "function"
 
@@ -43,6 +44,7 @@ class ModuleInfo:
     containers: set[str] = field(default_factory=set)  # Sequential, ModuleList, ModuleDict (and subclasses)
     modules: dict[str, nn.Module] = field(default_factory=dict)  # the modules themselves, for this trace only
     leaf_params: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # leaf -> (id, numel) of its tensors
+    no_ops: set[str] = field(default_factory=set)  # leaves that return their input (Identity): no node
 
 
 def collect_module_info(model: nn.Module) -> ModuleInfo:
@@ -94,7 +96,8 @@ def collect_module_info(model: nn.Module) -> ModuleInfo:
     leaf_params = {name: [(id(p), p.numel()) for p in modules[name].parameters()] for name in leaves}
     containers = {name for name, module in modules.items()
                   if isinstance(module, (nn.Sequential, nn.ModuleList, nn.ModuleDict))}
-    return ModuleInfo(names, types, children, params, signatures, leaves, containers, modules, leaf_params)
+    no_ops = {name for name in leaves if is_no_op_module(modules[name])}
+    return ModuleInfo(names, types, children, params, signatures, leaves, containers, modules, leaf_params, no_ops)
 
 
 def id_base(op: str) -> str:
@@ -121,6 +124,7 @@ class OpGraph:
     device: str = "meta"  # where shapes were computed: "meta" (no memory) or the model's device
     leaf_modules: set[str] = field(default_factory=set)
     container_modules: set[str] = field(default_factory=set)
+    no_op_modules: set[str] = field(default_factory=set)  # Identity leaves: in the module tree, not in the graph
 
     def owner(self, node: str) -> str:
         return self.graph.nodes[node]["module"]
@@ -229,4 +233,4 @@ class OpGraphBuilder:
         return OpGraph(self.graph, tracer, fallback_reason, dict(self.info.types),
                        {k: list(v) for k, v in self.info.children.items()}, dict(self.info.params),
                        dict(self.info.signatures), list(self.inputs), list(self.outputs), model_type, device,
-                       set(self.info.leaves), set(self.info.containers))
+                       set(self.info.leaves), set(self.info.containers), set(self.info.no_ops))

@@ -66,6 +66,15 @@ def is_leaf_module(module: nn.Module) -> bool:
     return not isinstance(module, (nn.Sequential, nn.ModuleList, nn.ModuleDict))
 
 
+def is_no_op_module(module: nn.Module) -> bool:
+    """A leaf that hands its input back unchanged (``nn.Identity``, the zoo's ``norm="none"``).
+
+    The tracers make no node for it: its input goes straight to its consumers, so a drawing
+    shows no empty boxes and a shortcut that is only an Identity stays an identity skip.
+    """
+    return isinstance(module, nn.Identity) and is_leaf_module(module)
+
+
 def module_category(type_name: str, op: str | None = None) -> str:
     """A coarse category for colouring and classification: conv, norm, act, pool, linear, merge, ..."""
     name = (op or type_name).lower()

@@ -145,6 +145,9 @@ def build_opgraph(graph: fx.Graph, interpreter: ShapeInterpreter, info: ModuleIn
                        for module, m in info.modules.items() for name, _ in m.named_parameters(recurse=False)}
     ids = {} if ids is None else ids
     param_shapes: dict[fx.Node, tuple[int, ...]] = {}
+    # fx nodes that are one tensor (an Identity hands back its input): an in-place op on one
+    # changes what readers of all of them read, as the forward-pass tracer sees it.
+    aliases: dict[fx.Node, list[fx.Node]] = {}
 
     def sources_of(node: fx.Node) -> tuple[list[str], list[tuple[int, ...]], list[tuple[int, ...]]]:
         sources, shapes, params = [], [], []
@@ -174,6 +177,13 @@ def build_opgraph(graph: fx.Graph, interpreter: ShapeInterpreter, info: ModuleIn
             builder.add_output(sources, value.shape if value is not None else None)
         elif value is None or not value.has_tensors:
             ids[node] = None  # sizes, dtypes, flags: metadata, not data flow
+        elif node.op == "call_module" and str(node.target) in info.no_ops:
+            source = node.args[0] if node.args else next(iter(node.kwargs.values()), None)
+            ids[node] = ids.get(source) if isinstance(source, fx.Node) else None
+            if isinstance(source, fx.Node):
+                group = aliases.setdefault(source, [source])
+                group.append(node)
+                aliases[node] = group
         elif node.op == "call_module":
             sources, in_shapes, _ = sources_of(node)
             module = info.modules[str(node.target)]
@@ -191,5 +201,6 @@ def build_opgraph(graph: fx.Graph, interpreter: ShapeInterpreter, info: ModuleIn
             ids[node] = builder.add_function(_scope(node), op, sources, value.shape, param_count, flops,
                                              fx_name=node.name)
             if _is_inplace(node) and node.args and isinstance(node.args[0], fx.Node):
-                ids[node.args[0]] = ids[node]  # later readers of the mutated tensor read this op's result
+                for mutated in aliases.get(node.args[0], [node.args[0]]):
+                    ids[mutated] = ids[node]  # later readers of the mutated tensor read this op's result
     return builder

@@ -120,9 +120,15 @@ class ForwardRecorder:
             if self.leaf_depth > 0:
                 return None  # a layer inside a layer (MultiheadAttention's out_proj): part of the outer one
             sources, in_shapes, _ = self._inputs(args, kwargs)
+            if frame.name in self.info.no_ops:
+                # No node: the output is its input (the same tensor), read from the input's producer.
+                for tensor in tensors_in(output):
+                    if self.source_of(tensor) is None and sources:
+                        self.producers[id(tensor)] = (tensor, sources[0])
+                return None
             replaced = None
             if not getattr(module, "inplace", False):
-                # A layer that hands back its input object (Identity, eval Dropout) still makes a new
+                # A layer that hands back its input object (eval Dropout) still makes a new
                 # value in the graph; give it its own tensor so earlier readers keep their source.
                 inputs = {id(t) for t in tensors_in((args, kwargs))}
                 if any(id(t) in inputs for t in tensors_in(output)):

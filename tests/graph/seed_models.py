@@ -228,3 +228,45 @@ class ListDenseBlock(nn.Module):
         for layer in self.layers:
             features.append(layer(features))
         return torch.cat(features, 1)
+
+
+class IdentityShortcutBlock(nn.Module):
+    """A user's block whose shortcut and norm are ``nn.Identity`` (``norm="none"``, no projection needed)."""
+
+    def __init__(self, channels=4):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+        self.bn = nn.Identity()
+        self.shortcut = nn.Identity()
+
+    def forward(self, x):
+        return torch.relu(self.bn(self.conv(x))) + self.shortcut(x)
+
+
+class IdentityShortcutStack(nn.Module):
+    """Two identity-shortcut blocks, then an Identity as the model's last layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.Sequential(IdentityShortcutBlock(), IdentityShortcutBlock())
+        self.head = nn.Conv2d(4, 2, 1)
+        self.last = nn.Identity()
+
+    def forward(self, x):
+        return self.last(self.head(self.blocks(x)))
+
+
+class InPlaceThroughIdentity(nn.Module):
+    """An in-place add on an Identity's output changes its input too: they are one tensor."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+        self.keep = nn.Identity()
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        h = self.fc(x)
+        kept = self.keep(h)
+        kept.add_(x)
+        return self.act(h)

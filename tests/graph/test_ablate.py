@@ -6,7 +6,7 @@ from resviz.errors import ResvizError
 from resviz.graph import find_skips, make_plain_twin, skip_counts, trace_graph
 from resviz.models import count_parameters, get_model
 
-from .seed_models import DataDependent, InPlaceStatement, ResNetBlock, TinyUNet
+from .seed_models import DataDependent, IdentityShortcutStack, InPlaceStatement, ResNetBlock, TinyUNet
 
 
 def test_resnet20_twin_has_no_skips_and_the_same_parameters():
@@ -95,3 +95,18 @@ def test_a_model_fx_cannot_trace_gets_a_clear_error():
     with pytest.raises(ResvizError, match=r"DataDependent: cannot make a plain twin, which needs a model torch\.fx "
                                           r"can trace; torch\.fx cannot trace DataDependent\.forward"):
         make_plain_twin(DataDependent(), torch.randn(2, 8))
+
+
+def test_identity_shortcuts_and_norms_are_ablated_like_any_other():
+    model = IdentityShortcutStack().eval()
+    x = torch.randn(2, 4, 6, 6)
+    twin = make_plain_twin(model, x)
+    assert find_skips(trace_graph(twin, x)) == []
+    h = x
+    for block in model.blocks:
+        h = torch.relu(block.conv(h))
+    assert torch.allclose(twin(x), model.head(h))
+    residual, plain = get_model("resnet20", norm="none", width=8), get_model("plain20", norm="none", width=8)
+    plain.load_state_dict(residual.state_dict(), strict=False)
+    x = torch.randn(2, 3, 16, 16)
+    assert torch.allclose(make_plain_twin(residual).eval()(x), plain.eval()(x), atol=1e-5)

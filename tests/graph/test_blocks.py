@@ -124,3 +124,29 @@ def test_to_dict_is_plain_data(resnet20):
     text = json.dumps(data)
     assert '"kind": "zero_pad"' in text and data["level"] == "blocks"
     assert len(data["skips"]) == 9 and data["skips"][0]["merge"] == "layer1.0.add"
+
+
+def test_without_norm_layers_no_identity_box_is_drawn_and_expanding_still_works():
+    opgraph = traced("resnet20", norm="none")
+    layers = block_graph(opgraph, "layers")
+    assert not any(data["kind"] == "Identity" for _, data in layers.graph.nodes(data=True))
+    assert labels(layers)[:5] == ["input", "conv1", "relu", "layer1.0.conv1", "layer1.0.relu1"]
+    blocks = block_graph(opgraph, "blocks", expand=["layer1.0", "layer2.0.bn1"])
+    assert labels(blocks)[:7] == ["input", "conv1", "relu", "layer1.0.conv1", "layer1.0.relu1", "layer1.0.conv2",
+                                  "layer1.0.add"]
+    assert "layer2.0" not in blocks.graph  # opened to show its (Identity) bn1, which has no box of its own
+    assert blocks.graph.nodes["layer1.1"]["children"] == ["layer1.1.conv1", "layer1.1.bn1", "layer1.1.relu1",
+                                                          "layer1.1.conv2", "layer1.1.bn2", "layer1.1.relu2"]
+    assert loops(block_graph(opgraph, "blocks"))["layer1.0"] == "identity"
+
+
+def test_a_model_that_is_an_identity_draws_input_to_output():
+    from resviz.graph import draw, layout_graph
+
+    opgraph = trace_graph(torch.nn.Sequential(torch.nn.Identity()), torch.randn(1, 4))
+    for level in ("stages", "blocks", "layers"):
+        blocks = block_graph(opgraph, level, fold_repeats=True)
+        assert labels(blocks) == ["input", "output"] and list(blocks.graph.edges) == [("input", "output")]
+    assert default_level(opgraph) == "layers"
+    scene = draw.build_scene(layout_graph(block_graph(opgraph, "layers")), title="identity")
+    assert {item.text for item in scene.items if hasattr(item, "text")} >= {"input", "output"}

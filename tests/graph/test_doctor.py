@@ -6,7 +6,8 @@ from resviz.graph import ForwardError, ShapeError, diagnose, explain_forward_err
 from resviz.graph.hooks import hook_count
 from resviz.models import get_model
 
-from .seed_models import RaisesInForward, ResNetBlock, SimpleResBlock, StackedBlocks, StridedBlock
+from .seed_models import (IdentityShortcutBlock, RaisesInForward, ResNetBlock, SimpleResBlock, StackedBlocks,
+                          StridedBlock)
 
 SEED_MESSAGE = ("ResNetBlock: add of (1, 128, 32, 32) and (1, 64, 32, 32) fails: the shortcut carries 64 channels but "
                 "the branch gives 128; fix: add a 1x1 projection: nn.Conv2d(64, 128, kernel_size=1, stride=1) (+ norm) "
@@ -35,6 +36,14 @@ def test_the_fix_has_the_matching_stride_and_names_the_block():
     assert "spatial size from 32x32 to 16x16" in report.problem
     stacked = diagnose(StackedBlocks(), torch.randn(1, 3, 32, 32))
     assert stacked.message().startswith("blocks.1 (ResNetBlock): add of")
+
+
+def test_a_shortcut_that_is_an_identity_layer_is_told_apart_from_the_branch():
+    block = IdentityShortcutBlock()
+    block.conv = nn.Conv2d(4, 8, 3, padding=1)  # the branch now widens, the Identity shortcut cannot follow
+    report = diagnose(block, torch.randn(1, 4, 6, 6))
+    assert report.details == {"shortcut": (1, 4, 6, 6), "branch": (1, 8, 6, 6)}
+    assert report.fix == "add a 1x1 projection: nn.Conv2d(4, 8, kernel_size=1, stride=1) (+ norm) on the shortcut"
 
 
 def test_vector_shortcuts_get_a_linear_projection():

@@ -4,8 +4,8 @@ import torch
 from resviz.graph import find_skips, residual_blocks, skip_counts, trace_graph
 from resviz.models import get_model, list_models
 
-from .seed_models import (InPlaceStatement, ListDenseBlock, ParallelBranches, PoolingShortcut, ResNetBlock, SharedBlock,
-                          SimpleResBlock, TinyUNet, TwoInputs)
+from .seed_models import (IdentityShortcutStack, InPlaceStatement, ListDenseBlock, ParallelBranches, PoolingShortcut,
+                          ResNetBlock, SharedBlock, SimpleResBlock, TinyUNet, TwoInputs)
 
 
 def skips_of(name, tracer="auto", **options):
@@ -32,6 +32,37 @@ def skips_of(name, tracer="auto", **options):
 ])
 def test_zoo_skip_counts_and_kinds(name, expected, tracer):
     assert skip_counts(skips_of(name, tracer)) == expected
+
+
+@pytest.mark.parametrize("tracer", ["fx", "hooks"])
+@pytest.mark.parametrize("name,expected", [
+    ("resnet56", {"identity": 25, "zero_pad": 2}),
+    ("resnet20", {"identity": 7, "zero_pad": 2}),
+    ("resnet18", {"identity": 5, "projection": 3}),
+    ("preact_resnet20", {"identity": 7, "projection": 2}),
+    ("densenet", {"concat": 18}),
+    ("plain20", {}),
+])
+def test_zoo_skip_counts_without_norm_layers(name, expected, tracer):
+    skips = skips_of(name, tracer, norm="none")
+    assert skip_counts(skips) == expected
+    # The norms were the only Identity layers; none is left on a path.
+    assert not any(".bn" in node or "norm" in node for s in skips for node in s.short_path + s.long_path)
+
+
+def test_resnet18_without_norms_projects_with_the_conv_alone():
+    projection = [s for s in skips_of("resnet18", norm="none") if s.kind == "projection"]
+    assert [s.short_path for s in projection] == [[f"layer{i}.0.downsample.0"] for i in (2, 3, 4)]
+    assert projection[0].long_path == ["layer2.0.conv1", "layer2.0.relu1", "layer2.0.conv2"]
+
+
+@pytest.mark.parametrize("tracer", ["fx", "hooks"])
+def test_a_shortcut_that_is_an_identity_layer_is_an_identity_skip(tracer):
+    skips = find_skips(trace_graph(IdentityShortcutStack(), torch.randn(1, 4, 6, 6), tracer=tracer))
+    assert [(s.kind, s.fork, s.merge, s.block, s.short_path) for s in skips] == [
+        ("identity", "input", "blocks.0.add", "blocks.0", []),
+        ("identity", "blocks.0.add", "blocks.1.add", "blocks.1", [])]
+    assert skips[0].long_path == ["blocks.0.conv", "blocks.0.relu"]
 
 
 def test_resnet56_has_27_residual_merges_in_27_blocks():

@@ -9,8 +9,8 @@ from resviz.graph import ForwardError, trace_graph
 from resviz.graph.hooks import hook_count
 from resviz.models import count_parameters, get_model
 
-from .seed_models import (DataDependent, InPlaceStatement, NoParameters, RaisesInForward, SharedBlock,
-                          SimpleResBlock, TupleAndDict, TwoInputs)
+from .seed_models import (DataDependent, IdentityShortcutStack, InPlaceStatement, InPlaceThroughIdentity, NoParameters,
+                          RaisesInForward, SharedBlock, SimpleResBlock, TupleAndDict, TwoInputs)
 
 
 def meta_model(name, **options):
@@ -208,3 +208,49 @@ def test_a_model_whose_tree_cannot_be_copied_is_traced_in_place_and_restored(mon
     state = model.state_dict()
     assert all(v.device.type == "cpu" and torch.equal(before[k], v) for k, v in state.items())
     assert model.training and hook_count(model) == 0 and function_mode_depth() == 0
+
+
+@pytest.mark.parametrize("tracer", ["fx", "hooks"])
+def test_identity_layers_make_no_nodes_but_stay_in_the_module_tree(tracer):
+    graph = trace_graph(IdentityShortcutStack(), torch.randn(1, 4, 6, 6), tracer=tracer)
+    assert list(graph.graph.nodes) == ["input", "blocks.0.conv", "blocks.0.relu", "blocks.0.add", "blocks.1.conv",
+                                       "blocks.1.relu", "blocks.1.add", "head", "output"]
+    edges = set(graph.graph.edges)
+    assert {("blocks.0.conv", "blocks.0.relu"), ("input", "blocks.0.add"), ("blocks.0.add", "blocks.1.add"),
+            ("head", "output")} <= edges  # each Identity's input goes straight to its consumers
+    assert graph.module_types["blocks.0.shortcut"] == graph.module_types["last"] == "Identity"
+    assert graph.module_children["blocks.0"] == ["blocks.0.conv", "blocks.0.bn", "blocks.0.shortcut"]
+    assert graph.no_op_modules == {"blocks.0.bn", "blocks.0.shortcut", "blocks.1.bn", "blocks.1.shortcut", "last"}
+    assert graph.parameter_count == sum(d["params"] for _, d in graph.graph.nodes(data=True)) == 2 * 148 + 10
+
+
+@pytest.mark.parametrize("tracer", ["fx", "hooks"])
+def test_a_model_that_is_an_identity_or_ends_in_one(tracer):
+    for model in (nn.Identity(), nn.Sequential(nn.Identity()), nn.Sequential(nn.Identity(), nn.Identity())):
+        graph = trace_graph(model, torch.randn(2, 4), tracer=tracer)
+        assert list(graph.graph.edges) == [("input", "output")]
+        assert graph.graph.nodes["output"]["shape"] == (2, 4)
+    graph = trace_graph(nn.Sequential(nn.Linear(4, 3), nn.Identity()), torch.randn(2, 4), tracer=tracer)
+    assert list(graph.graph.edges) == [("input", "0"), ("0", "output")]
+    assert graph.graph.nodes["output"]["shape"] == (2, 3)
+
+
+def test_an_in_place_op_on_an_identitys_output_changes_its_input_too():
+    for tracer in ("fx", "hooks"):
+        graph = trace_graph(InPlaceThroughIdentity(), torch.randn(1, 6), tracer=tracer)
+        assert list(graph.graph.predecessors("act")) == ["add"], tracer
+        assert set(graph.graph.predecessors("add")) == {"fc", "input"}
+
+
+@pytest.mark.parametrize("name", ["resnet20", "resnet18", "densenet", "preact_resnet20", "cifar_small_resnet"])
+def test_without_norm_layers_each_identity_norm_drops_one_node_and_both_tracers_agree(name):
+    normed = trace_graph(meta_model(name))
+    fx_graph = trace_graph(meta_model(name, norm="none"), tracer="fx")
+    hooks_graph = trace_graph(meta_model(name, norm="none"), tracer="hooks")
+    norms = [n for n, data in normed.graph.nodes(data=True) if data["kind"] == "module" and "Norm" in data["op"]]
+    assert norms and fx_graph.no_op_modules == set(norms)
+    assert fx_graph.graph.number_of_nodes() == normed.graph.number_of_nodes() - len(norms)
+    assert not any(data["op"] == "Identity" for _, data in fx_graph.graph.nodes(data=True))
+    assert set(fx_graph.graph.nodes) == set(hooks_graph.graph.nodes)
+    assert set(fx_graph.graph.edges) == set(hooks_graph.graph.edges)
+    assert all(fx_graph.module_types[n] == "Identity" for n in norms)
