@@ -54,6 +54,11 @@ def _counts_text(counts: dict[str, int]) -> str:
     return f"{total} skip connection{'s' if total != 1 else ''} ({parts})"
 
 
+def _block_name(qualname: str) -> str:
+    """A residual block as the summary names it; the root ("") is the model itself."""
+    return qualname or "(the model itself)"
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
@@ -86,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         if opgraph.fallback_reason:
             print(f"  why not torch.fx: {opgraph.fallback_reason}")
         print(f"skips: {_counts_text(counts)}")
-        blocks_held = residual_blocks(skips)
+        blocks_held = [_block_name(block) for block in residual_blocks(skips)]
         if blocks_held:
             shown = ", ".join(blocks_held[:8]) + (f", ... ({len(blocks_held)} in all)" if len(blocks_held) > 8 else "")
             print(f"residual blocks: {shown}")

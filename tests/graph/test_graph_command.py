@@ -1,5 +1,6 @@
 import json
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -45,6 +46,27 @@ def test_summary(capsys):
     assert lines[1] == "skips: 9 skip connections (7 identity, 2 zero-pad)"
     assert lines[2].startswith("residual blocks: layer1.0, layer1.1, layer1.2, layer2.0")
     assert lines[3] == "level layers: 75 nodes, 83 edges"
+
+
+def test_summary_names_a_model_that_is_itself_the_residual_block(capsys):
+    seeds = Path(__file__).with_name("seed_models.py")
+    code, out, _ = run(["graph", f"{seeds}:SimpleResBlock", "--trust", "--input-shape", "3,5,5"], capsys)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[1] == "skips: 1 skip connection (1 identity)"
+    assert lines[2] == "residual blocks: (the model itself)"
+    code, out, _ = run(["graph", f"{seeds}:SharedBlock", "--trust", "--input-shape", "3,5,5"], capsys)
+    assert code == 0 and "residual blocks: block\n" in out
+
+
+def test_summary_without_norm_layers_has_no_identity_boxes(capsys):
+    code, out, _ = run(["graph", "resnet20", "-o", "norm=none"], capsys)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "resnet20 (ResNet): traced with torch.fx on meta, 56 nodes, 269,034 parameters"
+    assert lines[1] == "skips: 9 skip connections (7 identity, 2 zero-pad)"
+    code, out, _ = run(["graph", "resnet20", "-o", "norm=none", "--level", "blocks"], capsys)
+    assert "  input → conv1 → relu → layer1.0 → layer1.1" in out and "bn1" not in out
 
 
 def test_summary_folded_blocks_of_a_plain_net(capsys):
