@@ -432,7 +432,8 @@ class MainWindow(QMainWindow):
         if twin:
             twin_path = Path(twin)
             if not twin_path.is_absolute() and not twin_path.exists():
-                twin_path = Path(path).parent / twin_path.name
+                twin_path = Path(path).parent / twin_path.name  # the pair was moved together
+            twin_path = twin_path.resolve()
             if twin_path.is_file() and str(twin_path) not in self.feed.paths and twin_path not in self.host.paths:
                 self._watch(twin_path)
         if info.status != "running" and len(self.comparison) == 1:
@@ -466,7 +467,7 @@ class MainWindow(QMainWindow):
 
     def _report_failed_run(self, path: str, info: Any) -> None:
         """A dialog for a run that failed (once per run); the steps it recorded stay on show."""
-        if info.status != "failed" or Path(path) in self.host.paths:  # the host reports its own runs
+        if info.status != "failed" or Path(path).resolve() in self.host.paths:  # the host reports its own runs
             return
         if path in self._reported_failures:
             return

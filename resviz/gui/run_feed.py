@@ -168,15 +168,20 @@ class RunFeed(QObject):
         self.paths: set[str] = set()
         self._thread.start()
 
+    @staticmethod
+    def key(path: str | Path) -> str:
+        """The one spelling of a run file's path (absolute), so a file reached twice is read once."""
+        return str(Path(path).expanduser().resolve())
+
     def watch(self, path: str | Path) -> str:
-        """Start reading a run file; its steps arrive through ``steps_arrived``."""
-        key = str(Path(path))
+        """Start reading a run file; its steps arrive through ``steps_arrived`` (paths made absolute)."""
+        key = self.key(path)
         self.paths.add(key)
         self._request_watch.emit(key)
         return key
 
     def unwatch(self, path: str | Path) -> None:
-        key = str(Path(path))
+        key = self.key(path)
         self.paths.discard(key)
         self._request_unwatch.emit(key)
 

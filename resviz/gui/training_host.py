@@ -48,7 +48,8 @@ class TrainingHost(QObject):
 
     @property
     def paths(self) -> list[Path]:
-        return [Path(p.path) for p in self.processes]
+        """The run files of the children, as absolute paths."""
+        return [Path(p.path).resolve() for p in self.processes]
 
     def _set_state(self, state: str) -> None:
         if state != self.state:

@@ -125,10 +125,12 @@ def test_a_bad_model_choice_shows_an_error_and_keeps_the_model(qtbot, make_windo
 def test_replays_twin_runs_with_the_scrubber_and_exports_a_figure(qtbot, make_window, tmp_path):
     residual, plain = write_twins(tmp_path / "runs", steps=400, nonfinite_at=(321,))
     window = make_window()
-    window.open_run_file(residual)
+    window.open_run_file(Path("runs") / residual.name)  # relative here; the twin names it by its absolute path
     comparison = window.comparison
     qtbot.waitUntil(lambda: len(comparison) == 2 and all(len(r) == 400 for r in comparison.ordered),
                     timeout=20_000)
+    qtbot.wait(300)
+    assert len(comparison) == 2  # each file once, however it was named
     assert [run.name for run in comparison.ordered] == ["demo-residual", "demo-plain"]
     assert comparison.timeline.first == 1 and comparison.timeline.last == 400
     bar = window.training_view.timeline_bar
