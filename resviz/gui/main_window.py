@@ -473,7 +473,7 @@ class MainWindow(QMainWindow):
             return
         self._reported_failures.add(path)
         reason = (info.error or "no reason recorded").strip()
-        self.show_error("Run failed", f"run {info.name} failed: {reason.splitlines()[0]}",
+        self.show_error("Run failed", f"{info.name}: the run failed: {reason.splitlines()[0]}",
                         f"{reason}\n\nEvery step it recorded is kept in {path}.")
 
     def _feed_failed(self, path: str, message: str, details: str) -> None:

@@ -224,7 +224,7 @@ def test_bad_and_failed_run_files_show_errors_and_keep_what_was_shown(qtbot, mak
     window = make_window()
     window.open_run_file(failed)
     qtbot.waitUntil(lambda: bool(window.errors), timeout=10_000)
-    assert "broke failed" in last_error_text(window) and "mat1 and mat2" in last_error_text(window)
+    assert "broke: the run failed" in last_error_text(window) and "mat1 and mat2" in last_error_text(window)
     box = window.last_error
     assert isinstance(box, QMessageBox) and "kept in" in box.detailedText()
     qtbot.waitUntil(lambda: len(window.comparison) == 1 and len(window.comparison.ordered[0]) == 50, timeout=10_000)

@@ -224,6 +224,8 @@ class GradientFlowFigure(Figure):
         self.colour_bar.axis.setTextPen(pg.mkPen(theme.foreground))
         self.colour_bar.axis.setStyle(tickFont=theme.font())
         self.colour_bar.axis.setLabel("log₁₀ gradient norm", color=theme.foreground, **{"font-size": f"{theme.font_size}pt"})
+        # Room for the tick numbers and the rotated label side by side at this font size.
+        self.colour_bar.axis.setWidth(int(QFontMetricsF(theme.font()).horizontalAdvance("-10") + 2.2 * theme.font_size + 12))
         for items in self._items.values():
             items.cursor.setPen(pen(theme.foreground, max(1.0, theme.line_width / 1.5), dashed=True))
             items.markers.setSize(theme.marker_size * 1.5)
