@@ -114,6 +114,7 @@ class ExportDialog(QDialog):
         size_row.addWidget(QLabel("×"))
         size_row.addWidget(self.height_box)
         self.path_field = QLineEdit()
+        self.path_field.setMinimumWidth(420)
         browse = QPushButton("Browse…")
         path_row = QHBoxLayout()
         path_row.addWidget(self.path_field, 1)
