@@ -317,3 +317,37 @@ def test_a_failing_run_shows_its_error_and_the_window_keeps_working(qtbot, make_
     assert window.last_error.windowTitle() == "Training failed"
     qtbot.waitUntil(lambda: window.host.state == "idle", timeout=20_000)
     assert window.controls.one_button.isEnabled()
+
+
+def test_checkpoints_load_into_the_model_and_bad_ones_are_reported(qtbot, make_window, tmp_path):
+    import torch
+
+    from resviz.models import get_model, save_weights
+
+    model = get_model("resnet20")
+    good = tmp_path / "good.safetensors"
+    save_weights(model, good)
+    wrong = tmp_path / "wrong.pt"
+    torch.save({"conv1.weight": torch.zeros(3, 3)}, wrong)
+    window = make_window()
+    window.open_model_choice(ModelChoice("resnet20", twin=False, weights=str(good)))
+    qtbot.waitUntil(lambda: window.loaded is not None, timeout=30_000)
+    assert window.loaded.main.weights is not None and window.loaded.main.weights.ok
+    torch.testing.assert_close(window.loaded.main.model.state_dict()["fc.weight"], model.state_dict()["fc.weight"])
+    window.open_model_choice(ModelChoice("resnet20", twin=False, weights=str(wrong)))
+    qtbot.waitUntil(lambda: bool(window.errors), timeout=30_000)
+    assert "conv1.weight" in last_error_text(window)
+    assert window.loaded.choice.weights == str(good)  # the model shown before stays
+
+
+def test_the_attribution_panel_gets_the_model_and_the_clicked_layer(qtbot, make_window):
+    window = make_window()
+    window.open_model_choice(ModelChoice.embedded_default())
+    qtbot.waitUntil(lambda: window.loaded is not None, timeout=30_000)
+    panel = window.attribution
+    if not hasattr(panel, "set_models"):
+        pytest.fail("the attribution panel is not embedded")
+    window.tabs.setCurrentIndex(TABS.index("attribution"))  # handed over when its tab is shown
+    assert any("resnet20" in choice for choice in panel.source_choices())
+    window.architecture.module_selected.emit("layer2.0.conv1")  # a click on a graph node
+    assert panel.layer() == "layer2.0.conv1"
