@@ -65,17 +65,14 @@ def is_run_file(reference: str) -> bool:
 
 def with_weights(model: nn.Module, state_dict: dict[str, Tensor], where: str = "checkpoint") -> nn.Module:
     """A copy of ``model`` (own tensors) holding ``state_dict``; the model itself is untouched."""
-    from ..models.weights import match_state_dict
+    from ..models.weights import copy_matching, match_state_dict
     from .prepare import shared_copy
 
     copy = shared_copy(model, clone_tensors=True)
     report = match_state_dict(copy, dict(state_dict))
     if not report.ok:
         raise ResvizError(f"{where} does not fit the model: {report.summary()}")
-    with torch.no_grad():
-        own = copy.state_dict()
-        for key in report.loaded:
-            own[key].copy_(state_dict[key])
+    copy_matching(copy, state_dict, report)
     return copy
 
 

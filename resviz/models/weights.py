@@ -95,11 +95,16 @@ def load_weights(model: nn.Module, path: str | Path, *, strict: bool = True) -> 
         raise ResvizError(f"{path}: does not fit the model: {report.summary()}")
     if not report.loaded:
         raise ResvizError(f"{path}: no tensor fits the model: {report.summary()}")
+    copy_matching(model, state, report)
+    return report
+
+
+def copy_matching(model: nn.Module, state: dict[str, Tensor], report: WeightReport) -> None:
+    """Copy the tensors ``report`` found fitting from ``state`` into ``model``, in place."""
     with torch.no_grad():
         own = model.state_dict()
         for key in report.loaded:
             own[key].copy_(state[key])
-    return report
 
 
 def save_weights(model: nn.Module, path: str | Path) -> None:
