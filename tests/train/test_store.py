@@ -231,6 +231,7 @@ WRITER_SCRIPT = textwrap.dedent("""
         step += chunk
         if writer.pending == 0:
             print("committed", step, flush=True)
+            time.sleep(0.002)  # a reader on a busy machine gets to see the run grow
     writer.finish()
 """)
 
@@ -381,12 +382,12 @@ def test_busy_database_is_retried_not_raised(tmp_path):
 
     def release_later():
         time.sleep(0.4)
+        released.set()  # before close: the reader may get in the moment the lock goes
         blocker.close()
-        released.set()
 
+    started = time.monotonic()
     thread = threading.Thread(target=release_later)
     thread.start()
-    started = time.monotonic()
     with RunReader(path, busy_timeout=5.0) as reader:  # waits for the lock instead of raising
         assert released.is_set() and time.monotonic() - started >= 0.3
         assert reader.read_steps().step.tolist() == [0]
