@@ -78,9 +78,11 @@ def run(args: argparse.Namespace) -> int:
         if recorder is not None:
             recorder.attach()
             recorder.seconds = 0.0
-        train_step(recorder)
-        if recorder is not None:
-            recorder.detach()
+        try:
+            train_step(recorder)
+        finally:
+            if recorder is not None:
+                recorder.detach()
         synchronize(device)
         if recorder is not None:
             own_work.append(recorder.seconds)
@@ -95,11 +97,11 @@ def run(args: argparse.Namespace) -> int:
         recorder.clock = writer.elapsed
         print(f"recorder overhead: {args.model}, batch {args.batch_size}, {device_label(device)}, "
               f"{len(recorder.layer_ids)} layers, {len(recorder.block_ids)} blocks, every {args.every}")
-        timed_step(None)       # first-use costs (allocator, kernels) paid outside the timing,
-        timed_step(recorder)   # and the recorder's first step (its weight snapshot) too
-        own_work.clear()
         timed: dict[bool, list[float]] = {False: [], True: []}
         try:
+            timed_step(None)       # first-use costs (allocator, kernels) paid outside the timing,
+            timed_step(recorder)   # and the recorder's first step (its weight snapshot) too
+            own_work.clear()
             for index in range(2 * args.steps):
                 with_recorder = index % 4 in (1, 2)  # ABBA: neither side always goes first
                 timed[with_recorder].append(timed_step(recorder if with_recorder else None))
