@@ -257,7 +257,3 @@ def parse_target(text: str | None, classes: Sequence[str]) -> Any:
 
     raise ResvizError(f"target {text!r} is not a class index, 'pred', 'label' or a class name"
                       f"{did_you_mean(text, classes)}" + (f"; classes are {', '.join(classes)}" if classes else ""))
-
-
-def describe_inputs(shape: Any) -> str:
-    return "x".join(str(v) for v in shape)
