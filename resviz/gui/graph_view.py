@@ -4,8 +4,10 @@
 the view; the GUI thread never traces), collapses it to the model's default level of detail
 (large models open collapsed), lays it out and draws the graph package's Scene with
 :class:`GraphScene` — the same primitives the SVG/PNG export writes. Expanding or collapsing a
-block re-groups the already-traced graph. Gradient colours, skip colours and the selection
-change items in place, so replaying a run at 30 Hz never rebuilds the scene.
+block re-groups the already-traced graph: at once for a small graph, in a worker for a large
+one (ResNet-1202 at full detail takes a second or more), where rapid requests coalesce and only
+the latest is drawn. Gradient colours, skip colours and the selection change items in place, so
+replaying a run at 30 Hz never rebuilds the scene.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import html
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +46,9 @@ SKIP_LABELS = {
 ZOOM_MIN, ZOOM_MAX = 0.01, 8.0
 SKIP_GRADIENT_WIDTH = 4.0
 READABLE_ZOOM = 0.55  # below this the labels are too small to read: open at the top, fitted to width
+# Graphs with more ops than this re-group and re-lay out in a worker; smaller ones take
+# milliseconds and redraw at once, so clicking through a small model stays immediate.
+BACKGROUND_REGROUP_OPS = 300
 
 
 @dataclass
@@ -421,6 +427,13 @@ class ArchitectureView(QWidget):
         self._node_colours: dict[str, str] = {}
         self._edge_colours: dict[tuple[str, str], str] = {}
         self._task: TaskThread | None = None
+        self._regroup_task: TaskThread | None = None
+        self._drawn_state: tuple | None = None  # the (level, expanded, collapsed, fold) drawn now
+        self._regroup_anchor: tuple[QPointF | None, str | None] = (None, None)
+        self._fit_after_regroup = False
+        self._after_draw: list[Callable[[], None]] = []
+        self._busy_shown = False
+        self._modules_with_ops: tuple[int, set[str]] | None = None
         self._error: str | None = None
         self.last_timings: dict[str, float] = {}
         self._build_ui(show_details)
@@ -564,10 +577,7 @@ class ArchitectureView(QWidget):
         self._task = task
         self.busy.label.setText(f"Tracing {title or type(model).__name__}…")
         self.busy.bar.setRange(0, 0)
-        self.busy.show()
-        self.busy.raise_()
-        self._place_overlays()
-        self.busy_changed.emit(True)
+        self._update_busy()
         task.start_task()
 
     def set_graph(self, opgraph, title: str = "") -> None:
@@ -581,19 +591,33 @@ class ArchitectureView(QWidget):
         self._on_traced(prepare_graph(opgraph, title))
 
     def is_busy(self) -> bool:
-        return self._task is not None
+        """Whether a trace or a background re-layout is running."""
+        return self._task is not None or self._regroup_task is not None
 
     def cancel(self) -> None:
-        """Stop tracing (the result is dropped; the graph shown before stays)."""
+        """Stop tracing or re-laying out (the result is dropped; the graph shown before stays)."""
+        self._cancel_regroup()
         task, self._task = self._task, None
         if task is None:
             return
         task.cancel()
         for signal in (task.progressed, task.succeeded, task.failed, task.cancelled):
             signal.disconnect()
-        self.busy.hide()
         self._show_message("Tracing cancelled" if self.traced is None else None)
-        self.busy_changed.emit(False)
+        self._update_busy()
+
+    def _update_busy(self) -> None:
+        """Show the busy panel while any worker runs; ``busy_changed`` on each change."""
+        busy = self.is_busy()
+        if busy:
+            self.busy.show()
+            self.busy.raise_()
+            self._place_overlays()
+        else:
+            self.busy.hide()
+        if busy != self._busy_shown:
+            self._busy_shown = busy
+            self.busy_changed.emit(busy)
 
     def shutdown(self, timeout_ms: int = 30000) -> None:
         """Cancel any trace and wait for its threads to end (the window calls it before closing)."""
@@ -615,12 +639,12 @@ class ArchitectureView(QWidget):
         if self._task is None:
             return
         self._task = None
-        self.busy.hide()
-        self.busy_changed.emit(False)
+        self._update_busy()
 
     @Slot(object)
     def _on_traced(self, traced: TracedModel) -> None:
         self._end_task()
+        self._cancel_regroup(revert=False)
         started = time.perf_counter()
         self.traced = traced
         self._level = traced.level
@@ -663,8 +687,7 @@ class ArchitectureView(QWidget):
         self._expanded, self._collapsed = [], []
         self._set_level_box(level)
         if self.traced is not None:
-            self._regroup(keep=self._selected)
-            self.fit()
+            self._regroup(keep=self._selected, fit=True)
         if changed:
             self.level_changed.emit(level)
 
@@ -678,8 +701,7 @@ class ArchitectureView(QWidget):
             return
         self._fold = fold
         if self.traced is not None:
-            self._regroup(keep=self._selected)
-            self.fit()
+            self._regroup(keep=self._selected, fit=True)
 
     def _set_level_box(self, level: str) -> None:
         self.level_box.blockSignals(True)
@@ -719,27 +741,106 @@ class ArchitectureView(QWidget):
         self.node_collapsed.emit(node_id)
         return True
 
-    def _regroup(self, keep: str | None = None) -> None:
-        """Re-group the traced graph with the level, expansions and collapses; redraw in place."""
+    def _state(self) -> tuple:
+        """What a re-grouping depends on: (level, expanded, collapsed, fold)."""
+        return (self._level, tuple(self._expanded), tuple(self._collapsed), self._fold)
+
+    def _regroup(self, keep: str | None = None, fit: bool = False) -> None:
+        """Re-group the traced graph with the level, expansions and collapses; redraw in place.
+
+        A large graph is re-grouped in a worker (busy panel shown, this returns at once); a
+        request made while one runs is coalesced: only the state asked for last is drawn.
+        """
         assert self.traced is not None
         anchor = self._anchor(keep)
+        if self._regroup_task is None and self.traced.opgraph.graph.number_of_nodes() <= BACKGROUND_REGROUP_OPS:
+            QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+            try:
+                regrouped = regroup_job(self.traced.opgraph, self._state())
+            finally:
+                QApplication.restoreOverrideCursor()
+            self._regroup_anchor, self._fit_after_regroup = (anchor, keep), fit
+            self._apply_regroup(regrouped)
+            return
+        if self._regroup_task is None or self._regroup_anchor[0] is None:
+            self._regroup_anchor = (anchor, keep)
+        self._fit_after_regroup = self._fit_after_regroup or fit
+        if self._regroup_task is None:
+            self._start_regroup()
+
+    def _start_regroup(self) -> None:
+        assert self.traced is not None
+        opgraph, state = self.traced.opgraph, self._state()
+        task = TaskThread(lambda progress, cancel: regroup_job(opgraph, state, cancel), "layout", owner=self)
+        task.succeeded.connect(self._on_regrouped)
+        task.failed.connect(self._on_regroup_failed)
+        self._regroup_task = task
+        self.busy.label.setText(f"Laying out {self.title or 'the graph'} at level {self._level}…")
+        self.busy.bar.setRange(0, 0)
+        self._update_busy()
+        task.start_task()
+
+    def _forget_regroup_task(self) -> None:
+        task, self._regroup_task = self._regroup_task, None
+        if task is not None:
+            task.cancel()
+            for signal in (task.succeeded, task.failed):
+                signal.disconnect()
+
+    @Slot(object)
+    def _on_regrouped(self, regrouped: RegroupedGraph) -> None:
+        if self._regroup_task is None:  # a dropped request's result, queued before it was dropped
+            return
+        self._forget_regroup_task()
+        if regrouped.state != self._state():  # asked for something else meanwhile: draw only that
+            self._start_regroup()
+            return
+        self._update_busy()
+        self._apply_regroup(regrouped)
+
+    @Slot(str, str)
+    def _on_regroup_failed(self, message: str, details: str) -> None:
+        self._cancel_regroup()
+        self._show_message(f"Could not lay out {self.title or 'the graph'}:\n{message}")
+        QTimer.singleShot(6000, lambda: self._show_message(None) if shiboken6.isValid(self) else None)
+
+    def _cancel_regroup(self, revert: bool = True) -> None:
+        """Drop a background re-layout; ``revert`` puts the level, expansions and folding back
+        to what is drawn, so the controls match the graph."""
+        running = self._regroup_task is not None
+        self._forget_regroup_task()
+        self._after_draw.clear()
+        self._fit_after_regroup = False
+        self._regroup_anchor = (None, None)
+        if running and revert and self._drawn_state is not None:
+            level, expanded, collapsed, fold = self._drawn_state
+            self._level, self._expanded, self._collapsed, self._fold = level, list(expanded), list(collapsed), fold
+            self._set_level_box(level)
+            self.fold_check.blockSignals(True)
+            self.fold_check.setChecked(fold)
+            self.fold_check.blockSignals(False)
+        if running:
+            self._update_busy()
+
+    def _apply_regroup(self, regrouped: RegroupedGraph) -> None:
         started = time.perf_counter()
-        # Milliseconds for most graphs; a second or two for ResNet-1202 at full detail.
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
-            blocks = block_graph(self.traced.opgraph, level=self._level, expand=tuple(self._expanded),
-                                 collapse=tuple(self._collapsed), fold_repeats=self._fold)
-            grouped = time.perf_counter()
-            layout = layout_graph(blocks)
-            laid = time.perf_counter()
-            scene = build_view_scene(layout)
-            built = time.perf_counter()
-            self._show(blocks, layout, scene)
-        finally:
-            QApplication.restoreOverrideCursor()
+        self._show(regrouped.block_graph, regrouped.layout, regrouped.scene)
+        anchor, keep = self._regroup_anchor
         self._restore_anchor(anchor, keep)
-        self.last_timings = {"blocks": grouped - started, "layout": laid - grouped, "scene": built - laid,
-                             "draw": time.perf_counter() - built}
+        if self._fit_after_regroup:
+            self.fit()
+        self._regroup_anchor, self._fit_after_regroup = (None, None), False
+        self.last_timings = dict(regrouped.seconds, draw=time.perf_counter() - started)
+        callbacks, self._after_draw = self._after_draw, []
+        for callback in callbacks:
+            callback()
+
+    def _when_drawn(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` now, or once the re-layout in flight is drawn."""
+        if self._regroup_task is None:
+            callback()
+        else:
+            self._after_draw.append(callback)
 
     def _anchor(self, node_id: str | None) -> QPointF | None:
         """Where a node sits on screen, so it stays put while the graph around it changes."""
@@ -764,6 +865,7 @@ class ArchitectureView(QWidget):
 
     def _show(self, blocks, layout: Layout, scene: Scene) -> None:
         self._block_graph, self._layout, self._scene = blocks, layout, scene
+        self._drawn_state = self._state()
         self._box_of_module = {}
         for node_id, node in layout.nodes.items():
             if node.collapsed:
@@ -851,6 +953,13 @@ class ArchitectureView(QWidget):
         if reveal and name and self._layout is not None and name not in self._layout.nodes:
             self._reveal(name)
         self._selected = name or None
+        self._when_drawn(lambda: self._highlight(name, centre))
+        if emit and name:
+            self.module_selected.emit(name)
+
+    def _highlight(self, name: str | None, centre: bool) -> None:
+        if (name or None) != self._selected:
+            return  # selected something else since
         shown = self._visible_node_for(name) if name else None
         self.graph_scene.set_selected(shown)
         self.details.setHtml(self._details_html(self._selected))
@@ -860,8 +969,6 @@ class ArchitectureView(QWidget):
                 if self.canvas.zoom() < READABLE_ZOOM:
                     self.canvas.set_zoom(1.0)
                 self.canvas.centerOn(rect.center())
-        if emit and name:
-            self.module_selected.emit(name)
 
     def _module_of(self, name: str) -> str | None:
         """The module a name belongs to: itself, or for an op (``layer1.0.add``) its module."""
@@ -913,12 +1020,71 @@ class ArchitectureView(QWidget):
         order = {n: i for i, n in enumerate(names)}
         hits = [n for n in names if needle in n.lower()]
         hits.sort(key=lambda n: (n.lower() != needle, not n.lower().startswith(needle), order[n]))
-        if hits:
+        if not hits:
+            self.search_status.setText("not found")
+        elif self._has_ops(hits[0]):
             self.select(hits[0], reveal=True, centre=True, emit=True)
             self.search_status.setText(f"{len(hits)} found" if len(hits) > 1 else "")
-        else:
-            self.search_status.setText("not found")
+        else:  # a module the trace dropped (an nn.Identity): show where it would sit instead
+            if self._layout is not None:
+                self._reveal(hits[0])
+            self._when_drawn(lambda first=hits[0]: self._select_stand_in(first))
         return hits
+
+    def _has_ops(self, name: str) -> bool:
+        """Whether ``name`` is an op, or a module with ops of its own or in its children."""
+        opgraph = self.traced.opgraph
+        if name in opgraph.graph:
+            return True
+        if self._modules_with_ops is None or self._modules_with_ops[0] != id(opgraph):
+            modules: set[str] = set()
+            for _, module in opgraph.graph.nodes(data="module"):
+                while module and module not in modules:
+                    modules.add(module)
+                    module = _parent(module)
+            self._modules_with_ops = (id(opgraph), modules)
+        return name in self._modules_with_ops[1]
+
+    def stand_in_for(self, module: str) -> str | None:
+        """The drawn node that shows a module without ops: the box of the op that runs right
+        after the last op of the modules before it (the next on its path), else of that op."""
+        if self.traced is None or self._layout is None:
+            return None
+        opgraph = self.traced.opgraph
+        order = {name: i for i, name in enumerate(opgraph.module_types)}
+        if module not in order:
+            return None
+        position = order[module]
+        ancestors = {module, ""}
+        probe = _parent(module)
+        while probe:
+            ancestors.add(probe)
+            probe = _parent(probe)
+        scope = _parent(module)  # its siblings' ops: a module shared across the model would mislead
+
+        def inside(owner: str) -> bool:
+            return owner in order and (not scope or owner.startswith(scope + "."))
+        ops = sorted((data.get("order", 0), node, data.get("module") or "")
+                     for node, data in opgraph.graph.nodes(data=True) if data.get("kind") not in ("input", "output"))
+        # An op of an enclosing module (a block's add) may run before or after it: not a landmark.
+        before = [i for i, (_, _, owner) in enumerate(ops)
+                  if owner not in ancestors and inside(owner) and order[owner] < position]
+        after = before[-1] + 1 if before else next(
+            (i for i, (_, _, owner) in enumerate(ops) if order.get(owner, -1) > position), len(ops))
+        candidates = ops[after:after + 1] + ([ops[before[-1]]] if before else [])
+        for _, node, _ in candidates:
+            shown = self._visible_node_for(node)
+            if shown is not None:
+                return shown
+        return None
+
+    def _select_stand_in(self, module: str) -> None:
+        stand_in = self.stand_in_for(module)
+        if stand_in is None:
+            self.search_status.setText(f"{module} is not drawn")
+            return
+        self.select(stand_in, centre=True, emit=True)
+        self.search_status.setText(f"{module} has no box: showing {stand_in}")
 
     def _on_node_clicked(self, node_id: str) -> None:
         self.select(node_id, emit=True)
@@ -1249,6 +1415,36 @@ def trace_job(model, example_input, title: str, progress, cancel) -> TracedModel
     traced = prepare_graph(opgraph, title, progress, cancel)
     traced.seconds["trace"] = time.perf_counter() - started - sum(traced.seconds.values())
     return traced
+
+
+@dataclass
+class RegroupedGraph:
+    """A re-grouping's result: the state it was asked for and what it draws."""
+
+    state: tuple  # (level, expanded, collapsed, fold)
+    block_graph: Any
+    layout: Layout
+    scene: Scene
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def regroup_job(opgraph, state: tuple, cancel=None) -> RegroupedGraph:
+    """Group, lay out and build the scene of a traced graph for ``state`` (pure Python, so it
+    may run in a worker; the OpGraph is only read)."""
+    level, expanded, collapsed, fold = state
+    started = time.perf_counter()
+    blocks = block_graph(opgraph, level=level, expand=tuple(expanded), collapse=tuple(collapsed), fold_repeats=fold)
+    grouped = time.perf_counter()
+    if cancel is not None and cancel.is_set():
+        raise TaskCancelled()
+    layout = layout_graph(blocks)
+    laid = time.perf_counter()
+    if cancel is not None and cancel.is_set():
+        raise TaskCancelled()
+    scene = build_view_scene(layout)
+    built = time.perf_counter()
+    return RegroupedGraph(state=state, block_graph=blocks, layout=layout, scene=scene,
+                          seconds={"blocks": grouped - started, "layout": laid - grouped, "scene": built - laid})
 
 
 def prepare_graph(opgraph, title: str = "", progress=None, cancel=None) -> TracedModel:

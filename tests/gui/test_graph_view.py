@@ -8,10 +8,10 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QColor, QImage
 from torch import nn
 
-from resviz.graph import trace_graph
+from resviz.graph import block_graph, layout_graph, trace_graph
 from resviz.graph.types import SKIP_COLOURS
 from resviz.gui.graph_scene import gradient_colour
-from resviz.gui.graph_view import ArchitectureView, TwinArchitectureView
+from resviz.gui.graph_view import BACKGROUND_REGROUP_OPS, ArchitectureView, TwinArchitectureView
 from resviz.gui.workers_tasks import running_tasks
 from resviz.models import get_model
 
@@ -145,6 +145,79 @@ def test_search_reveals_selects_and_emits(view, qtbot):
     assert view.search("conv2")[:2] == ["layer1.0.conv2", "layer1.1.conv2"]
     assert view.search("no such layer") == []
     assert view.search_status.text() == "not found"
+
+
+def test_search_for_a_module_without_ops_selects_the_box_that_stands_for_it(qtbot):
+    # Without normalisation each bn is an nn.Identity: the trace drops it, so it has no box.
+    model = get_model("resnet20", norm="none")
+    widget = ArchitectureView()
+    qtbot.addWidget(widget)
+    widget.set_graph(trace_graph(model, torch.zeros(1, *model.input_shape)), "resnet20 (no norm)")
+    widget.set_level("blocks")
+    with qtbot.waitSignal(widget.module_selected) as blocker:
+        hits = widget.search("layer2.0.bn1")
+    assert hits[0] == "layer2.0.bn1"
+    # Its block is opened and the next op on its path (bn1 sits between conv1 and relu1) is shown.
+    assert blocker.args == ["layer2.0.relu1"]
+    assert widget.selected() == "layer2.0.relu1" and "layer2.0.relu1" in widget.node_ids()
+    assert widget.graph_scene.selected == "layer2.0.relu1"
+    assert "layer2.0.bn1" in widget.search_status.text()
+    # The last module of a block has no op after it inside; the next drawn op follows the block.
+    widget.set_level("blocks")
+    widget.search("layer1.2.bn2")
+    assert widget.selected() == "layer1.2.add" and widget.graph_scene.selected == "layer1.2.add"
+    widget.shutdown()
+
+
+@pytest.fixture(scope="module")
+def resnet110_graph():
+    model = get_model("resnet110")
+    return trace_graph(model, torch.zeros(1, *model.input_shape))  # shapes come from a meta-device pass
+
+
+def test_large_graph_regroups_in_a_worker_and_draws_only_the_latest_request(qtbot, resnet110_graph):
+    assert resnet110_graph.graph.number_of_nodes() > BACKGROUND_REGROUP_OPS
+    widget = ArchitectureView()
+    qtbot.addWidget(widget)
+    widget.resize(1000, 700)
+    widget.show()
+    widget.set_graph(resnet110_graph, "resnet110")
+    widget.select("layer1.0.conv1")
+    widget.set_gradient_colours({"layer1.0.conv1": 1e-3, "fc": 1.0})
+    drawn: list[int] = []
+    widget.graph_changed.connect(lambda: drawn.append(len(widget.node_ids())))
+    before = widget.node_ids()
+    expected = {level: len(layout_graph(block_graph(resnet110_graph, level=level)).nodes)
+                for level in ("layers", "blocks")}
+
+    widget.set_level("layers")
+    # The call returns to the event loop at once: the old graph stays until the worker is done.
+    assert drawn == [] and widget.node_ids() == before
+    assert widget.is_busy() and widget.busy.isVisibleTo(widget)
+    qtbot.waitUntil(lambda: not widget.is_busy(), timeout=60000)
+    assert drawn == [expected["layers"]] and len(widget.node_ids()) == expected["layers"]
+    assert not widget.busy.isVisibleTo(widget)
+    # Selection and gradient colours are applied to the new items.
+    assert widget.graph_scene.selected == "layer1.0.conv1"
+    levels = widget.gradient_levels()
+    assert widget.graph_scene.node_brush("layer1.0.conv1") == QColor(gradient_colour(1e-3, levels))
+
+    # Two quick requests: only the second is drawn.
+    drawn.clear()
+    widget.set_level("stages")
+    widget.set_level("blocks")
+    assert drawn == []
+    qtbot.waitUntil(lambda: not widget.is_busy(), timeout=60000)
+    qtbot.wait(50)
+    assert drawn == [expected["blocks"]] and widget.level() == "blocks"
+    assert widget.level_box.currentText() == "blocks"
+
+    # Cancel drops a re-layout in flight and puts the controls back to what is drawn.
+    widget.set_level("layers")
+    widget.cancel()
+    assert not widget.is_busy() and widget.level() == "blocks" and widget.level_box.currentText() == "blocks"
+    widget.shutdown()
+    assert running_tasks() == [] and drawn == [expected["blocks"]]
 
 
 def test_click_selects_and_emits(view, qtbot):
