@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ResvizError
+from ..models.registry import model_device  # noqa: F401 - re-exported for this package
 
 LUMINANCE = (0.299, 0.587, 0.114)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -102,14 +103,6 @@ def _shape_text(shape: Sequence[int]) -> str:
 def model_input_shape(model: nn.Module) -> tuple[int, ...] | None:
     shape = getattr(model, "input_shape", None)
     return tuple(int(v) for v in shape) if shape is not None else None
-
-
-def model_device(model: nn.Module) -> torch.device:
-    for tensor in model.parameters():
-        return tensor.device
-    for tensor in model.buffers():
-        return tensor.device
-    return torch.device("cpu")
 
 
 def to_model_input(images: torch.Tensor | np.ndarray, mean: Sequence[float] | None = None,

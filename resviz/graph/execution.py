@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ..errors import ResvizError
+from ..models.registry import model_device  # noqa: F401 - re-exported for this package
 
 
 def example_args(model: nn.Module, example_input: Any) -> tuple[Any, ...]:
@@ -46,14 +47,6 @@ def example_args(model: nn.Module, example_input: Any) -> tuple[Any, ...]:
         return tuple(example_input)
     raise ResvizError(f"example input must be a tensor, a tuple of tensors or a shape, "
                       f"not {type(example_input).__name__}")
-
-
-def model_device(model: nn.Module) -> torch.device:
-    for tensor in model.parameters():
-        return tensor.device
-    for tensor in model.buffers():
-        return tensor.device
-    return torch.device("cpu")
 
 
 def _map_tensors(value: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:

@@ -175,6 +175,15 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def model_device(model: nn.Module) -> torch.device:
+    """Where the model's first parameter (or buffer) lives; the CPU for a model with neither."""
+    for tensor in model.parameters():
+        return tensor.device
+    for tensor in model.buffers():
+        return tensor.device
+    return torch.device("cpu")
+
+
 def weighted_depth(model: nn.Module) -> int:
     """Layers counted as in the ResNet paper: convolutions and linear layers off the shortcuts."""
     return sum(1 for qualified_name, module in model.named_modules()
