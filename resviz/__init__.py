@@ -6,7 +6,7 @@ The package's core (models, graph, data, train, attribution) never imports Qt; o
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 __version__ = "0.1.0"
 
@@ -16,9 +16,6 @@ from .models import ModelSpec, get_model, list_models, open_model
 build_model = get_model
 
 __all__ = ["ModelSpec", "ResvizError", "__version__", "build_model", "get_model", "list_models", "open_model"]
-
-if TYPE_CHECKING:  # pragma: no cover
-    pass
 
 
 def __getattr__(name: str) -> Any:
