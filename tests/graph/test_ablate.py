@@ -33,21 +33,26 @@ def test_the_twin_computes_the_zoo_plain_twin():
 
 
 def test_the_twin_trains():
+    """The ablated twin has no skip, every parameter gets a gradient, and it learns unambiguously:
+    it memorises one small batch. Measured over seeds 0-4 and 1-2 threads: the last loss was
+    0.007-0.031 from ~2.3, so the bound below holds with a margin of more than ten times."""
     torch.manual_seed(0)
     twin = make_plain_twin(get_model("resnet20", width=8))
+    assert find_skips(trace_graph(twin)) == []
     twin.train()
     x = torch.randn(16, 3, 16, 16)
     y = torch.randint(0, 10, (16,))
-    optimizer = torch.optim.SGD(twin.parameters(), lr=0.05, momentum=0.9)
+    optimizer = torch.optim.Adam(twin.parameters(), lr=1e-2)
     losses = []
-    for _ in range(8):
+    for _ in range(40):
         loss = F.cross_entropy(twin(x), y)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
-    assert losses[-1] < losses[0] * 0.8
-    assert all(p.grad is not None for p in twin.parameters())
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in twin.parameters())
+    assert losses[0] > 1.5  # near ln 10 at the start
+    assert losses[-1] < 0.5
 
 
 def test_chosen_skips_only():
