@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
             return TrainConfig(model=args.model, model_options=options, device=str(device),
                                batch_size=args.batch_size, max_steps=steps, train_samples=steps * args.batch_size,
                                test_samples=args.batch_size, checkpoint_every=0,
-                               out=str(Path(folder) / f"{name}.resviz"))
+                               out=str(Path(folder) / f"{name}.resviz")).with_recipe()
 
         # First-use costs (imports, allocator, kernels) are paid by an untimed round on each side.
         _time_trainer(round_config("warm-trainer", 2))

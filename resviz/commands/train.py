@@ -46,16 +46,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     data.add_argument("--augment", action="store_true", help="pad 4, random crop, horizontal flip (He et al.)")
     data.add_argument("--no-normalize", action="store_true", help="feed pixels in [0, 1] instead of standardised")
     optimisation = parser.add_argument_group("optimisation")
-    optimisation.add_argument("--epochs", type=int, default=defaults.epochs, help="epochs (default %(default)s)")
-    optimisation.add_argument("--steps", type=int, metavar="N", help="stop after N steps in all")
-    optimisation.add_argument("--batch-size", type=int, default=defaults.batch_size,
-                              help="batch size (default %(default)s)")
-    optimisation.add_argument("--optimizer", choices=OPTIMIZERS, default=defaults.optimizer)
-    optimisation.add_argument("--lr", type=float, help="learning rate (default 0.05 for SGD, 0.001 for Adam)")
-    optimisation.add_argument("--momentum", type=float, default=defaults.momentum)
-    optimisation.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
-    optimisation.add_argument("--schedule", choices=SCHEDULES, default=defaults.schedule,
-                              help="learning-rate schedule: step (x0.1 at 50%% and 75%% of training) or cosine")
+    optimisation.add_argument("--epochs", type=int, help="epochs (default 1, or as many as --steps needs)")
+    optimisation.add_argument("--steps", type=int, metavar="N",
+                              help="train N steps in all, over as many epochs as they take (with --epochs: "
+                                   "whichever ends first)")
+    optimisation.add_argument("--batch-size", type=int, help="batch size (default: the model's recipe)")
+    optimisation.add_argument("--optimizer", choices=OPTIMIZERS, help="default: the model's recipe (SGD with "
+                              "momentum for nets with norm layers, Adam for nets without)")
+    optimisation.add_argument("--lr", type=float, help="learning rate (default: the model's recipe)")
+    optimisation.add_argument("--momentum", type=float, help="SGD momentum (default: the recipe's, 0.9)")
+    optimisation.add_argument("--weight-decay", type=float, help="weight decay (default: the model's recipe)")
+    optimisation.add_argument("--schedule", choices=SCHEDULES,
+                              help="learning-rate schedule (default: the recipe's cosine decay); step: x0.1 at "
+                                   "50%% and 75%% of training")
+    optimisation.add_argument("--warmup", type=float, metavar="FRACTION",
+                              help="linear warm-up over this fraction of the steps (default: the recipe's)")
     optimisation.add_argument("--device", default=defaults.device, help="auto (cuda, then mps, then cpu), cuda, "
                                                                         "mps or cpu")
     optimisation.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
@@ -84,7 +89,8 @@ def config_from_args(args: argparse.Namespace):
         dataset=args.dataset, data_dir=args.data_dir, download=args.download, train_samples=args.samples,
         test_samples=args.test_samples, augment=args.augment, normalize=not args.no_normalize, epochs=args.epochs,
         max_steps=args.steps, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
-        momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule, device=args.device,
+        momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule, warmup=args.warmup,
+        device=args.device,
         amp=args.amp, seed=args.seed, record_every=args.record_every, checkpoint_every=args.checkpoint_every,
         nonfinite=args.nonfinite, out=args.out, overwrite=args.overwrite).validate()
 

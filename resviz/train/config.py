@@ -19,8 +19,9 @@ from ..errors import ResvizError, did_you_mean
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("none", "step", "cosine")
 NONFINITE_POLICIES = ("stop", "skip")
-DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3}
 RUNS_FOLDER = "runs"
+# The settings a model's training recipe fills when the config leaves them unset (None).
+RECIPE_FIELDS = ("optimizer", "lr", "momentum", "weight_decay", "schedule", "warmup", "batch_size")
 
 
 @dataclass
@@ -42,15 +43,16 @@ class TrainConfig:
     data_seed: int = 0                  # the data set itself (shapes), not the training order
     augment: bool = False               # He et al.: pad 4, random crop, horizontal flip
     normalize: bool = True
-    # optimisation
-    epochs: int = 1
-    max_steps: int | None = None        # stop after this many steps in all (may end mid-epoch)
-    batch_size: int = 64
-    optimizer: str = "sgd"
-    lr: float | None = None             # None: 0.05 for SGD, 1e-3 for Adam
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    schedule: str = "none"              # none | step | cosine
+    # optimisation; None takes the model's recipe (resviz.models.recipes), see ``with_recipe``
+    epochs: int | None = None           # None: 1, or as many as ``max_steps`` needs
+    max_steps: int | None = None        # train this many steps in all (may end mid-epoch)
+    batch_size: int | None = None
+    optimizer: str | None = None        # sgd | adam
+    lr: float | None = None
+    momentum: float | None = None
+    weight_decay: float | None = None
+    schedule: str | None = None         # none | step | cosine
+    warmup: float | None = None         # fraction of the steps with a linear warm-up
     lr_milestones: tuple[float, ...] = (0.5, 0.75)  # step schedule: fractions of training
     lr_gamma: float = 0.1
     device: str = "auto"
@@ -67,6 +69,7 @@ class TrainConfig:
     overwrite: bool = False
     twin: str | None = None             # the twin's run file, when trained as a pair
     name: str | None = None
+    recipe: dict[str, Any] | None = None  # the recipe that filled unset settings (set by with_recipe)
 
     def __post_init__(self) -> None:
         self.model_options = dict(self.model_options or {})
@@ -78,25 +81,30 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         """Raise a ``ResvizError`` naming the first setting that cannot work; return self."""
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
-        _choice("schedule", self.schedule, SCHEDULES)
+        if self.optimizer is not None:
+            _choice("optimizer", self.optimizer, OPTIMIZERS)
+        if self.schedule is not None:
+            _choice("schedule", self.schedule, SCHEDULES)
         _choice("nonfinite", self.nonfinite, NONFINITE_POLICIES)
-        for name in ("epochs", "batch_size", "record_every", "flush_every"):
+        for name in ("record_every", "flush_every"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ResvizError(f"training option {name}={value!r} must be a whole number of at least 1")
-        for name in ("max_steps", "train_samples", "test_samples"):
+        for name in ("epochs", "batch_size", "max_steps", "train_samples", "test_samples"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise ResvizError(f"training option {name}={value!r} must be at least 1 (or left out)")
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise ResvizError(f"training option {name}={value!r} must be a whole number of at least 1 "
+                                  "(or left out)")
         if self.checkpoint_every < 0:
             raise ResvizError(f"training option checkpoint_every={self.checkpoint_every} must be 0 or more")
         if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
             raise ResvizError(f"learning rate {self.lr!r} must be a positive number")
-        if not 0 <= self.momentum < 1:
+        if self.momentum is not None and not 0 <= self.momentum < 1:
             raise ResvizError(f"momentum {self.momentum!r} must lie in [0, 1)")
-        if self.weight_decay < 0:
+        if self.weight_decay is not None and not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
             raise ResvizError(f"weight decay {self.weight_decay!r} must be >= 0")
+        if self.warmup is not None and not 0 <= self.warmup < 1:
+            raise ResvizError(f"warm-up {self.warmup!r} must be a fraction of training in [0, 1)")
         if not 0 < self.lr_gamma <= 1:
             raise ResvizError(f"lr_gamma {self.lr_gamma!r} must lie in (0, 1]")
         if any(not 0 < m < 1 for m in self.lr_milestones) or list(self.lr_milestones) != sorted(self.lr_milestones):
@@ -106,9 +114,37 @@ class TrainConfig:
             raise ResvizError(f"flush_seconds {self.flush_seconds!r} must be positive")
         return self
 
+    def with_recipe(self) -> TrainConfig:
+        """This config with every unset optimisation setting taken from the model's recipe.
+
+        A setting the user gave wins. When the user picks another optimiser than the recipe's,
+        the unset settings come from that optimiser's own recipe; an SGD learning rate follows
+        a batch size the user chose (linear scaling).
+        """
+        from ..models.recipes import recipe_for
+
+        if self.recipe is not None:
+            return self  # already resolved
+        recipe = recipe_for(self.model, self.model_options, optimizer=self.optimizer, batch_size=self.batch_size)
+        applied = [name for name in RECIPE_FIELDS if getattr(self, name) is None]
+        changes: dict[str, Any] = {name: getattr(recipe, name) for name in applied}
+        changes["recipe"] = {**recipe.to_dict(), "applied": applied}
+        return dataclasses.replace(self, **changes)
+
     @property
     def learning_rate(self) -> float:
-        return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
+        if self.lr is None:
+            return self.with_recipe().lr
+        return self.lr
+
+    def epochs_for(self, steps_per_epoch: int) -> int:
+        """Epochs to run with this many steps per epoch: ``--steps N`` alone trains N steps, over as many
+        epochs as they take; with ``epochs`` too, whichever ends first."""
+        if self.epochs is not None:
+            return self.epochs
+        if self.max_steps is not None:
+            return max(1, math.ceil(self.max_steps / max(1, steps_per_epoch)))
+        return 1
 
     def run_path(self) -> Path:
         """Where the run file goes: ``out``, else ``runs/MODEL-YYYYmmdd-HHMMSS.resviz``."""

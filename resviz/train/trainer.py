@@ -99,15 +99,20 @@ def out_of_memory_message(device: torch.device, step: int, batch_size: int) -> s
 
 
 def lr_at(config: TrainConfig, step: int, total_steps: int) -> float:
-    """The learning rate of ``step`` under the config's schedule (per step, so it is smooth)."""
+    """The learning rate of ``step``: a linear warm-up over the config's warm-up fraction, then the
+    schedule over the remaining steps (per step, so it is smooth)."""
     base = config.learning_rate
-    if config.schedule == "none" or total_steps <= 0:
+    if total_steps <= 0:
         return base
-    progress = min(step / total_steps, 1.0)
+    warmup_steps = round((config.warmup or 0.0) * total_steps)
+    factor = (step + 1) / warmup_steps if step < warmup_steps else 1.0
+    if config.schedule in (None, "none"):
+        return base * factor
+    progress = min(max(step - warmup_steps, 0) / max(total_steps - warmup_steps, 1), 1.0)
     if config.schedule == "step":
         passed = sum(1 for milestone in config.lr_milestones if progress >= milestone)
-        return base * config.lr_gamma ** passed
-    return base * 0.5 * (1.0 + math.cos(math.pi * progress))  # cosine, to 0 at the end
+        return base * factor * config.lr_gamma ** passed
+    return base * factor * 0.5 * (1.0 + math.cos(math.pi * progress))  # cosine, to 0 at the end
 
 
 def fused_supported(parameters) -> bool:
@@ -172,7 +177,8 @@ class Trainer:
                  control: TrainingControl | None = None,
                  on_progress: Callable[[TrainProgress], None] | None = None,
                  on_start: Callable[[dict[str, Any]], None] | None = None) -> None:
-        self.config = config.validate()
+        # Settings the user left unset come from the model's training recipe (recorded in the run).
+        self.config = config.validate().with_recipe().validate()
         self.control = control or TrainingControl()
         self.on_progress = on_progress
         self.on_start = on_start
@@ -211,7 +217,7 @@ class Trainer:
         self.steps_per_epoch = len(self.train_loader)
         if self.steps_per_epoch == 0:
             raise ResvizError(f"data set {self.train_data.name} has no training samples")
-        planned = config.epochs * self.steps_per_epoch
+        planned = config.epochs_for(self.steps_per_epoch) * self.steps_per_epoch
         self.total_steps = min(planned, config.max_steps) if config.max_steps else planned
         self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
         self.optimizer = make_optimizer(config, self.model.parameters())

@@ -27,8 +27,10 @@ TINY = {"depth": 8, "width": 4, "norm": "none", "input_size": 8}
 
 
 def config(tmp_path, name: str = "run", **changes) -> TrainConfig:
+    # A fixed optimisation (not the model's recipe), so the numbers below are known.
     settings = dict(model="resnet20", model_options=dict(TINY), train_samples=48, test_samples=18, batch_size=16,
-                    epochs=1, out=str(tmp_path / f"{name}.resviz"), checkpoint_every=0)
+                    epochs=1, out=str(tmp_path / f"{name}.resviz"), checkpoint_every=0, optimizer="sgd", lr=0.05,
+                    momentum=0.9, weight_decay=0.0, schedule="none", warmup=0.0)
     settings.update(changes)
     return TrainConfig(**settings)
 
@@ -133,7 +135,7 @@ def test_same_seed_and_config_give_identical_losses(tmp_path):
 
 
 def test_adam_with_cosine_and_max_steps_ending_mid_epoch(tmp_path):
-    result = Trainer(config(tmp_path, optimizer="adam", schedule="cosine", epochs=3, max_steps=4, amp=True)).run()
+    result = Trainer(config(tmp_path, optimizer="adam", lr=None, schedule="cosine", epochs=3, max_steps=4, amp=True)).run()
     assert result.status == "finished" and result.steps == 4 and result.epochs == 1
     with open_run(result.path) as reader:
         lrs = reader.read_steps().lr
@@ -336,7 +338,8 @@ def reference_weights(model: nn.Module, batches, optimizer: torch.optim.Optimize
 
 @pytest.mark.parametrize("optimizer, nan_at", [("sgd", 0), ("sgd", 2), ("adam", 0), ("adam", 1)])
 def test_a_step_skipped_on_the_device_equals_a_step_never_taken(tmp_path, optimizer, nan_at):
-    model, trainer = faulty_run(tmp_path, "nan", nan_at, nonfinite="skip", optimizer=optimizer, flush_every=2)
+    model, trainer = faulty_run(tmp_path, "nan", nan_at, nonfinite="skip", optimizer=optimizer, flush_every=2,
+                                lr={"sgd": 0.05, "adam": 1e-3}[optimizer])
     trainer.prepare()
     assert trainer.skip_on_device  # fused on the CPU: the same code path as on CUDA
     references = [copy.deepcopy(model), copy.deepcopy(model)]

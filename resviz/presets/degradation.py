@@ -1,0 +1,73 @@
+"""``degradation``: He et al. 2016, Fig. 1 — deeper plain nets train worse; deeper residual nets do not.
+
+Plain-20 and Plain-56, ResNet-20 and ResNet-56, all with BatchNorm, trained with the same
+recipe, seed and data order. BatchNorm keeps the gradient from vanishing, yet the 56-layer
+plain net reaches a higher *training* error than the 20-layer one: the problem is
+optimisation, not overfitting. With shortcuts the deeper net trains at least as well as the
+shallower one. The figure shows the four training-error curves on one axis, as in the paper.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..train.config import TrainConfig
+from ..train.store import open_run
+from .base import Claim, Preset, PresetOptions, PresetResult, ProgressCallback, final_mean, smoothed, train_one
+from .figures import new_figure, plot_curves, save_figure
+
+MODELS = (("plain20", "Plain-20", "plain"), ("plain56", "Plain-56", "plain-deep"),
+          ("resnet20", "ResNet-20", "residual"), ("resnet56", "ResNet-56", "residual-deep"))
+# The deeper residual net "does not train worse": its final training error may exceed the
+# shallower one's by at most this much (batch noise), while the plain nets' gap is far larger.
+RESIDUAL_TOLERANCE = 0.02
+BUDGETS = {
+    "full": dict(epochs=4, train_samples=2000, test_samples=300, model_options={"input_size": 16}),
+    "quick": dict(epochs=2, train_samples=1000, test_samples=200, model_options={"input_size": 16, "width": 8}),
+}
+
+
+def training_error(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, training error per step) of a run: 1 - the batch accuracy recorded at each step."""
+    with open_run(path) as reader:
+        steps = reader.read_steps()
+    return steps.step, 1.0 - steps.acc.astype(np.float64)
+
+
+def run(out: Path, options: PresetOptions, on_progress: ProgressCallback | None = None) -> PresetResult:
+    settings = dict(BUDGETS[options.budget])
+    model_options = settings.pop("model_options", {})
+    runs, errors = {}, {}
+    for model, label, _ in MODELS:
+        config = TrainConfig(model=model, model_options=dict(model_options), seed=options.seed,
+                             device=options.device, out=str(out / f"degradation-{model}.resviz"), overwrite=True,
+                             **settings)
+        result = train_one(config, model, on_progress)
+        runs[model] = result.path
+        errors[model] = training_error(result.path)
+    final = {model: final_mean(error) for model, (_, error) in errors.items()}
+    plain_gap = final["plain56"] - final["plain20"]
+    residual_gap = final["resnet56"] - final["resnet20"]
+    claims = [
+        Claim("the deeper plain net trains worse: Plain-56's training error is above Plain-20's", plain_gap > 0,
+              f"{final['plain56']:.1%} vs {final['plain20']:.1%}"),
+        Claim("the deeper residual net does not: ResNet-56's training error is at most ResNet-20's "
+              f"(+{RESIDUAL_TOLERANCE:.0%})", residual_gap <= RESIDUAL_TOLERANCE,
+              f"{final['resnet56']:.1%} vs {final['resnet20']:.1%}"),
+        Claim("the shortcuts matter more with depth: the plain nets' gap exceeds the residual nets'",
+              plain_gap > residual_gap, f"{plain_gap:+.1%} vs {residual_gap:+.1%}"),
+    ]
+    figure, (axes,) = new_figure(1, width=7.0, height=4.6)
+    window = max(5, len(next(iter(errors.values()))[0]) // 25)
+    curves = [(label, errors[model][0], smoothed(errors[model][1], window), role) for model, label, role in MODELS]
+    plot_curves(axes, curves, title="Training error (moving average over batches)", xlabel="step",
+                ylabel="training error", percent=True, styles=["--", "--", "-", "-"])
+    path = save_figure(figure, out / "degradation.png", "Degradation: deeper plain nets train worse (He et al. 2016)")
+    lines = [f"{label:<9} final training error {final[model]:.1%}" for model, label, _ in MODELS]
+    return PresetResult("degradation", runs, claims, path, lines)
+
+
+PRESET = Preset("degradation", "Plain-20/56 vs ResNet-20/56 with BatchNorm: deeper plain nets train worse",
+                __doc__.split("\n\n", 1)[1].strip(), run)
