@@ -46,6 +46,10 @@ def plot_curves(axes, curves: Sequence[tuple[str, np.ndarray, np.ndarray, str]],
         axes.plot(x, y, style, color=COLOURS.get(role, COLOURS["other"]), label=label, linewidth=1.8)
     if log:
         axes.set_yscale("log")
+    if xlabel in ("epoch", "step", "layer"):
+        from matplotlib.ticker import MaxNLocator
+
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_title(title, fontsize=11)
     axes.set_xlabel(xlabel)
     axes.set_ylabel(ylabel + (" (%)" if percent else ""))
@@ -58,6 +62,9 @@ def plot_depth_profile(axes, profiles: Sequence[tuple[str, np.ndarray, str]], *,
     for label, values, role in profiles:
         axes.semilogy(np.arange(len(values)), np.clip(values, 1e-30, None), "o-", markersize=3,
                       color=COLOURS.get(role, COLOURS["other"]), label=label, linewidth=1.5)
+    from matplotlib.ticker import MaxNLocator
+
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_title(title, fontsize=11)
     axes.set_xlabel("layer (input → output)")
     axes.set_ylabel("gradient norm (median over steps)")
