@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import signal
 import sqlite3
 import subprocess
@@ -38,6 +39,14 @@ def add(writer, step, **extra):
                   update_ratio=np.array([np.nan, 0.1, 0.2]), act_grad_norm=[step * 2.0], dead_relu=[0.25])
     values.update(extra)
     writer.add_step(step, **values)
+
+
+def abandon(writer):
+    """The writer is gone, as if its process had died: its connection goes, and its writer lock
+    is let go of (its lock file stays, as after a kill)."""
+    writer._db.close()
+    os.close(writer._writer_lock._fd)
+    writer._writer_lock._fd = None
 
 
 def batch_of(steps):
@@ -283,7 +292,8 @@ def test_a_killed_writer_loses_at_most_the_uncommitted_batch(tmp_path):
 
     with open_run(path) as reader:
         info = reader.info()
-        assert info.status == "running"  # the writer never got to say otherwise
+        assert info.recorded_status == "running"  # the writer never got to say otherwise
+        assert info.status == "interrupted" and not info.live  # ... and it is gone
         steps = reader.read_steps()
         # Everything committed is there, contiguous and intact; at most one batch (plus the
         # chunk that pushed it over the threshold) after the last reported commit may be missing.
@@ -293,7 +303,7 @@ def test_a_killed_writer_loses_at_most_the_uncommitted_batch(tmp_path):
         np.testing.assert_array_equal(steps.act_grad_norm[:, 0], steps.step * 2.0)
         assert reader._query("PRAGMA integrity_check") == [("ok",)]
         summary = summarize_run(path)
-        assert summary.status == "running" and not summary.live  # the writer process is gone
+        assert summary.status == "interrupted" and not summary.live  # the writer process is gone
 
 
 def test_a_run_whose_writer_died_is_marked_ended_once_and_keeps_its_steps(tmp_path):
@@ -308,11 +318,11 @@ def test_a_run_whose_writer_died_is_marked_ended_once_and_keeps_its_steps(tmp_pa
     with open_run(path) as reader:
         before = reader.info()
         steps = reader.read_steps()
-    assert before.status == "running" and before.pid == process.pid and len(steps) >= 90
+    assert before.recorded_status == "running" and before.pid == process.pid and len(steps) >= 90
 
     message = "the training process was ended by SIGKILL (killed; out of memory?)"
     assert not mark_run_ended(path, "failed", message, pid=process.pid + 1)  # another writer's run: untouched
-    assert open_run(path).info().status == "running"
+    assert open_run(path).info().recorded_status == "running"
     assert mark_run_ended(path, "failed", message, pid=process.pid)
     assert not mark_run_ended(path, "stopped", "again")  # it has ended already: the first word stands
 
@@ -333,12 +343,13 @@ def test_a_run_whose_writer_died_is_marked_ended_once_and_keeps_its_steps(tmp_pa
 def test_marking_a_run_ended_checks_the_status_and_the_file(tmp_path):
     writer = make_writer(tmp_path / "open.resviz", commit_every=1)
     add(writer, 0)
+    assert not mark_run_ended(writer.path, "stopped", None)  # its writer holds the writer lock: alive
+    abandon(writer)
     # A stopped run gets a stop event, at step 1 (the first step the file does not hold).
     assert mark_run_ended(writer.path, "stopped", None)
     with open_run(writer.path) as reader:
         assert reader.info().status == "stopped" and reader.info().error is None
         assert [(e.kind, e.step, e.message) for e in reader.events()] == [("stop", 1, "the run stopped")]
-    writer._db.close()  # the writer is gone
 
     finished = finished_run(tmp_path / "finished.resviz", steps=3)
     assert not mark_run_ended(finished, "failed", "late")
@@ -354,7 +365,7 @@ def test_marking_a_run_ended_checks_the_status_and_the_file(tmp_path):
     with pytest.raises(ResvizError, match="not a resviz run file"):
         mark_run_ended(foreign, "failed", "gone")
     future = make_writer(tmp_path / "future.resviz")
-    future._db.close()
+    abandon(future)
     with tamper(future.path) as db:
         db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
     with pytest.raises(ResvizError, match="newer resviz"):
