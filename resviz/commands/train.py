@@ -90,6 +90,18 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..train.control import StopSignal, stop_on_signals
+
+    # SIGTERM and SIGHUP end the run as Ctrl+C does: stopped, its last steps and its end kept.
+    try:
+        with stop_on_signals():
+            return _train(args)
+    except StopSignal as exc:
+        print(f"resviz: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+def _train(args: argparse.Namespace) -> int:
     from ..train.trainer import Trainer
     from ..train.twins import twin_configs
 

@@ -54,7 +54,7 @@ FORMAT_NAME = "resviz-run"
 
 # How long a new writer waits for the run's writer lock: readers that probe it hold it for
 # microseconds; a writer holds it for its whole run.
-CLAIM_SECONDS = 2.0
+CLAIM_SECONDS = 1.0
 # Bounds of the numbers a run file holds; anything outside is damage, not data.
 _MAX_TIMESTAMP = 1e11   # seconds since 1970: beyond the year 5000
 _MAX_STEP = (1 << 62) - 1
@@ -483,11 +483,13 @@ class RunWriter:
             finally:
                 db.close()
             os.replace(temporary, path)
-        except (OSError, sqlite3.Error) as exc:
+        except BaseException as exc:
             for leftover in (temporary, _journal_path(temporary)):
                 with contextlib.suppress(OSError):
                     leftover.unlink()
-            raise ResvizError(f"run file {path} cannot be created: {_describe_write_failure(exc, path)}") from None
+            if isinstance(exc, (OSError, sqlite3.Error)):
+                raise ResvizError(f"run file {path} cannot be created: {_describe_write_failure(exc, path)}") from None
+            raise
         _sync_folder(path.parent)
         try:
             self._db = sqlite3.connect(str(path), isolation_level=None, timeout=30.0, check_same_thread=False)
@@ -1003,13 +1005,13 @@ class RunReader:
                 raise ValueError
             version = int(text)
         except ValueError:
-            raise ResvizError(f"run file {self.path} has an invalid schema version {text!r}") from None
+            raise self._bad("the meta table", "schema_version", text, "a whole number") from None
         if version > SCHEMA_VERSION:
             raise ResvizError(f"run file {self.path} was written by a newer resviz ({meta.get('created_by', '?')}, "
                               f"schema version {version}); this resviz reads up to version {SCHEMA_VERSION}: "
                               "upgrade resviz to open it")
         if version < 1:
-            raise ResvizError(f"run file {self.path} has an invalid schema version {version}")
+            raise self._bad("the meta table", "schema_version", text, f"a whole number from 1 to {SCHEMA_VERSION}")
         missing = {"run", "step", "eval", "event", "checkpoint"} - tables
         if missing:
             raise ResvizError(f"run file {self.path} is damaged: missing tables {', '.join(sorted(missing))}")
@@ -1027,8 +1029,8 @@ class RunReader:
             "name": self._text(name, where, "name"), "config": self._json(config, "config", dict),
             "model_spec": self._model_spec(self._text(spec, where, "model_spec", null=True)),
             "device": self._text(device, where, "device"),
-            "layer_ids": self._json(layer_ids, "layer ids", list, of=str),
-            "block_ids": self._json(block_ids, "block ids", list, of=str),
+            "layer_ids": self._json(layer_ids, "layer_ids", list, of=str),
+            "block_ids": self._json(block_ids, "block_ids", list, of=str),
             "classes": self._json(classes, "classes", list, of=str),
             "twin": self._text(twin, where, "twin", null=True),
             "created": self._number(created, where, "created", low=0.0, high=_MAX_TIMESTAMP),
@@ -1042,11 +1044,10 @@ class RunReader:
         try:
             value = json.loads(text)
         except ValueError:
-            raise ResvizError(f"run file {self.path} is damaged: its {what} are not valid JSON") from None
-        if not isinstance(value, kind):
-            raise ResvizError(f"run file {self.path} is damaged: its {what} should be a {kind.__name__}")
-        if of is not None and not all(isinstance(item, of) for item in value):
-            raise ResvizError(f"run file {self.path} is damaged: its {what} should be a list of {of.__name__}")
+            raise ResvizError(f"run file {self.path} is damaged: the run record's {what} is not valid JSON") from None
+        if not isinstance(value, kind) or (of is not None and not all(isinstance(item, of) for item in value)):
+            raise self._bad("the run record", what, value, f"JSON of a {kind.__name__}"
+                                                           + (f" of {of.__name__}" if of is not None else ""))
         return value
 
     def _model_spec(self, text: str | None) -> ModelSpec | None:
@@ -1057,7 +1058,7 @@ class RunReader:
         try:
             spec = ModelSpec.from_json(text)
         except ResvizError as exc:
-            raise ResvizError(f"run file {self.path}: {exc}") from None
+            raise ResvizError(f"run file {self.path} is damaged: the run record's model_spec: {exc}") from None
         if spec.sha256 is not None and not isinstance(spec.sha256, str):
             raise self._bad("the run record", "model_spec sha256", spec.sha256, "text")
         return spec
@@ -1139,10 +1140,10 @@ class RunReader:
                        twin=s["twin"], host=s["host"], pid=s["pid"], recorded_status=status, live=live,
                        writer_start=self._writer_start)
 
-    def read_steps(self, after: int = -1, limit: int | None = None) -> StepBatch:
-        """The steps numbered above ``after``, in order (at most ``limit`` of them)."""
+    def read_steps(self, after: int | None = None, limit: int | None = None) -> StepBatch:
+        """The steps numbered above ``after`` (all of them when None), in order (at most ``limit`` of them)."""
         sql = f"SELECT {', '.join(_STEP_COLUMNS)} FROM step WHERE step > ? ORDER BY step"
-        params: list[Any] = [int(after)]
+        params: list[Any] = [-(1 << 63) if after is None else int(after)]
         if limit is not None:
             sql += " LIMIT ?"
             params.append(max(0, int(limit)))
@@ -1221,9 +1222,7 @@ class RunReader:
         return records
 
     def _checked_count(self, k: Any, where: str) -> int:
-        if type(k) is not int or not 0 <= k <= 100_000:
-            raise ResvizError(f"run file {self.path} is damaged: {where} has an invalid class count {k!r}")
-        return k
+        return self._whole(k, where, "num_classes", 0, 100_000)
 
     def _decode_array(self, blob: Any, dtype: str, count: int, where: str, what: str) -> np.ndarray:
         expected = np.dtype(dtype).itemsize * count
@@ -1473,7 +1472,7 @@ def mark_run_ended(path: str | os.PathLike, status: str, error: str | None, *, p
     path = Path(path)
     lock = WriterLock(path)
     try:
-        if not lock.acquire(wait=min(busy_timeout, CLAIM_SECONDS)):
+        if not lock.acquire(wait=min(busy_timeout, 0.5)):
             return False  # its writer is alive: it says itself how its run ends
     except OSError as exc:
         if not path.exists():
