@@ -221,3 +221,24 @@ def test_commands_that_read_a_run_leave_no_wal_or_shm_behind(tmp_path, capsys):
                  "--out", str(tmp_path / "maps.png")]) == 0, capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["csv", "done.resviz", "maps.png"]
     assert sorted(p.name for p in (tmp_path / "csv").iterdir()) == ["done.evals.csv", "done.steps.csv"]
+
+
+def test_an_export_cut_short_leaves_no_partial_csv(tmp_path, capsys, monkeypatch):
+    import resviz.commands.runs as runs_command
+
+    run = record_run(tmp_path / "cut.resviz", steps=20)
+    out = tmp_path / "cut.steps.csv"
+    out.write_text("the export before\n")
+    monkeypatch.setattr(runs_command, "EXPORT_CHUNK", 5)
+    written = runs_command.step_rows
+
+    def rows_then_full_disk(batch):
+        if int(batch.step[0]) > 0:
+            raise OSError(28, "No space left on device")
+        yield from written(batch)
+
+    monkeypatch.setattr(runs_command, "step_rows", rows_then_full_disk)
+    assert main(["runs", "export", str(run), "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == f"resviz: error: cannot write {out}: [Errno 28] No space left on device"
+    assert out.read_text() == "the export before\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.resviz", "cut.steps.csv"]
