@@ -158,6 +158,8 @@ def own_process_start() -> str | None:
 
 
 def _pid_exists(pid: int) -> bool:
+    if os.name == "nt":  # pragma: no cover - there os.kill(pid, 0) would end the process, not test it
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -365,6 +365,39 @@ def _sql_float(value: float) -> float | None:
     return None if math.isnan(value) else value
 
 
+def _config_problem(config: Mapping[str, Any]) -> tuple[str, Any, str] | None:
+    """What is wrong with the entries of a training config that resviz reads back (to feed a run's
+    model images as it was trained on them): ``(entry, value, expected)``, or None. The other
+    entries are the user's, kept as they are. Writers refuse what readers would refuse."""
+
+    def whole(value: Any) -> bool:
+        return type(value) is int and value >= 0
+
+    for key in ("dataset", "data_dir"):
+        if key in config and not (config[key] is None or isinstance(config[key], str)):
+            return f"config {key}", config[key], "text or null"
+    for key in ("train_samples", "test_samples", "data_seed"):
+        if key in config and not (config[key] is None or whole(config[key])):
+            return f"config {key}", config[key], "a whole number >= 0 or null"
+    if "normalize" in config and not isinstance(config["normalize"], bool):
+        return "config normalize", config["normalize"], "true or false"
+    resolved = config.get("resolved")
+    if resolved is None:
+        return None
+    if not isinstance(resolved, Mapping):
+        return "config resolved", resolved, "a mapping"
+    for key in ("mean", "std"):
+        value = resolved.get(key)
+        if not (value is None or (isinstance(value, (list, tuple)) and 1 <= len(value) <= 4
+                                  and all(type(v) in (int, float) and math.isfinite(v) for v in value))):
+            return f"config resolved.{key}", value, "1 to 4 finite numbers"
+    shape = resolved.get("input_shape")
+    if not (shape is None or (isinstance(shape, (list, tuple)) and 1 <= len(shape) <= 4
+                              and all(whole(v) and 0 < v <= 1 << 20 for v in shape))):
+        return "config resolved.input_shape", shape, "1 to 4 positive whole numbers"
+    return None
+
+
 def _json_list(values: Iterable[Any]) -> str:
     return json.dumps([str(v) for v in values])
 
@@ -412,6 +445,10 @@ class RunWriter:
             config_json = json.dumps(dict(config), sort_keys=True, default=_json_default)
         except (TypeError, ValueError) as exc:
             raise ResvizError(f"run file {self.path}: the training config cannot be stored as JSON: {exc}") from None
+        problem = _config_problem(json.loads(config_json))
+        if problem is not None:
+            key, value, expected = problem
+            raise ResvizError(f"run file {self.path}: the training {key} is {value!r:.60}, expected {expected}")
         self._writer_lock = WriterLock(self.path)
         self._claim(overwrite)
         try:
@@ -1026,7 +1063,7 @@ class RunReader:
         name, config, spec, device, layer_ids, block_ids, classes, twin, created, host, pid = rows[0]
         where = "the run record"
         return {
-            "name": self._text(name, where, "name"), "config": self._json(config, "config", dict),
+            "name": self._text(name, where, "name"), "config": self._checked_config(self._json(config, "config", dict)),
             "model_spec": self._model_spec(self._text(spec, where, "model_spec", null=True)),
             "device": self._text(device, where, "device"),
             "layer_ids": self._json(layer_ids, "layer_ids", list, of=str),
@@ -1049,6 +1086,12 @@ class RunReader:
             raise self._bad("the run record", what, value, f"JSON of a {kind.__name__}"
                                                            + (f" of {of.__name__}" if of is not None else ""))
         return value
+
+    def _checked_config(self, config: dict) -> dict:
+        problem = _config_problem(config)
+        if problem is not None:
+            raise self._bad("the run record", *problem)
+        return config
 
     def _model_spec(self, text: str | None) -> ModelSpec | None:
         if text is None:

@@ -832,6 +832,14 @@ def test_a_full_disk_is_named_and_the_run_ends_failed_with_what_was_committed(tm
 # Every field checked
 
 
+def test_a_writer_refuses_a_config_entry_readers_would_refuse(tmp_path):
+    with pytest.raises(ResvizError, match=r"the training config normalize is 'yes', expected true or false"):
+        make_writer(tmp_path / "bad-config.resviz", config={"normalize": "yes"})
+    with pytest.raises(ResvizError, match=r"config resolved.input_shape is \[3, 0, 8\], expected 1 to 4 positive"):
+        make_writer(tmp_path / "bad-config.resviz", config={"resolved": {"input_shape": (3, 0, 8)}})
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.fixture(scope="module")
 def complete_run(tmp_path_factory):
     """A finished run with a row in every table."""
@@ -847,7 +855,9 @@ def complete_run(tmp_path_factory):
 
 BLOB = b"\x00\x01not text"
 DAMAGE = {
-    "run": {"name": [BLOB, None], "config": [BLOB, None, "[1, 2]", "{not json"],
+    "run": {"name": [BLOB, None], "config": [BLOB, None, "[1, 2]", "{not json", '{"train_samples": "many"}',
+                                             '{"resolved": {"mean": ["a"]}}', '{"resolved": {"input_shape": [3, -8, 8]}}',
+                                             '{"normalize": "yes"}', '{"dataset": 5}'],
             "model_spec": [BLOB, '{"options": {}}'], "device": [BLOB, None],
             "layer_ids": [None, '{"a": 1}', "[1, 2]"], "block_ids": [None, "[null]"], "classes": [None, "3"],
             "twin": [BLOB], "status": ["exploded", None, BLOB], "error": [BLOB],
