@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from ..errors import ResvizError
-from .liveness import LIVE_SECONDS, WriterLock, own_process_start, probe_writer_lock, writer_alive
+from .liveness import (LIVE_SECONDS, WriterLock, own_process_start, probe_writer_lock, process_alive,
+                       writer_alive)
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -530,8 +531,7 @@ class RunWriter:
         _sync_folder(path.parent)
         try:
             self._db = sqlite3.connect(str(path), isolation_level=None, timeout=30.0, check_same_thread=False)
-            if self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() != "wal":
-                raise sqlite3.OperationalError("the file system does not support SQLite's WAL mode")
+            self._db.execute("PRAGMA journal_mode=WAL")  # as the file says already
             # NORMAL in WAL mode survives a killed process (only a power cut may lose the last commit).
             self._db.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.Error as exc:
@@ -776,8 +776,6 @@ def _refuse_if_live(path: Path) -> None:
     if info.recorded_status != "running":
         return
     if info.host == socket.gethostname():
-        from .liveness import process_alive
-
         alive = info.writer_start is None and bool(info.pid) and info.pid != os.getpid() and \
             process_alive(int(info.pid), None)
     else:
