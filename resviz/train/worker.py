@@ -239,7 +239,7 @@ def describe_exit(code: int | None) -> str:
 
 def child_main(config_data: dict[str, Any], control, messages, threads: int | None = None) -> None:
     """Entry point of the child process: train, report, never let an error pass silently."""
-    from .control import TrainingControl, install_stop_signals
+    from .control import StopSignals, TrainingControl
 
     control_state = TrainingControl()
     send_lock = threading.Lock()
@@ -261,9 +261,9 @@ def child_main(config_data: dict[str, Any], control, messages, threads: int | No
             if command in CONTROL_COMMANDS:
                 getattr(control_state, command)()
 
-    # SIGTERM (from shutdown()) and SIGHUP (a closed terminal) stop the run as Ctrl+C does: the
-    # trainer marks it stopped and keeps its last steps. For the rest of this process's life.
-    install_stop_signals()
+    # SIGTERM (from shutdown()) and SIGHUP (a closed terminal) stop the run as Ctrl+C does, with
+    # every step it recorded. For the rest of this process's life.
+    StopSignals(control_state).install()
     threading.Thread(target=read_control, name="resviz-control", daemon=True).start()
     path = str(config_data.get("out"))
     try:

@@ -197,13 +197,12 @@ def test_sigterm_and_sighup_stop_a_child_as_ctrl_c_does(tmp_path):
             process.shutdown()
     for number, process in processes.items():
         final = finals[number]
-        assert (final["kind"], final["status"], final["error"]) == ("finished", "stopped",
-                                                                   f"stopped by {number.name}")
+        assert (final["kind"], final["status"]) == ("finished", "stopped")
         assert process.exitcode == 0 and process.state == "stopped"
         with open_run(process.path) as reader:
             info = reader.info()
             steps = reader.read_steps()
             stop = reader.events("stop")
-        assert (info.status, info.error) == ("stopped", "interrupted")
-        assert len(stop) == 1 and len(steps) >= 3 and stop[0].step in (len(steps) - 1, len(steps))
+        # Stopped at a step boundary: the end written, every step trained kept, the last batch included.
+        assert info.status == "stopped" and len(stop) == 1 and stop[0].step == len(steps) >= 3
         assert steps.step.tolist() == list(range(len(steps)))
