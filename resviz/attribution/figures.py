@@ -46,8 +46,11 @@ def _save(figure, path: str | Path, dpi: int) -> Path:
         raise ResvizError(f"{path}: figures are saved as PNG; give a path ending in .png")
     if not path.parent.exists():
         raise ResvizError(f"{path}: the folder {path.parent} does not exist")
+    from ..files import atomic_path
+
     try:
-        figure.savefig(path, dpi=dpi, facecolor="white")
+        with atomic_path(path) as temporary:  # whole or not at all
+            figure.savefig(temporary, dpi=dpi, facecolor="white")
     except OSError as exc:
         raise ResvizError(f"{path}: cannot write the figure ({exc.strerror or exc})") from None
     return path

@@ -109,8 +109,11 @@ def run(args: argparse.Namespace) -> int:
                 "input_shape": list(loaded.input_shape), "parameters": opgraph.parameter_count,
                 "skip_counts": counts, "residual_blocks": residual_blocks(skips), **blocks.to_dict(),
                 "layout": layout.to_dict()}
+        from ..files import atomic_write
+
         try:
-            path.write_text(json.dumps(_jsonable(data), indent=1) + "\n", encoding="utf-8")
+            with atomic_write(path) as handle:  # whole or not at all
+                handle.write(json.dumps(_jsonable(data), indent=1) + "\n")
         except OSError as exc:
             raise ResvizError(f"{path}: cannot write the JSON: {exc.strerror or exc}") from None
     else:

@@ -87,13 +87,6 @@ def format_age(updated: float, now: float | None = None) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(updated))
 
 
-def shown_status(summary) -> str:
-    # A run still marked running whose writer is gone was interrupted (killed, crashed machine).
-    if summary.status == "running" and not summary.live:
-        return "interrupted"
-    return summary.status
-
-
 def list_command(target: Path, *, as_json: bool) -> int:
     from ..train.store import list_runs, summarize_run
 
@@ -113,7 +106,7 @@ def list_command(target: Path, *, as_json: bool) -> int:
         print(f"no run files (*.resviz) in {target}")
         return 0
     header = ("", "name", "model", "steps", "status", "best acc", "updated")
-    rows = [("*" if s.live else "", s.name, s.model, str(s.steps) if not s.error else "-", shown_status(s),
+    rows = [("*" if s.live else "", s.name, s.model, str(s.steps) if not s.error else "-", s.status,
              f"{100 * s.best_acc:.1f}%" if s.best_acc is not None else "-", format_age(s.updated))
             for s in summaries]
     widths = [max(len(row[c]) for row in [header, *rows]) for c in range(len(header))]
@@ -188,14 +181,16 @@ def _output(target: str | Path) -> Iterator[IO[str]]:
     if str(target) == "-":
         yield sys.stdout
         return
+    from ..files import atomic_write
+
     path = Path(target)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(path, "w", newline="", encoding="utf-8")
+        # Written whole or not at all: an export cut short (a full disk, a kill) leaves no partial CSV.
+        with atomic_write(path, newline="") as handle:
+            yield handle
     except OSError as exc:
         raise ResvizError(f"cannot write {path}: {exc}") from None
-    with handle:
-        yield handle
 
 
 def default_outputs(run_path: Path, out: str | None, evals_out: str | None) -> tuple[str, str | None]:

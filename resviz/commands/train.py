@@ -96,6 +96,23 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..train.control import StopSignal, StopSignals, signal_name
+
+    # SIGTERM and SIGHUP end the run as stopped, as Ctrl+C does, with every step it recorded.
+    signals = StopSignals()
+    try:
+        with signals:
+            code = _train(args, signals.control)
+    except StopSignal as exc:
+        print(f"resviz: {exc}", file=sys.stderr)
+        return exc.exit_code
+    if signals.received is not None:
+        print(f"resviz: stopped by {signal_name(signals.received)}", file=sys.stderr)
+        return signals.exit_code
+    return code
+
+
+def _train(args: argparse.Namespace, control) -> int:
     from ..train.trainer import Trainer
     from ..train.twins import twin_configs
 
@@ -106,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         label = f"{one.model} [{index + 1}/{len(configs)}]" if len(configs) > 1 else one.model
         bar = None if args.quiet else TrainingProgressLine(label)
         try:
-            result = Trainer(one, on_progress=bar).run()
+            result = Trainer(one, on_progress=bar, control=control).run()
         finally:
             if bar is not None:
                 bar.close()

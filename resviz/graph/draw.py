@@ -223,9 +223,12 @@ def scene_to_svg(scene: Scene) -> str:
 
 
 def save_svg(scene: Scene, path: str | Path) -> Path:
+    from ..files import atomic_write
+
     path = Path(path)
     try:
-        path.write_text(scene_to_svg(scene), encoding="utf-8")
+        with atomic_write(path) as handle:  # whole or not at all
+            handle.write(scene_to_svg(scene))
     except OSError as exc:
         raise ResvizError(f"{path}: cannot write the SVG: {exc.strerror or exc}") from None
     return path
@@ -285,8 +288,11 @@ def save_png(scene: Scene, path: str | Path, scale: float = 2.0) -> Path:
             axes.text(item.x, item.y, item.text, color=item.colour, fontsize=item.size,
                       ha={"start": "left", "middle": "center", "end": "right"}.get(item.anchor, "center"),
                       va="center", fontweight="bold" if item.bold else "normal", zorder=z)
+    from ..files import atomic_path
+
     try:
-        figure.savefig(path, format="png", dpi=72 * scale, facecolor=scene.background)
+        with atomic_path(path) as temporary:  # whole or not at all
+            figure.savefig(temporary, format="png", dpi=72 * scale, facecolor=scene.background)
     except OSError as exc:
         raise ResvizError(f"{path}: cannot write the PNG: {exc.strerror or exc}") from None
     return path

@@ -119,7 +119,9 @@ class _FeedWorker(QObject):
                 self.info_changed.emit(path, info)
             if not behind:
                 self.caught_up.emit(path)
-                if info.status != "running":
+                # A run whose writer died ("interrupted") is still read: whoever finds its writer
+                # gone may yet record how it ended.
+                if info.recorded_status != "running":
                     self._read_records(path, watched, now)
                     watched.done = True
         except ResvizError as exc:

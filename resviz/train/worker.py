@@ -239,7 +239,7 @@ def describe_exit(code: int | None) -> str:
 
 def child_main(config_data: dict[str, Any], control, messages, threads: int | None = None) -> None:
     """Entry point of the child process: train, report, never let an error pass silently."""
-    from .control import TrainingControl
+    from .control import StopSignals, TrainingControl
 
     control_state = TrainingControl()
     send_lock = threading.Lock()
@@ -261,10 +261,9 @@ def child_main(config_data: dict[str, Any], control, messages, threads: int | No
             if command in CONTROL_COMMANDS:
                 getattr(control_state, command)()
 
-    def on_terminate(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt  # SIGTERM from shutdown(): the trainer marks the run stopped
-
-    signal.signal(signal.SIGTERM, on_terminate)
+    # SIGTERM (from shutdown()) and SIGHUP (a closed terminal) stop the run as Ctrl+C does, with
+    # every step it recorded. For the rest of this process's life.
+    StopSignals(control_state).install()
     threading.Thread(target=read_control, name="resviz-control", daemon=True).start()
     path = str(config_data.get("out"))
     try:
@@ -283,8 +282,8 @@ def child_main(config_data: dict[str, Any], control, messages, threads: int | No
         else:
             send("finished", status=result.status, steps=result.steps, epochs=result.epochs, path=path,
                  final_accuracy=result.final_accuracy)
-    except KeyboardInterrupt:
-        send("finished", status="stopped", path=path, error="interrupted")
+    except KeyboardInterrupt as exc:
+        send("finished", status="stopped", path=path, error=str(exc) or "interrupted")
     except ResvizError as exc:
         send("failed", error=str(exc), path=path)
     except BaseException as exc:  # noqa: BLE001 - reported to the window, never raised into it

@@ -96,6 +96,9 @@ def test_a_killed_writer_shows_as_interrupted(tmp_path, capsys):
         process.stdout.close()
     assert main(["runs", str(path)]) == 0  # a single file works too
     assert capsys.readouterr().out.splitlines()[1].split()[:4] == ["killed", "-", "1", "interrupted"]
+    assert main(["runs", str(path), "--json"]) == 0  # the JSON says the same: never "running" beside live false
+    (listed,) = json.loads(capsys.readouterr().out)
+    assert (listed["status"], listed["live"]) == ("interrupted", False)
 
 
 def test_list_errors_and_empty_folders(tmp_path, capsys):
@@ -179,3 +182,63 @@ def test_export_errors_are_clear(tmp_path, capsys):
     assert not (tmp_path / "junk.steps.csv").exists()
     assert main(["runs", str(tmp_path), "extra"]) == 2
     assert "did you mean: resviz runs export extra" in capsys.readouterr().err
+
+
+def test_a_damaged_field_lists_that_run_as_unreadable_and_the_others_as_they_are(tmp_path, capsys):
+    import sqlite3
+
+    record_run(tmp_path / "fine.resviz")
+    damaged = record_run(tmp_path / "damaged.resviz")
+    db = sqlite3.connect(damaged)
+    db.execute("UPDATE run SET created = 'yesterday', updated = 'today'")  # REAL columns holding text
+    db.commit()
+    db.close()
+    assert main(["runs", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    rows = {line.split()[0]: line.split() for line in captured.out.splitlines()[1:]}
+    assert rows["fine"][:5] == ["fine", "resnet20", "5", "finished", "62.5%"]
+    assert rows["damaged"][:4] == ["damaged", "-", "-", "unreadable"]
+    assert captured.err.strip() == (f"resviz: warning: run file {damaged} is damaged: the run record has created "
+                                    "'yesterday', expected a number from 0 to 1e+11")
+    assert main(["runs", str(damaged)]) == 2  # asked for by name: one line, exit 2
+    assert capsys.readouterr().err.startswith(f"resviz: error: run file {damaged} is damaged: the run record has")
+
+
+def test_commands_that_read_a_run_leave_no_wal_or_shm_behind(tmp_path, capsys):
+    from resviz.data import SHAPE_CLASSES
+    from resviz.models import get_model
+
+    options = {"depth": 8, "width": 4, "input_size": 16, "num_classes": 6}
+    run = record_run(tmp_path / "done.resviz", spec=ModelSpec("resnet20", options), classes=SHAPE_CLASSES, status=None)
+    run.add_checkpoint(40, 1, get_model("resnet20", **options).state_dict())
+    run.finish()
+    run = run.path
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["done.resviz"]
+    assert main(["runs", str(tmp_path)]) == 0
+    assert main(["runs", str(run), "--json"]) == 0
+    assert main(["runs", "export", str(run), "--csv", "--out", str(tmp_path / "csv" / "done.steps.csv")]) == 0
+    assert main(["attribute", str(run), "-m", "saliency", "--images", "1", "--dataset", "shapes",
+                 "--out", str(tmp_path / "maps.png")]) == 0, capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["csv", "done.resviz", "maps.png"]
+    assert sorted(p.name for p in (tmp_path / "csv").iterdir()) == ["done.evals.csv", "done.steps.csv"]
+
+
+def test_an_export_cut_short_leaves_no_partial_csv(tmp_path, capsys, monkeypatch):
+    import resviz.commands.runs as runs_command
+
+    run = record_run(tmp_path / "cut.resviz", steps=20)
+    out = tmp_path / "cut.steps.csv"
+    out.write_text("the export before\n")
+    monkeypatch.setattr(runs_command, "EXPORT_CHUNK", 5)
+    written = runs_command.step_rows
+
+    def rows_then_full_disk(batch):
+        if int(batch.step[0]) > 0:
+            raise OSError(28, "No space left on device")
+        yield from written(batch)
+
+    monkeypatch.setattr(runs_command, "step_rows", rows_then_full_disk)
+    assert main(["runs", "export", str(run), "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == f"resviz: error: cannot write {out}: [Errno 28] No space left on device"
+    assert out.read_text() == "the export before\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.resviz", "cut.steps.csv"]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -18,7 +20,7 @@ import torch
 
 from resviz.errors import ResvizError
 from resviz.models import ModelSpec
-from resviz.train.store import (SCHEMA_VERSION, EvalRecord, RunReader, RunWriter, StepBatch, list_runs,
+from resviz.train.store import (SCHEMA_VERSION, EvalRecord, RunReader, RunWriter, StepBatch, is_live, list_runs,
                                 mark_run_ended, open_run, summarize_run)
 
 LAYERS = ["conv1", "layer1.0.conv1", "fc"]
@@ -38,6 +40,14 @@ def add(writer, step, **extra):
                   update_ratio=np.array([np.nan, 0.1, 0.2]), act_grad_norm=[step * 2.0], dead_relu=[0.25])
     values.update(extra)
     writer.add_step(step, **values)
+
+
+def abandon(writer):
+    """The writer is gone, as if its process had died: its connection goes, and its writer lock
+    is let go of (its lock file stays, as after a kill)."""
+    writer._db.close()
+    os.close(writer._writer_lock._fd)
+    writer._writer_lock._fd = None
 
 
 def batch_of(steps):
@@ -149,7 +159,10 @@ def test_time_based_commits(tmp_path):
     writer.finish()
 
 
-def test_writer_rejects_bad_steps_and_existing_files(tmp_path):
+def test_writer_rejects_bad_steps_and_existing_files(tmp_path, monkeypatch):
+    import resviz.train.store as store
+
+    monkeypatch.setattr(store, "CLAIM_SECONDS", 0.05)
     path = tmp_path / "strict.resviz"
     writer = make_writer(path)
     add(writer, 5)
@@ -283,7 +296,8 @@ def test_a_killed_writer_loses_at_most_the_uncommitted_batch(tmp_path):
 
     with open_run(path) as reader:
         info = reader.info()
-        assert info.status == "running"  # the writer never got to say otherwise
+        assert info.recorded_status == "running"  # the writer never got to say otherwise
+        assert info.status == "interrupted" and not info.live  # ... and it is gone
         steps = reader.read_steps()
         # Everything committed is there, contiguous and intact; at most one batch (plus the
         # chunk that pushed it over the threshold) after the last reported commit may be missing.
@@ -293,7 +307,7 @@ def test_a_killed_writer_loses_at_most_the_uncommitted_batch(tmp_path):
         np.testing.assert_array_equal(steps.act_grad_norm[:, 0], steps.step * 2.0)
         assert reader._query("PRAGMA integrity_check") == [("ok",)]
         summary = summarize_run(path)
-        assert summary.status == "running" and not summary.live  # the writer process is gone
+        assert summary.status == "interrupted" and not summary.live  # the writer process is gone
 
 
 def test_a_run_whose_writer_died_is_marked_ended_once_and_keeps_its_steps(tmp_path):
@@ -308,11 +322,11 @@ def test_a_run_whose_writer_died_is_marked_ended_once_and_keeps_its_steps(tmp_pa
     with open_run(path) as reader:
         before = reader.info()
         steps = reader.read_steps()
-    assert before.status == "running" and before.pid == process.pid and len(steps) >= 90
+    assert before.recorded_status == "running" and before.pid == process.pid and len(steps) >= 90
 
     message = "the training process was ended by SIGKILL (killed; out of memory?)"
     assert not mark_run_ended(path, "failed", message, pid=process.pid + 1)  # another writer's run: untouched
-    assert open_run(path).info().status == "running"
+    assert open_run(path).info().recorded_status == "running"
     assert mark_run_ended(path, "failed", message, pid=process.pid)
     assert not mark_run_ended(path, "stopped", "again")  # it has ended already: the first word stands
 
@@ -333,12 +347,13 @@ def test_a_run_whose_writer_died_is_marked_ended_once_and_keeps_its_steps(tmp_pa
 def test_marking_a_run_ended_checks_the_status_and_the_file(tmp_path):
     writer = make_writer(tmp_path / "open.resviz", commit_every=1)
     add(writer, 0)
+    assert not mark_run_ended(writer.path, "stopped", None)  # its writer holds the writer lock: alive
+    abandon(writer)
     # A stopped run gets a stop event, at step 1 (the first step the file does not hold).
     assert mark_run_ended(writer.path, "stopped", None)
     with open_run(writer.path) as reader:
         assert reader.info().status == "stopped" and reader.info().error is None
         assert [(e.kind, e.step, e.message) for e in reader.events()] == [("stop", 1, "the run stopped")]
-    writer._db.close()  # the writer is gone
 
     finished = finished_run(tmp_path / "finished.resviz", steps=3)
     assert not mark_run_ended(finished, "failed", "late")
@@ -354,7 +369,7 @@ def test_marking_a_run_ended_checks_the_status_and_the_file(tmp_path):
     with pytest.raises(ResvizError, match="not a resviz run file"):
         mark_run_ended(foreign, "failed", "gone")
     future = make_writer(tmp_path / "future.resviz")
-    future._db.close()
+    abandon(future)
     with tamper(future.path) as db:
         db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
     with pytest.raises(ResvizError, match="newer resviz"):
@@ -582,3 +597,361 @@ def test_a_finished_run_in_a_read_only_place_opens_as_immutable(tmp_path, monkey
     (tmp_path / "shared.resviz-wal").write_bytes(b"")
     with pytest.raises(ResvizError, match=f"run file {path} cannot be opened: unable to open"):
         open_run(path)
+
+
+# --------------------------------------------------------------------------------------------
+# Creating a run file: atomic, one writer per path, stubs of killed writers reused
+
+
+def test_two_writers_claiming_one_path_at_once_leave_one_working_run(tmp_path, monkeypatch):
+    import resviz.train.store as store
+
+    monkeypatch.setattr(store, "CLAIM_SECONDS", 0.05)  # the loser need not wait out a probing reader here
+    path = tmp_path / "contested.resviz"
+    for _ in range(25):  # the race it guards against lost about one try in ten
+        barrier = threading.Barrier(2)
+        results = [None, None]
+
+        def claim(index):
+            barrier.wait()
+            try:
+                results[index] = make_writer(path, overwrite=True, commit_every=1)
+            except ResvizError as exc:
+                results[index] = exc
+
+        threads = [threading.Thread(target=claim, args=(i,)) for i in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        winners = [r for r in results if isinstance(r, RunWriter)]
+        losers = [r for r in results if isinstance(r, ResvizError)]
+        assert len(winners) == 1 and len(losers) == 1, results
+        assert str(losers[0]) == (f"run file {path} is being written now by process {os.getpid()} on "
+                                  f"{socket.gethostname()}; stop that run or choose another name")
+        add(winners[0], 0)  # the winner's file has its tables: the first commit works
+        winners[0].finish()
+        with open_run(path) as reader:
+            assert reader.info().status == "finished" and reader.read_steps().step.tolist() == [0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["contested.resviz"]  # no lock, WAL or temporary left
+
+
+KILLED_WHILE_CREATING = textwrap.dedent("""
+    import os, signal, sys
+    import resviz.train.store as store
+
+    def killed(*args):  # the moment before the finished file is renamed into place
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    store.os.replace = killed
+    store.RunWriter(sys.argv[1], model_spec=None, config={}, layer_ids=["a"], block_ids=[])
+""")
+
+
+def test_a_writer_killed_while_creating_leaves_no_run_file_and_the_path_free(tmp_path):
+    path = tmp_path / "runs" / "early.resviz"
+    process = subprocess.run([sys.executable, "-c", KILLED_WHILE_CREATING, str(path)], timeout=120)
+    assert process.returncode == -signal.SIGKILL
+    assert not path.exists()  # readers never see a file without its tables
+    assert any(p.name.startswith(".early.resviz.") for p in path.parent.iterdir())  # the half-made one, hidden
+    assert list_runs(path.parent) == []
+    writer = make_writer(path)  # no --overwrite needed: nothing was there
+    add(writer, 0)
+    writer.finish()
+    assert sorted(p.name for p in path.parent.iterdir()) == ["early.resviz"]
+    assert summarize_run(path).steps == 1
+
+
+def _stub_empty(path):
+    path.write_bytes(b"")
+
+
+def _stub_empty_with_journal(path):
+    path.write_bytes(b"")
+    path.with_name(path.name + "-journal").write_bytes(b"\x00" * 512)
+
+
+def _stub_wal_without_tables(path):
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.close()
+    path.with_name(path.name + "-wal").write_bytes(b"")
+
+
+def _stub_run_file_without_a_run(path):
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA application_id=1381193306")
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.commit()
+    db.close()
+
+
+@pytest.mark.parametrize("make_stub", [_stub_empty, _stub_empty_with_journal, _stub_wal_without_tables,
+                                       _stub_run_file_without_a_run],
+                         ids=["empty", "empty-with-journal", "wal-without-tables", "run-file-without-a-run"])
+def test_a_path_that_holds_no_run_is_reused(tmp_path, make_stub):
+    path = tmp_path / "stub.resviz"
+    make_stub(path)
+    writer = make_writer(path)  # not "already exists": there is no run to lose
+    add(writer, 0)
+    writer.finish()
+    with open_run(path) as reader:
+        assert reader.info().status == "finished" and reader.step_count() == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stub.resviz"]
+
+
+def test_a_path_that_holds_a_run_or_another_file_is_refused_without_overwrite(tmp_path):
+    run = finished_run(tmp_path / "run.resviz", steps=3)
+    with pytest.raises(ResvizError, match=f"run file {run} already exists and holds a run; choose another name"):
+        make_writer(run)
+    noise = tmp_path / "noise.resviz"
+    noise.write_bytes(b"precious notes, not a run" * 20)
+    foreign = tmp_path / "foreign.resviz"
+    with tamper(foreign) as db:
+        db.execute("CREATE TABLE songs (title TEXT)")
+    for other in (noise, foreign):
+        before = other.read_bytes()
+        with pytest.raises(ResvizError, match=f"run file {other} already exists and is not a run file"):
+            make_writer(other)
+        assert other.read_bytes() == before
+    with pytest.raises(ResvizError, match="is a folder"):
+        make_writer(tmp_path)
+    assert summarize_run(run).steps == 3  # refusing left the run alone
+    make_writer(noise, overwrite=True).finish()  # asked for: replaced
+    assert summarize_run(noise).status == "finished"
+
+
+# --------------------------------------------------------------------------------------------
+# Liveness: more than a PID
+
+
+def test_a_killed_writer_is_not_live_even_when_its_pid_belongs_to_another_process_now(tmp_path):
+    path = tmp_path / "gone.resviz"
+    process = start_writer(tmp_path, path, total=-1, chunk=3, commit_every=3)
+    for line in process.stdout:
+        if int(line.split()[1]) >= 30:
+            break
+    with open_run(path) as reader:
+        info = reader.info()
+        assert (info.status, info.live) == ("running", True) and is_live(info)
+        assert info.writer_start  # who the writer was, beyond its process id
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    process.stdout.close()
+    lock = tmp_path / "gone.resviz-lock"
+    assert lock.exists()  # a kill leaves the lock file, but not the lock
+
+    def shown():
+        with open_run(path) as reader:
+            info = reader.info()
+        assert info.live == is_live(info)
+        return info.status, info.live, summarize_run(path).status
+
+    # The PID now names a living process (this one): the free lock says the writer is gone...
+    with tamper(path) as db:
+        db.execute("UPDATE run SET pid = ?", (os.getpid(),))
+    assert shown() == ("interrupted", False, "interrupted")
+    # ... and once a reader has tidied the lock file away, the process's start time does.
+    assert not lock.exists()
+    assert shown() == ("interrupted", False, "interrupted")
+
+
+def test_a_writer_is_live_by_its_process_when_its_lock_file_is_gone_and_by_its_commits_elsewhere(tmp_path):
+    writer = make_writer(tmp_path / "here.resviz", commit_every=1)
+    add(writer, 0)
+    (tmp_path / "here.resviz-lock").unlink()  # no lock to probe: the process and its start time decide
+    assert open_run(writer.path).info().live
+    abandon(writer)
+    with tamper(writer.path) as db:
+        db.execute("UPDATE meta SET value = 'another-boot:1' WHERE key = 'writer_start'")
+    assert open_run(writer.path).info().status == "interrupted"  # same PID, another process
+    # Written on another machine: live while it commits.
+    with tamper(writer.path) as db:
+        db.execute("UPDATE run SET host = 'elsewhere.example', updated = ?", (time.time(),))
+    assert open_run(writer.path).info().live
+    with tamper(writer.path) as db:
+        db.execute("UPDATE run SET updated = ?", (time.time() - 3600,))
+    assert open_run(writer.path).info().status == "interrupted"
+
+
+# --------------------------------------------------------------------------------------------
+# A full disk
+
+
+FILLS_ITS_LIMIT = textwrap.dedent("""
+    import resource, signal, sys
+    import numpy as np
+    from resviz.errors import ResvizError
+    from resviz.train.store import RunWriter
+
+    writer = RunWriter(sys.argv[1], model_spec=None, config={}, layer_ids=[f"l{i}" for i in range(64)],
+                       block_ids=["b"], commit_every=10, commit_seconds=3600)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # as resviz train does: a failed write, not a dead process
+    resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+    committed = 0
+    try:
+        for step in range(100_000):
+            writer.add_step(step, epoch=0, loss=1.0, grad_norm=np.full(64, step), weight_norm=np.ones(64),
+                            update_ratio=np.ones(64), act_grad_norm=[1.0], dead_relu=[0.0])
+            if writer.pending == 0:
+                committed = step + 1
+    except ResvizError as exc:
+        print("step:", exc)
+    try:
+        writer.finish()
+    except ResvizError as exc:
+        print("finish:", exc)
+    print("committed", committed)
+""")
+
+
+def test_a_full_disk_is_named_and_the_run_ends_failed_with_what_was_committed(tmp_path):
+    path = tmp_path / "full.resviz"
+    done = subprocess.run([sys.executable, "-c", FILLS_ITS_LIMIT, str(path)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    step_line, finish_line, committed_line = lines[-3:]
+    assert step_line.startswith(f"step: run file {path}: cannot write: the file-size limit (262,144 bytes")
+    assert step_line.endswith("the steps committed before are kept") and "rollback" not in done.stdout
+    assert finish_line.startswith("finish: run file") and "file-size limit" in finish_line
+    committed = int(committed_line.split()[1])
+    assert committed >= 50
+    with open_run(path) as reader:
+        info = reader.info()
+        steps = reader.read_steps()
+        (event,) = reader.events()
+        assert reader._query("PRAGMA integrity_check") == [("ok",)]
+    assert info.status == "failed" and "file-size limit" in info.error and "could not be written" in info.error
+    np.testing.assert_array_equal(steps.step, np.arange(committed))  # every commit kept, nothing torn
+    np.testing.assert_array_equal(steps.grad_norm[:, 0], np.arange(committed))
+    assert (event.kind, event.step, event.message) == ("error", committed, info.error)
+
+
+# --------------------------------------------------------------------------------------------
+# Every field checked
+
+
+def test_a_writer_refuses_a_config_entry_readers_would_refuse(tmp_path):
+    with pytest.raises(ResvizError, match=r"the training config normalize is 'yes', expected true or false"):
+        make_writer(tmp_path / "bad-config.resviz", config={"normalize": "yes"})
+    with pytest.raises(ResvizError, match=r"config resolved.input_shape is \[3, 0, 8\], expected 1 to 4 positive"):
+        make_writer(tmp_path / "bad-config.resviz", config={"resolved": {"input_shape": (3, 0, 8)}})
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def complete_run(tmp_path_factory):
+    """A finished run with a row in every table."""
+    path = tmp_path_factory.mktemp("complete") / "complete.resviz"
+    with make_writer(path) as writer:
+        writer.add_steps(batch_of(np.arange(3)))
+        writer.add_eval(step=2, epoch=0, split="test", loss=0.7, acc=0.75, confusion=[[3, 1], [0, 4]],
+                        precision=[1.0, 0.8], recall=[0.75, 1.0])
+        writer.add_event(1, "info", "something happened", layer="fc")
+        writer.add_checkpoint(2, 0, {"w": torch.ones(3)})
+    return path.read_bytes()
+
+
+BLOB = b"\x00\x01not text"
+DAMAGE = {
+    "run": {"name": [BLOB, None], "config": [BLOB, None, "[1, 2]", "{not json", '{"train_samples": "many"}',
+                                             '{"resolved": {"mean": ["a"]}}', '{"resolved": {"input_shape": [3, -8, 8]}}',
+                                             '{"normalize": "yes"}', '{"dataset": 5}'],
+            "model_spec": [BLOB, '{"options": {}}'], "device": [BLOB, None],
+            "layer_ids": [None, '{"a": 1}', "[1, 2]"], "block_ids": [None, "[null]"], "classes": [None, "3"],
+            "twin": [BLOB], "status": ["exploded", None, BLOB], "error": [BLOB],
+            "created": ["yesterday", None, -5.0, 1e300], "updated": ["yesterday", None, -1.0, math.inf],
+            "host": [BLOB], "pid": ["abc", -3, 1.5, 1 << 40]},
+    "meta": {"schema_version": ["x", BLOB], "writer_start": [BLOB]},
+    "step": {"step": ["x", -1, 1.5], "epoch": ["x", None, -2], "time": ["x", None, -1.0], "loss": ["x", BLOB],
+             "acc": [BLOB], "lr": ["x"], "nonfinite": [7, None, "x"], "grad_norm": [None], "dead_relu": ["x"]},
+    "eval": {"step": ["x", -1], "epoch": [None, 0.5], "split": [None, BLOB], "loss": ["x"], "acc": ["x"],
+             "num_classes": ["x", -1], "confusion": [None], "precision": [b"\x00"], "recall": [None]},
+    "event": {"step": ["x", -4], "time": [None, -1.0, "x"], "kind": [None, BLOB], "message": [BLOB],
+              "layer": [BLOB]},
+    "checkpoint": {"step": ["x"], "epoch": [None, -1], "time": ["x"], "data": [None, "text"]},
+}
+DAMAGE_CASES = [(table, column, value) for table, columns in DAMAGE.items() for column, values in columns.items()
+                for value in values]
+
+
+def _read_table(reader, table):
+    if table in ("run", "meta"):
+        return reader.info()
+    if table == "step":
+        return reader.read_steps()
+    if table == "eval":
+        return reader.evals()
+    if table == "event":
+        return reader.events()
+    reader.checkpoints()
+    return reader.load_checkpoint()
+
+
+@pytest.mark.parametrize("table, column, value", DAMAGE_CASES,
+                         ids=[f"{t}.{c}={v!r:.12}" for t, c, v in DAMAGE_CASES])
+def test_every_field_is_type_and_range_checked(tmp_path, complete_run, table, column, value):
+    path = tmp_path / "damaged.resviz"
+    path.write_bytes(complete_run)
+    with tamper(path) as db:
+        # Rebuilt without its constraints, so that NULLs and stray types can be planted.
+        db.execute(f"CREATE TABLE copy AS SELECT * FROM {table}")
+        db.execute(f"DROP TABLE {table}")
+        db.execute(f"ALTER TABLE copy RENAME TO {table}")
+        if table == "meta":
+            db.execute("UPDATE meta SET value = ? WHERE key = ?", (value, column))
+        else:
+            db.execute(f"UPDATE {table} SET {column} = ?", (value,))
+    healthy = finished_run(tmp_path / "healthy.resviz", steps=4)
+
+    with pytest.raises(ResvizError) as raised:
+        with open_run(path) as reader:
+            _read_table(reader, table)
+    message = str(raised.value)
+    assert str(path) in message and column in message, message
+    if table in ("run", "meta") or (table, column) in (("step", "step"), ("eval", "acc")):  # what a summary reads
+        damaged, sound = list_runs(tmp_path)  # listed as unreadable, with the reason; the other as it is
+        assert damaged.status == "unreadable" and str(path) in damaged.error and column in damaged.error
+        assert (sound.path, sound.status, sound.steps) == (healthy, "finished", 4)
+
+
+# --------------------------------------------------------------------------------------------
+# Readers leave no -wal / -shm behind
+
+
+def test_reading_a_run_leaves_no_wal_or_shm_once_its_writer_is_gone(tmp_path):
+    path = finished_run(tmp_path / "read.resviz", steps=5)
+
+    def beside():
+        return sorted(p.name for p in tmp_path.iterdir())
+
+    with open_run(path) as reader:
+        reader.read_steps()
+        assert beside() == ["read.resviz", "read.resviz-shm", "read.resviz-wal"]  # SQLite's, while reading
+    assert beside() == ["read.resviz"]
+    summarize_run(path)
+    assert beside() == ["read.resviz"]
+
+    # A live writer's files stay while it writes, however many readers come and go.
+    live = make_writer(tmp_path / "live.resviz", commit_every=1)
+    add(live, 0)
+    summarize_run(live.path)
+    assert "live.resviz-wal" in beside() and "live.resviz-lock" in beside()
+    assert open_run(live.path).read_steps().step.tolist() == [0]
+    live.finish()
+    assert beside() == ["live.resviz", "read.resviz"]
+
+    # A killed writer's WAL holds committed steps: reading folds them into the file, then removes it.
+    process = start_writer(tmp_path, tmp_path / "killed.resviz", total=-1, chunk=3, commit_every=3)
+    for line in process.stdout:
+        if int(line.split()[1]) >= 30:
+            break
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    process.stdout.close()
+    assert "killed.resviz-wal" in beside()
+    with open_run(tmp_path / "killed.resviz") as reader:
+        count = reader.step_count()
+    assert count >= 30 and {"killed.resviz-wal", "killed.resviz-shm"}.isdisjoint(beside())
+    assert summarize_run(tmp_path / "killed.resviz").steps == count

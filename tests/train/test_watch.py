@@ -146,3 +146,39 @@ def test_distributed_data_parallel_under_torchrun_records_averaged_gradients_on_
     assert steps.step.tolist() == [0, 1, 2]
     np.testing.assert_allclose(steps.grad_norm, np.array(expected_grads), rtol=1e-4)
     np.testing.assert_allclose(steps.loss, expected_rank0_losses, rtol=1e-5)
+
+
+def test_two_watches_of_one_run_file_at_once_one_records_the_other_gets_one_line(tmp_path, monkeypatch):
+    import threading
+
+    import resviz.train.store as store
+
+    monkeypatch.setattr(store, "CLAIM_SECONDS", 0.05)  # the loser need not wait out a probing reader here
+    path = tmp_path / "same.resviz"
+    models = [tiny_model(), tiny_model()]
+    for _ in range(8):
+        barrier = threading.Barrier(2)
+        results = [None, None]
+
+        def start(index):
+            barrier.wait()
+            try:
+                results[index] = resviz.watch(models[index], run=path, overwrite=True, flush_every=1)
+            except ResvizError as exc:
+                results[index] = exc
+
+        threads = [threading.Thread(target=start, args=(i,)) for i in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        (winner,) = [r for r in results if isinstance(r, Watcher)]
+        (loser,) = [r for r in results if isinstance(r, ResvizError)]
+        assert str(loser).startswith(f"run file {path} is being written now by process ")
+        assert all_hooks(models[results.index(loser)]) == 0  # the loser left its model as it was
+        loss = winner.model(torch.randn(2, 3, 8, 8)).sum()
+        loss.backward()
+        winner.step(loss=loss)  # commits at once (flush_every=1): the file has its tables
+        winner.close()
+        with open_run(path) as reader:
+            assert reader.info().status == "finished" and reader.step_count() == 1

@@ -176,3 +176,33 @@ def test_a_run_its_child_finished_keeps_its_status_when_the_child_is_reported_go
     assert final["kind"] == "failed" and "code 0" in final["error"]
     with open_run(result.path) as reader:
         assert reader.info().status == "finished" and not reader.events("error")  # the child's word stands
+
+
+def test_sigterm_and_sighup_stop_a_child_as_ctrl_c_does(tmp_path):
+    import signal
+
+    # Commits of 50 steps at most once a second: a stop keeps the steps since the last one.
+    processes = {number: TrainingProcess(tiny_config(tmp_path, number.name, epochs=500, train_samples=32,
+                                                     flush_every=50), threads=1)
+                 for number in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        for process in processes.values():
+            process.start()
+        for number, process in processes.items():
+            wait_for(process, lambda seen: any(m["kind"] == "progress" and m["step"] >= 3 for m in seen))
+            os.kill(process.pid, number)  # as a service manager, `kill`, or a closed terminal would
+        finals = {number: process.wait(60) for number, process in processes.items()}
+    finally:
+        for process in processes.values():
+            process.shutdown()
+    for number, process in processes.items():
+        final = finals[number]
+        assert (final["kind"], final["status"]) == ("finished", "stopped")
+        assert process.exitcode == 0 and process.state == "stopped"
+        with open_run(process.path) as reader:
+            info = reader.info()
+            steps = reader.read_steps()
+            stop = reader.events("stop")
+        # Stopped at a step boundary: the end written, every step trained kept, the last batch included.
+        assert info.status == "stopped" and len(stop) == 1 and stop[0].step == len(steps) >= 3
+        assert steps.step.tolist() == list(range(len(steps)))
