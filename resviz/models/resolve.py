@@ -57,11 +57,15 @@ def parse_input_shape(text: str) -> tuple[int, ...]:
 
 def open_model(reference: str, options: dict[str, Any] | None = None, *, trust: bool = False,
                weights: str | Path | None = None, input_shape: tuple[int, ...] | None = None,
-               strict_weights: bool = True) -> LoadedModel:
-    """Build a zoo model or load a user's file, then optionally load weights into it."""
+               strict_weights: bool = True, expected_sha256: str | None = None) -> LoadedModel:
+    """Build a zoo model or load a user's file, then optionally load weights into it.
+
+    A user's file runs only with ``trust=True``; with ``expected_sha256`` (the digest the user
+    trusted), only if its bytes still have that digest.
+    """
     options = dict(options or {})
     if is_user_reference(reference):
-        model = load_user_model(reference, trust=trust, options=options)
+        model = load_user_model(reference, trust=trust, options=options, expected_sha256=expected_sha256)
     else:
         from .registry import get_model
 
