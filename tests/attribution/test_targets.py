@@ -70,3 +70,23 @@ def test_the_command_line_refuses_a_negative_target_for_image_files(tmp_path, ca
     assert capsys.readouterr().err == ("resviz: error: target class -1 is out of range: the model has 10 outputs "
                                        "(0 to 9)\n")
     assert not (tmp_path / "a.png").exists()
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["-m", "ig", "-O", "n_steps=abc"], "integrated_gradients: option n_steps='abc' must be a whole number of at least 1"),
+    (["-m", "smoothgrad", "-O", "stdevs=-1"], "smoothgrad: option stdevs=-1 must be a number of at least 0"),
+    (["-m", "saliency", "-O", "abs=maybe"], "saliency: option abs='maybe' must be true or false"),
+    (["-m", "occlusion", "-O", "window=a,b"], "method option window=a,b must be a size in pixels or HEIGHT,WIDTH"),
+    (["-m", "ig", "-O", "integration=simpson"], "integrated_gradients: option integration='simpson' is not one of"),
+])
+def test_bad_method_options_are_one_line_before_anything_runs(tmp_path, capsys, argv, message):
+    code = main(["attribute", "resnet20", "-o", "depth=8", "-o", "width=4", "-o", "input_size=8", "--images", "1",
+                 *argv, "--out", str(tmp_path / "a.png")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"resviz: error: {message}") and err.count("\n") == 1
+
+
+def test_integrated_gradients_takes_its_integration_rule():
+    model = ReusedRelu().eval()
+    result = attribute(model, X, 1, "ig", integration="riemann_left", n_steps=4)
+    assert result.options["integration"] == "riemann_left" and result.maps.shape == (2, 8, 8)
