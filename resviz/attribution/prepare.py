@@ -375,7 +375,10 @@ def probe(model: nn.Module, example: torch.Tensor) -> tuple[ModelAnalysis, list[
         except ResvizError:
             raise
         except Exception as exc:  # noqa: BLE001 - the user's model failed: say so in one line
-            raise (model_failure(model, exc, tuple(example.shape)) or _bare_failure(exc, tuple(example.shape))) from exc
+            from ..graph.doctor import describe_failure
+
+            raise ResvizError(f"the model failed on inputs of shape {tuple(example.shape)}: "
+                              f"{describe_failure(model, exc)}") from exc
     reset_call_sites(model)
     by_name = {names[key][0]: key for key in calls}
     reused = {names[key][0]: count for key, count in calls.items()
@@ -410,12 +413,6 @@ def model_failure(model: nn.Module, exc: BaseException, shape: tuple[int, ...]) 
     if failure is None:
         return None
     return ResvizError(f"the model failed on inputs of shape {shape}: {failure.message()}")
-
-
-def _bare_failure(exc: BaseException, shape: tuple[int, ...]) -> ResvizError:
-    text = str(exc).strip().splitlines()
-    return ResvizError(f"the model failed on inputs of shape {shape}: {type(exc).__name__}"
-                       + (f": {text[0]}" if text else ""))
 
 
 def _module_by_id(model: nn.Module, key: int) -> nn.Module | None:

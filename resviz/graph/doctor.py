@@ -163,6 +163,16 @@ def explain_failure(model: nn.Module, exc: BaseException) -> FailedForward | Non
     return failure
 
 
+def describe_failure(model: nn.Module, exc: BaseException) -> str:
+    """``explain_failure``'s message when ``exc`` came from ``model``'s forward pass, else the
+    exception in one line. Never raises: explaining must not hide the failure itself."""
+    try:
+        failure = explain_failure(model, exc)
+    except Exception:  # noqa: BLE001
+        failure = None
+    return failure.message() if failure is not None else one_line(exc)
+
+
 def describe_failed_forward(model: nn.Module, exc: BaseException, when: str) -> str | None:
     """``the forward pass failed at WHEN: WHERE and WHY`` for an ``exc`` raised inside ``model``'s
     forward pass, else None. Never raises: explaining must not hide the failure itself."""

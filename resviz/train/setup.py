@@ -128,7 +128,9 @@ def _check_outputs(model: nn.Module, shape: tuple[int, ...], num_classes: int, n
     except torch.OutOfMemoryError:
         raise  # the trainer gives it the same batch-size hint as one during training
     except Exception as exc:  # noqa: BLE001 - the user's model; say which input it failed on, where, and why
-        raise ResvizError(f"{name}: the model fails on a {tuple(shape)} input: {_explain(model, exc)}") from None
+        from ..graph.doctor import describe_failure
+
+        raise ResvizError(f"{name}: the model fails on a {tuple(shape)} input: {describe_failure(model, exc)}") from None
     finally:
         model.train(was_training)
     if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[1] < num_classes:
@@ -136,16 +138,3 @@ def _check_outputs(model: nn.Module, shape: tuple[int, ...], num_classes: int, n
         raise ResvizError(f"{name}: the model should output (batch, {num_classes}) class scores for this data set, "
                           f"got {got}")
 
-
-def _explain(model: nn.Module, exc: Exception) -> str:
-    """The shape doctor's one line (module, shapes, fix), or the module that raised, or the bare error."""
-    from ..graph.doctor import explain_failure
-
-    try:
-        failure = explain_failure(model, exc)
-    except Exception:  # noqa: BLE001 - explaining must never hide the failure itself
-        failure = None
-    if failure is not None:
-        return failure.message()
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
