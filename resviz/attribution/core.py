@@ -18,7 +18,7 @@ from ..errors import ResvizError
 from .inputs import as_batch, fit_inputs, model_device, model_input_shape
 from .layers import check_spatial, default_layer, find_layer
 from .methods import MethodCall, MethodInfo, chunked_options, get_method
-from .prepare import ModelAnalysis, PreparedModel, prepare_model
+from .prepare import ModelAnalysis, PreparedModel, model_failure, prepare_model
 
 
 class AttributionCancelled(ResvizError):
@@ -138,6 +138,18 @@ def _targets(target: Any, n: int, device: torch.device) -> Tensor | None:
     if len(values) != n or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
         raise ResvizError(f"target must be one class index or one per input ({n}); got {target!r}")
     return torch.tensor(values, dtype=torch.long, device=device)
+
+
+def _check_targets(targets: Tensor, num_outputs: int | None) -> None:
+    """Every target a class index the model's output has (no negative index from the end)."""
+    values = targets.tolist()
+    bad = [t for t in values if t < 0 or (num_outputs is not None and t >= num_outputs)]
+    if not bad:
+        return
+    if num_outputs is None:
+        raise ResvizError(f"target class {bad[0]} is out of range: class indices start at 0")
+    raise ResvizError(f"target class {bad[0]} is out of range: the model has {num_outputs} outputs "
+                      f"(0 to {num_outputs - 1})")
 
 
 def _predict(forward: nn.Module, x: Tensor) -> Tensor:
@@ -302,19 +314,22 @@ def attribute(model: nn.Module, inputs: Tensor | np.ndarray, target: Any = None,
         sites = prepared.site_modules(x) if (info.hooks_modules and analysis is not None) else []
         forward = prepared.observed(ObservedForward, run, tracker, sites)
         try:
-            if targets is None:
+            if targets is not None:  # before any method runs: its own failure would hide the cause
+                _check_targets(targets, prepared.num_outputs(x, run))
+            else:
                 targets = _predict(forward, x)
             # Inputs that already require gradients spare Captum's notice that it set the flag.
             call = MethodCall(forward, x.requires_grad_(info.input_gradients), targets, options, captum_baseline,
                               layer_module)
             with _quiet(info.hooks_modules), _seeded(seed, device):
-                try:
-                    raw, delta = info.compute(call)
-                except (ResvizError, KeyboardInterrupt):
-                    raise
-                except (IndexError, RuntimeError) as exc:
-                    _explain_failure(exc, analysis, targets, forward, x, info)
-                    raise
+                raw, delta = info.compute(call)
+        except (ResvizError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the model's own failure becomes one line; others pass
+            failure = model_failure(prepared.model, exc, tuple(x.shape))
+            if failure is None:
+                raise
+            raise failure from exc
         finally:
             forward.unbind()  # drop the caller's callbacks
     raw = raw.detach()
@@ -335,26 +350,6 @@ def attribute(model: nn.Module, inputs: Tensor | np.ndarray, target: Any = None,
     )
 
 
-def _explain_failure(exc: Exception, analysis: ModelAnalysis | None, targets: Tensor, forward: nn.Module,
-                     x: Tensor, info: MethodInfo) -> None:
-    """Turn a target out of range or a model that fails on these inputs into a one-line ResvizError."""
-    num_outputs = analysis.num_outputs if analysis is not None else None
-    if num_outputs is None:
-        try:
-            with torch.no_grad():
-                out = forward.model(x[:1])
-            num_outputs = int(out.shape[1]) if isinstance(out, Tensor) and out.dim() == 2 else None
-        except Exception as inner:  # noqa: BLE001 - the model itself fails on these inputs
-            raise ResvizError(f"the model failed on inputs of shape {tuple(x.shape)}: "
-                              f"{type(inner).__name__}: {str(inner).splitlines()[0] if str(inner) else ''}") from exc
-    if num_outputs is not None:
-        bad = [int(t) for t in targets.tolist() if not 0 <= int(t) < num_outputs]
-        if bad:
-            raise ResvizError(f"target class {bad[0]} is out of range: the model has {num_outputs} outputs "
-                              f"(0 to {num_outputs - 1})") from exc
-
-
-
 def predict(model: nn.Module, inputs: Tensor | np.ndarray, *, convert: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """The model's predicted class and its softmax probability for each input (eval mode, on the
     same prepared copy ``attribute`` uses)."""
@@ -363,7 +358,15 @@ def predict(model: nn.Module, inputs: Tensor | np.ndarray, *, convert: bool = Tr
     x = x.to(model_device(model))
     prepared = prepare_model(model)
     with prepared.running(None, None) as run, torch.no_grad():
-        out = run(lambda: prepared.model(x))
+        try:
+            out = run(lambda: prepared.model(x))
+        except (ResvizError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # noqa: BLE001
+            failure = model_failure(prepared.model, exc, tuple(x.shape))
+            if failure is None:
+                raise
+            raise failure from exc
     if not isinstance(out, Tensor) or out.dim() != 2:
         raise ResvizError("the model's output is not (N, classes), so it has no predicted class")
     probabilities = torch.softmax(out.float(), dim=1)

@@ -178,7 +178,9 @@ def load_image_file(path: str | Path, channels: int = 3, size: tuple[int, int] |
                 image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
                 notes.append(f"{path.name}: resized {original[1]}x{original[0]} to {size[0]}x{size[1]}")
             array = np.asarray(image, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError) as exc:
+    except Image.DecompressionBombError as exc:  # a header claiming more pixels than Pillow's ceiling
+        raise ResvizError(f"{path}: too large an image to read ({exc})") from None
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise ResvizError(f"{path}: not an image file that can be read ({exc})") from None
     if array.ndim == 2:
         array = array[None]

@@ -62,7 +62,29 @@ class MethodInfo:
             accepted = ", ".join(sorted(self.options)) or "none"
             raise ResvizError(f"{self.name}: unknown option {unknown[0]!r}{did_you_mean(unknown[0], self.options)}; "
                               f"its options are {accepted}")
+        for key, value in given.items():
+            _check_option(self.name, key, value, self.options[key])
         return {**self.options, **given}
+
+
+# Options whose default is None but that take a number when given (the pixel pairs are checked by ``_pair``).
+_OPTIONAL_COUNTS = ("internal_batch_size", "nt_samples_batch_size")
+_OPTIONAL_AMOUNTS = ("stdevs",)
+
+
+def _check_option(method: str, key: str, value: Any, default: Any) -> None:
+    """The type and range of a given option, judged by its default, before anything runs."""
+    if key in _OPTIONAL_COUNTS or (isinstance(default, int) and not isinstance(default, bool)):
+        _positive_int(method, key, value, allow_none=key in _OPTIONAL_COUNTS)
+    elif key in _OPTIONAL_AMOUNTS or isinstance(default, float):
+        if value is None and key in _OPTIONAL_AMOUNTS:
+            return
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ResvizError(f"{method}: option {key}={value!r} must be a number of at least 0")
+    elif isinstance(default, bool) and not isinstance(value, bool):
+        raise ResvizError(f"{method}: option {key}={value!r} must be true or false")
+    elif isinstance(default, str) and not isinstance(value, str):
+        raise ResvizError(f"{method}: option {key}={value!r} must be a name")
 
 
 def _positive_int(method: str, key: str, value: Any, allow_none: bool = False) -> int | None:
@@ -103,11 +125,11 @@ def _integrated_gradients(call: MethodCall):
     o = call.options
     _positive_int("integrated_gradients", "n_steps", o["n_steps"])
     _positive_int("integrated_gradients", "internal_batch_size", o["internal_batch_size"], allow_none=True)
-    _choice("integrated_gradients", "method", o["method"],
+    _choice("integrated_gradients", "integration", o["integration"],
             ("gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle"))
     ig = IntegratedGradients(call.forward, multiply_by_inputs=True)
     return ig.attribute(call.inputs, baselines=call.baseline, target=call.target, n_steps=o["n_steps"],
-                        method=o["method"], internal_batch_size=o["internal_batch_size"],
+                        method=o["integration"], internal_batch_size=o["internal_batch_size"],
                         return_convergence_delta=True)
 
 
@@ -223,8 +245,9 @@ register_method(MethodInfo(
     "integrated_gradients", "Integrated Gradients", "IntegratedGradients",
     "gradients integrated along the straight path from the baseline to the input (Sundararajan et al. 2017)",
     _integrated_gradients, lambda n, s, o: n * o["n_steps"] + 2 * n,
-    options={"n_steps": 50, "method": "gausslegendre", "internal_batch_size": None},
-    option_help={"n_steps": "steps along the path", "method": "integral approximation",
+    # Captum's ``method`` is ``integration`` here: ``attribute(..., method=...)`` names the attribution method.
+    options={"n_steps": 50, "integration": "gausslegendre", "internal_batch_size": None},
+    option_help={"n_steps": "steps along the path", "integration": "integral approximation",
                  "internal_batch_size": "path points per forward pass (None: all at once)"},
     aliases=("ig", "integrated_gradient"), uses_baseline=True, has_delta=True))
 register_method(MethodInfo(

@@ -375,8 +375,10 @@ def probe(model: nn.Module, example: torch.Tensor) -> tuple[ModelAnalysis, list[
         except ResvizError:
             raise
         except Exception as exc:  # noqa: BLE001 - the user's model failed: say so in one line
-            raise ResvizError(f"the model failed on an input of shape {tuple(example.shape)}: "
-                              f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+            from ..graph.doctor import describe_failure
+
+            raise ResvizError(f"the model failed on inputs of shape {tuple(example.shape)}: "
+                              f"{describe_failure(model, exc)}") from exc
     reset_call_sites(model)
     by_name = {names[key][0]: key for key in calls}
     reused = {names[key][0]: count for key, count in calls.items()
@@ -397,6 +399,20 @@ def probe(model: nn.Module, example: torch.Tensor) -> tuple[ModelAnalysis, list[
         num_outputs=num_outputs,
     )
     return analysis, [module for _, module in mode.recorded]
+
+
+def model_failure(model: nn.Module, exc: BaseException, shape: tuple[int, ...]) -> ResvizError | None:
+    """One line for an ``exc`` raised inside ``model``'s forward pass: the module that raised, and
+    the shape doctor's fix for a shape mismatch. None when ``exc`` came from elsewhere."""
+    from ..graph.doctor import explain_failure
+
+    try:
+        failure = explain_failure(model, exc)
+    except Exception:  # noqa: BLE001 - explaining must never hide the failure itself
+        return None
+    if failure is None:
+        return None
+    return ResvizError(f"the model failed on inputs of shape {shape}: {failure.message()}")
 
 
 def _module_by_id(model: nn.Module, key: int) -> nn.Module | None:
@@ -448,6 +464,7 @@ class PreparedModel:
     reused: dict[str, int] = field(default_factory=dict)    # what the model itself reuses / runs in place,
     inplace: list[str] = field(default_factory=list)        # remembered once the copy has been changed
     call_sites: list[CallSites] = field(default_factory=list)
+    outputs: dict[tuple[int, ...], int | None] = field(default_factory=dict)  # classes per input shape
     _observed: dict[tuple, nn.Module] = field(default_factory=dict)
 
     def analyse(self, example: torch.Tensor) -> ModelAnalysis:
@@ -485,6 +502,20 @@ class PreparedModel:
                 self.analyses[shape] = analysis
                 self.sites[shape] = sites
             return self.analyses[shape]
+
+    def num_outputs(self, example: torch.Tensor, run: Callable[[Callable[[], Any]], Any]) -> int | None:
+        """How many class scores the model gives for inputs shaped like ``example`` (None when its
+        output is not (N, classes)): from the probe when one ran, else one forward pass of one
+        input through ``run`` (``running``'s runner), cached per input shape."""
+        shape = tuple(example.shape[1:])
+        with self.lock:
+            if shape in self.analyses:
+                return self.analyses[shape].num_outputs
+            if shape not in self.outputs:
+                with torch.no_grad():
+                    out = run(lambda: self.model(example[:1]))
+                self.outputs[shape] = int(out.shape[1]) if isinstance(out, torch.Tensor) and out.dim() == 2 else None
+            return self.outputs[shape]
 
     def observed(self, factory: Callable[..., nn.Module], run: Callable, tracker: Any,
                  sites: list[nn.Module | None]) -> nn.Module:

@@ -4,6 +4,7 @@ data set or image files."""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -94,26 +95,63 @@ def model_from_run(reader, step: int | None = None, *, trust: bool = False) -> t
 _STATS_CACHE: dict[tuple, tuple[tuple[float, ...], tuple[float, ...]]] = {}
 
 
+def _whole(info, config: dict, key: str, default: int | None) -> int | None:
+    """A count or seed from a run's config: a whole number of at least 0, else one line naming the field."""
+    value = config.get(key, default)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ResvizError(f"run file {info.path}: its config has {key}={value!r}, not a whole number")
+    return value
+
+
+def _per_channel(info, values: Any, key: str, channels: int | None, *, positive: bool) -> tuple[float, ...]:
+    """The recorded mean or std: one finite number per input channel (or one for all)."""
+    ok = isinstance(values, (list, tuple)) and values and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and (v > 0 or not positive)
+        for v in values)
+    if not ok or (channels is not None and len(values) not in (1, channels)):
+        need = "positive numbers" if positive else "numbers"
+        raise ResvizError(f"run file {info.path}: its recorded normalisation {key}={values!r} is not "
+                          f"{need}, one per input channel")
+    return tuple(float(v) for v in values)
+
+
+def run_config(info) -> dict:
+    config = info.config if isinstance(info.config, dict) else {}
+    resolved = config.get("resolved")
+    if resolved is not None and not isinstance(resolved, dict):
+        raise ResvizError(f"run file {info.path}: its config's 'resolved' section is not a mapping")
+    return config
+
+
 def run_normalisation(info) -> tuple[tuple[float, ...] | None, tuple[float, ...] | None, list[str]]:
     """The mean and std the run's inputs were normalised with: from its config when recorded,
     else recomputed from its training split exactly as the trainer did."""
-    config = info.config or {}
+    config = run_config(info)
     if not config.get("normalize", True):
         return None, None, []
     resolved = config.get("resolved") or {}
-    if resolved.get("mean") is not None and resolved.get("std") is not None:
-        return tuple(resolved["mean"]), tuple(resolved["std"]), []
-    dataset = config.get("dataset")
     shape = resolved.get("input_shape")
-    if not dataset or not shape:
+    if shape is not None and not (isinstance(shape, (list, tuple)) and len(shape) == 3 and all(
+            isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shape)):
+        raise ResvizError(f"run file {info.path}: its recorded input shape {shape!r} is not (C, H, W)")
+    channels = int(shape[0]) if shape else None
+    if resolved.get("mean") is not None and resolved.get("std") is not None:
+        return (_per_channel(info, resolved["mean"], "mean", channels, positive=False),
+                _per_channel(info, resolved["std"], "std", channels, positive=True), [])
+    dataset = config.get("dataset")
+    if not dataset or not shape or not isinstance(dataset, str):
         return None, None, [f"run {info.name}: its normalisation is unknown; images are given in [0, 1]"]
-    key = (dataset, config.get("data_dir"), config.get("train_samples"), config.get("data_seed", 0), tuple(shape))
+    train_samples, data_seed = _whole(info, config, "train_samples", None), _whole(info, config, "data_seed", 0)
+    data_dir = config.get("data_dir") if isinstance(config.get("data_dir"), str) else None
+    key = (dataset, data_dir, train_samples, data_seed, tuple(shape))
     if key not in _STATS_CACHE:
         from ..data import dataset_stats, load_dataset
 
         try:
-            train = load_dataset(dataset, split="train", data_dir=config.get("data_dir"), n=config.get("train_samples"),
-                                 seed=int(config.get("data_seed", 0)), size=int(shape[1]), channels=int(shape[0]))
+            train = load_dataset(dataset, split="train", data_dir=data_dir, n=train_samples, seed=data_seed,
+                                 size=int(shape[1]), channels=int(shape[0]))
         except ResvizError as exc:
             return None, None, [f"run {info.name}: cannot recompute its normalisation ({exc}); images are given in [0, 1]"]
         _STATS_CACHE[key] = dataset_stats(train)
@@ -126,16 +164,18 @@ def source_from_run(path: str | os.PathLike, step: int | None = None, *, trust: 
     with open_run_reader(path) as reader:
         info = reader.info()
         model, chosen = model_from_run(reader, step, trust=trust)
-    config = info.config or {}
+    config = run_config(info)
     mean, std, notes = run_normalisation(info)
     twin = Path(info.twin) if info.twin else None
     if twin is not None and not twin.is_absolute() and not twin.exists():
         twin = Path(path).parent / twin.name
-    sizes = {split: int(config[key]) for split, key in (("train", "train_samples"), ("test", "test_samples"))
-             if config.get(key)}
+    sizes = {split: count for split, key in (("train", "train_samples"), ("test", "test_samples"))
+             if (count := _whole(info, config, key, None))}
+    data_dir = config.get("data_dir") if isinstance(config.get("data_dir"), str) else None
+    dataset = config.get("dataset") if isinstance(config.get("dataset"), str) else None
     return ModelSource(model, f"{info.model_spec.name if info.model_spec else info.name} step {chosen}",
-                       list(info.classes), config.get("dataset"), int(config.get("data_seed", 0) or 0),
-                       config.get("data_dir"), mean, std, Path(path), chosen, twin, notes, sizes)
+                       list(info.classes), dataset, _whole(info, config, "data_seed", 0) or 0,
+                       data_dir, mean, std, Path(path), chosen, twin, notes, sizes)
 
 
 def source_from_model(model: nn.Module, label: str, *, dataset: str | None = None, classes: Sequence[str] = ()) -> ModelSource:

@@ -104,7 +104,10 @@ def _method_options(args: argparse.Namespace, method: str) -> dict[str, Any]:
     given = [parse_option(text) for text in args.method_option]
     for key, value in given:
         if key in ("window", "stride") and isinstance(value, str) and "," in value:
-            value = tuple(int(v) for v in value.split(","))
+            try:
+                value = tuple(int(v) for v in value.split(","))
+            except ValueError:
+                raise ResvizError(f"method option {key}={value} must be a size in pixels or HEIGHT,WIDTH") from None
         if key in info.options:
             options[key] = value
     return options

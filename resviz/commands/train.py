@@ -13,7 +13,7 @@ import sys
 import time
 from typing import IO
 
-from ._common import add_model_arguments, model_options
+from ._common import add_model_arguments, model_options, trusted_sha256
 
 EXIT_FAILED = 1
 
@@ -43,6 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     data.add_argument("--samples", type=int, metavar="N", help="training samples (shapes: how many to make; "
                                                                 "others: a random subset)")
     data.add_argument("--test-samples", type=int, metavar="N", help="held-out samples")
+    data.add_argument("--image-size", type=int, metavar="N", help="resize the images to NxN as they are read "
+                                                                   "(needed for a folder of mixed sizes)")
     data.add_argument("--augment", action="store_true", help="pad 4, random crop, horizontal flip (He et al.)")
     data.add_argument("--no-normalize", action="store_true", help="feed pixels in [0, 1] instead of standardised")
     optimisation = parser.add_argument_group("optimisation")
@@ -73,7 +75,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                            help="store the weights every K epochs (0: only the final ones)")
     recording.add_argument("--nonfinite", choices=NONFINITE_POLICIES, default=defaults.nonfinite,
                            help="on a NaN or Inf loss or gradient: stop the run, or skip the step")
-    recording.add_argument("--out", metavar="PATH", help="the run file (default runs/MODEL-TIME.resviz)")
+    recording.add_argument("--out", metavar="PATH", help="the run file, or a folder to put it in (default "
+                                                         "runs/MODEL-TIME.resviz)")
     recording.add_argument("--overwrite", action="store_true", help="replace an existing run file")
     recording.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -84,7 +87,8 @@ def config_from_args(args: argparse.Namespace):
     from ..train.config import TrainConfig
 
     return TrainConfig(
-        model=args.model, model_options=model_options(args), trust=args.trust, weights=args.weights,
+        model=args.model, model_options=model_options(args), trust=args.trust, trusted_sha256=trusted_sha256(args),
+        weights=args.weights, image_size=args.image_size,
         input_shape=parse_input_shape(args.input_shape) if args.input_shape else None,
         dataset=args.dataset, data_dir=args.data_dir, download=args.download, train_samples=args.samples,
         test_samples=args.test_samples, augment=args.augment, normalize=not args.no_normalize, epochs=args.epochs,

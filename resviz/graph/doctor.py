@@ -106,6 +106,99 @@ def explain_forward_error(model: nn.Module, example_input: Any, exc: BaseExcepti
                        None, one_line(exc), "forward", type(model).__name__)
 
 
+# PyTorch's words for inputs whose shapes do not fit: worth a replay by the doctor.
+_SHAPE_ERROR = re.compile(
+    r"must match the size of tensor|Sizes of tensors must match|shapes cannot be multiplied|size mismatch"
+    r"|to have \d+ channels|Expected \d+D .*input|is invalid for input of size|must match the existing size"
+    r"|running_mean should contain|Calculated padded input size|Kernel size can't be greater|output size is too small"
+    r"|expected input with shape|Expected input batch_size|doesn't match the broadcast shape|must have the same shape",
+    re.IGNORECASE)
+_CALL_FRAMES = ("_call_impl", "_wrapped_call_impl")
+
+
+@dataclass
+class FailedForward:
+    """Where a forward pass of a model raised: the innermost of its modules whose forward was running."""
+
+    module: str                     # qualified name ("" for the model itself)
+    module_type: str
+    error: str                      # the exception, one line
+    report: ShapeReport | None = None  # the doctor's diagnosis, for a shape mismatch
+
+    @property
+    def where(self) -> str:
+        return f"{self.module} ({self.module_type})" if self.module else self.module_type
+
+    def message(self) -> str:
+        """``layer1.0 (ResNetBlock): add of ... fails: ...; fix: ...`` or ``body.1 (Inner) raised RuntimeError: ...``."""
+        return self.report.message() if self.report is not None else f"{self.where} raised {self.error}"
+
+
+def explain_failure(model: nn.Module, exc: BaseException) -> FailedForward | None:
+    """Which of ``model``'s modules was running when ``exc`` was raised, from its traceback (nothing
+    runs again for that); for a shape mismatch, also the doctor's diagnosis and fix, found by
+    replaying the failed forward pass on a copy with the same inputs. None when ``exc`` was not
+    raised inside ``model``'s forward pass."""
+    names = {id(module): name for name, module in model.named_modules(remove_duplicate=False)}
+    innermost: tuple[str, nn.Module] | None = None
+    replay: tuple[str, nn.Module, tuple[Any, ...]] | None = None
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        owner = frame.f_locals.get("self")
+        name = names.get(id(owner)) if isinstance(owner, nn.Module) else None
+        if name is not None:
+            innermost = (name, owner)
+            args, kwargs = frame.f_locals.get("args"), frame.f_locals.get("kwargs")
+            if (replay is None and frame.f_code.co_name in _CALL_FRAMES and isinstance(args, tuple) and args
+                    and not kwargs):
+                replay = (name, owner, args)  # the outermost call: the pass as the caller made it
+        tb = tb.tb_next
+    if innermost is None:
+        return None
+    name, module = innermost
+    failure = FailedForward(name, type(module).__name__, one_line(exc))
+    if replay is not None and _SHAPE_ERROR.search(str(exc)):
+        failure.report = _replayed_report(model, *replay)
+    return failure
+
+
+def describe_failure(model: nn.Module, exc: BaseException) -> str:
+    """``explain_failure``'s message when ``exc`` came from ``model``'s forward pass, else the
+    exception in one line. Never raises: explaining must not hide the failure itself."""
+    try:
+        failure = explain_failure(model, exc)
+    except Exception:  # noqa: BLE001
+        failure = None
+    return failure.message() if failure is not None else one_line(exc)
+
+
+def describe_failed_forward(model: nn.Module, exc: BaseException, when: str) -> str | None:
+    """``the forward pass failed at WHEN: WHERE and WHY`` for an ``exc`` raised inside ``model``'s
+    forward pass, else None. Never raises: explaining must not hide the failure itself."""
+    try:
+        failure = explain_failure(model, exc)
+    except Exception:  # noqa: BLE001
+        return None
+    return None if failure is None else f"the forward pass failed at {when}: {failure.message()}"
+
+
+def _replayed_report(model: nn.Module, root_name: str, root: nn.Module, args: tuple[Any, ...]) -> ShapeReport | None:
+    """The doctor's report for ``root`` run on ``args`` again (on a copy), named from ``model``'s top."""
+    try:
+        report = diagnose(root, args)
+    except Exception:  # noqa: BLE001 - the replay itself broke: the traceback's module is all there is
+        return None
+    if report is None or report.kind == "forward":
+        return None  # it did not fail again as a shape mismatch: nothing better than the traceback
+    if root_name:
+        module = f"{root_name}.{report.module}" if report.module else root_name
+        module_type = report.module_type if report.module else type(root).__name__
+        report = ShapeReport(module, module_type, report.op, report.shapes, report.problem, report.fix,
+                             report.error, report.kind, type(model).__name__, report.details)
+    return report
+
+
 def report_failure(model: nn.Module, args: tuple[Any, ...], recorder: ForwardRecorder,
                    exc: BaseException) -> ShapeReport:
     """The report for a pass the recorder watched fail."""

@@ -499,7 +499,9 @@ class MainWindow(QMainWindow):
             model = stem = self.loaded.main.spec.name
         name = f"{stem}-twins-{stamp}" if twins else f"{stem}-{stamp}"
         out = _unique(self.runs_panel.folder / f"{name}.resviz")
+        # A user's file trains only while it holds the content the user trusted (the child checks).
         return TrainConfig(model=model, model_options=dict(choice.options), trust=choice.is_user_file,
+                           trusted_sha256=choice.trusted_sha256 if choice.is_user_file else None,
                            weights=None if twins else choice.weights, max_steps=self.max_steps, out=str(out),
                            **settings)
 

@@ -90,26 +90,21 @@ class LoadedChoice:
 
 def load_choice(choice: ModelChoice) -> LoadedChoice:
     """Build the chosen model(s). A user's file runs only when the user trusted this exact content."""
-    trust = False
+    trust, trusted = False, None
     if choice.is_user_file:
-        from ..models import file_sha256
         from ..models.user import split_reference
 
-        path, _ = split_reference(choice.reference)
-        if not path.is_file():
-            raise ResvizError(f"{path}: model file not found")
-        digest = file_sha256(path)
         if choice.trusted_sha256 is None:
+            path, _ = split_reference(choice.reference)
             raise ResvizError(f"{path}: loading a model file runs its code; it needs your confirmation first")
-        if digest != choice.trusted_sha256:
-            raise ResvizError(f"{path}: the file changed after you trusted it (sha256 now {digest}); "
-                              "open it again to review it")
-        trust = True
+        # The bytes that run are checked against this digest as they are read (a file replaced
+        # since the dialog showed it is refused).
+        trust, trusted = True, choice.trusted_sha256
     residual, plain = choice.residual_and_plain()
-    main = open_model(residual, choice.options, trust=trust, weights=choice.weights if residual == choice.reference
-                      else None)
+    main = open_model(residual, choice.options, trust=trust, expected_sha256=trusted,
+                      weights=choice.weights if residual == choice.reference else None)
     twin = None
     if plain is not None:
-        twin = open_model(plain, choice.options, trust=trust, weights=choice.weights if plain == choice.reference
-                          else None)
+        twin = open_model(plain, choice.options, trust=trust, expected_sha256=trusted,
+                          weights=choice.weights if plain == choice.reference else None)
     return LoadedChoice(choice, main, twin)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,11 +58,15 @@ def parse_input_shape(text: str) -> tuple[int, ...]:
 
 def open_model(reference: str, options: dict[str, Any] | None = None, *, trust: bool = False,
                weights: str | Path | None = None, input_shape: tuple[int, ...] | None = None,
-               strict_weights: bool = True) -> LoadedModel:
-    """Build a zoo model or load a user's file, then optionally load weights into it."""
+               strict_weights: bool = True, expected_sha256: str | None = None) -> LoadedModel:
+    """Build a zoo model or load a user's file, then optionally load weights into it.
+
+    A user's file runs only with ``trust=True``; with ``expected_sha256`` (the digest the user
+    trusted), only if its bytes still have that digest.
+    """
     options = dict(options or {})
     if is_user_reference(reference):
-        model = load_user_model(reference, trust=trust, options=options)
+        model = load_user_model(reference, trust=trust, options=options, expected_sha256=expected_sha256)
     else:
         from .registry import get_model
 
@@ -70,5 +75,20 @@ def open_model(reference: str, options: dict[str, Any] | None = None, *, trust: 
     shape = input_shape or getattr(model, "input_shape", None)
     if shape is None:
         raise ResvizError(f"{reference}: the model has no input_shape attribute; give one with --input-shape C,H,W")
+    shape = _checked_input_shape(reference, shape, given=input_shape is not None)
     report = load_weights(model, weights, strict=strict_weights) if weights else None
-    return LoadedModel(model, spec, tuple(shape), report)
+    return LoadedModel(model, spec, shape, report)
+
+
+def _checked_input_shape(reference: str, shape: Any, *, given: bool) -> tuple[int, ...]:
+    """Positive whole sizes, whether the caller gave them or the model declares them."""
+    try:
+        sizes = tuple(operator.index(d) for d in shape if not isinstance(d, bool))
+        complete = len(sizes) == len(shape)
+    except TypeError:
+        sizes, complete = (), False
+    if not sizes or not complete or any(d < 1 for d in sizes):
+        where = "the input shape given" if given else "the model's input_shape"
+        raise ResvizError(f"{reference}: {where} {shape!r} must be positive whole sizes such as (3, 32, 32); "
+                          "give one with --input-shape C,H,W")
+    return sizes

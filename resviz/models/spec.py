@@ -45,7 +45,10 @@ class ModelSpec:
         options = data.get("options") or {}
         if not isinstance(options, dict):
             raise ResvizError(f"model spec for {data['name']}: options must be a mapping, got {type(options).__name__}")
-        return cls(data["name"], dict(options), data.get("sha256"))
+        sha256 = data.get("sha256")
+        if sha256 is not None and not _is_sha256(sha256):
+            raise ResvizError(f"model spec for {data['name']}: sha256 {sha256!r} is not a SHA-256 digest")
+        return cls(data["name"], dict(options), sha256)
 
     @classmethod
     def from_json(cls, text: str) -> "ModelSpec":
@@ -56,7 +59,8 @@ class ModelSpec:
         return cls.from_dict(data)
 
     def build(self, *, trust: bool = False) -> nn.Module:
-        """Rebuild the model. A user file runs code, so it needs ``trust=True``."""
+        """Rebuild the model. A user file runs code, so it needs ``trust=True``, and it must still
+        hold the bytes this spec recorded (``sha256``)."""
         if self.is_user_model:
             from .user import load_user_model
 
@@ -70,3 +74,7 @@ class ModelSpec:
         if not self.options:
             return self.name
         return f"{self.name} ({', '.join(f'{k}={v}' for k, v in sorted(self.options.items()))})"
+
+
+def _is_sha256(value: Any) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdefABCDEF" for c in value)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("none", "step", "cosine")
 NONFINITE_POLICIES = ("stop", "skip")
 RUNS_FOLDER = "runs"
+MAX_IMAGE_SIZE = 1024
 # The settings a model's training recipe fills when the config leaves them unset (None).
 RECIPE_FIELDS = ("optimizer", "lr", "momentum", "weight_decay", "schedule", "warmup", "batch_size")
 
@@ -32,6 +34,7 @@ class TrainConfig:
     model: str = "resnet20"
     model_options: dict[str, Any] = field(default_factory=dict)
     trust: bool = False                 # allow running a user's model file
+    trusted_sha256: str | None = None   # ... and only while it holds the content the user trusted
     weights: str | None = None          # start from these weights
     input_shape: tuple[int, ...] | None = None  # (C, H, W) for user models that do not declare one
     # data
@@ -41,6 +44,7 @@ class TrainConfig:
     train_samples: int | None = None    # shapes: how many to make; others: use the first N
     test_samples: int | None = None
     data_seed: int = 0                  # the data set itself (shapes), not the training order
+    image_size: int | None = None       # resize the images to this square size as they are read
     augment: bool = False               # He et al.: pad 4, random crop, horizontal flip
     normalize: bool = True
     # optimisation; None takes the model's recipe (resviz.models.recipes), see ``with_recipe``
@@ -90,6 +94,12 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ResvizError(f"training option {name}={value!r} must be a whole number of at least 1")
+        if self.image_size is not None and (not isinstance(self.image_size, int) or isinstance(self.image_size, bool)
+                                            or not 1 <= self.image_size <= MAX_IMAGE_SIZE):
+            raise ResvizError(f"image size {self.image_size!r} must be a whole number from 1 to {MAX_IMAGE_SIZE}")
+        if self.trusted_sha256 is not None and not (isinstance(self.trusted_sha256, str)
+                                                    and len(self.trusted_sha256) == 64):
+            raise ResvizError(f"trusted_sha256 {self.trusted_sha256!r} is not a SHA-256 digest")
         for name in ("epochs", "batch_size", "max_steps", "train_samples", "test_samples"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
@@ -147,12 +157,16 @@ class TrainConfig:
         return 1
 
     def run_path(self) -> Path:
-        """Where the run file goes: ``out``, else ``runs/MODEL-YYYYmmdd-HHMMSS.resviz``."""
+        """Where the run file goes: ``out``, else ``runs/MODEL-YYYYmmdd-HHMMSS.resviz``; an ``out``
+        that is a folder (or ends with a slash) gets ``MODEL-YYYYmmdd-HHMMSS.resviz`` inside it."""
+        stem = Path(self.model.split(":")[0]).stem if ":" in self.model else self.model
+        name = f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}.resviz"
         if self.out:
             path = Path(self.out)
+            if self.out.endswith(("/", os.sep)) or path.is_dir():
+                return path / name
             return path if path.suffix else path.with_suffix(".resviz")
-        stem = Path(self.model.split(":")[0]).stem if ":" in self.model else self.model
-        return Path(RUNS_FOLDER) / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}.resviz"
+        return Path(RUNS_FOLDER) / name
 
     # ------------------------------------------------------------------ (de)serialisation
 

@@ -61,7 +61,7 @@ def prepare(config: TrainConfig, *, model: nn.Module | None = None, train_data=N
     if model is None:
         torch.manual_seed(config.seed)  # the same seed gives the same initial weights
         loaded: LoadedModel = open_model(config.model, options, trust=config.trust, weights=config.weights,
-                                         input_shape=config.input_shape)
+                                         input_shape=config.input_shape, expected_sha256=config.trusted_sha256)
         model, spec, shape = loaded.model, loaded.spec, tuple(loaded.input_shape)
     else:
         spec = getattr(model, "resviz_spec", None) or ModelSpec(type(model).__name__, {})
@@ -93,11 +93,11 @@ def _load(load_dataset, config: TrainConfig, split: str, wanted: tuple[int, int]
     if config.dataset == SHAPES:
         channels, size = wanted if wanted else (3, 32)
         default = DEFAULT_SHAPES_TRAIN if split == "train" else DEFAULT_SHAPES_TEST
-        return load_dataset(SHAPES, split=split, size=size, channels=channels if channels in (1, 3) else 3,
-                            seed=config.data_seed, n=n or default)
-    # Real data keeps its own format here, so a zoo model can be shaped to it.
+        return load_dataset(SHAPES, split=split, size=config.image_size or size,
+                            channels=channels if channels in (1, 3) else 3, seed=config.data_seed, n=n or default)
+    # Real data keeps its own format here (or the --image-size asked for), so a zoo model can be shaped to it.
     return load_dataset(config.dataset, split=split, data_dir=config.data_dir, download=config.download,
-                        seed=config.data_seed, n=n)
+                        seed=config.data_seed, n=n, size=config.image_size)
 
 
 def _fit(data, shape: tuple[int, ...]):
@@ -125,11 +125,16 @@ def _check_outputs(model: nn.Module, shape: tuple[int, ...], num_classes: int, n
     try:
         with torch.no_grad():
             out = model(torch.zeros(1, *shape, device=device))
-    except Exception as exc:  # noqa: BLE001 - the user's model; say which input it failed on
-        raise ResvizError(f"{name}: the model fails on a {tuple(shape)} input: {type(exc).__name__}: {exc}") from None
+    except torch.OutOfMemoryError:
+        raise  # the trainer gives it the same batch-size hint as one during training
+    except Exception as exc:  # noqa: BLE001 - the user's model; say which input it failed on, where, and why
+        from ..graph.doctor import describe_failure
+
+        raise ResvizError(f"{name}: the model fails on a {tuple(shape)} input: {describe_failure(model, exc)}") from None
     finally:
         model.train(was_training)
     if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[1] < num_classes:
         got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise ResvizError(f"{name}: the model should output (batch, {num_classes}) class scores for this data set, "
                           f"got {got}")
+

@@ -196,6 +196,7 @@ class Trainer:
         self._paused_seconds = 0.0
         self._rate = 0.0
         self._prepared = False
+        self._evaluating = False
 
     # ------------------------------------------------------------------ set-up
 
@@ -307,8 +308,8 @@ class Trainer:
                 self.writer.add_event(self.step, "error", error)
             self.writer.finish(status, error)
         except BaseException as exc:
-            message = self._fail(exc)
-            if isinstance(exc, torch.OutOfMemoryError):
+            message, explained = self._fail(exc)
+            if explained:
                 raise ResvizError(message) from exc
             raise
         finally:
@@ -316,24 +317,36 @@ class Trainer:
         self._report("done")
         return TrainResult(self.path, status, self.step, self._epochs_done, error, list(self.evals))
 
-    def _fail(self, exc: BaseException) -> str:
-        """Keep every recorded step and mark the run failed (stopped, for an interrupt)."""
+    def _fail(self, exc: BaseException) -> tuple[str, bool]:
+        """Keep every recorded step and mark the run failed (stopped, for an interrupt). Returns the
+        message and whether it explains the failure in one line (out of memory, the model's forward)."""
         from .store import describe_exception
 
         with contextlib.suppress(Exception):
             self.recorder.close()
+        explained = True
         if isinstance(exc, torch.OutOfMemoryError):
             message, status = out_of_memory_message(self.device, self.step, self.config.batch_size), "failed"
         elif isinstance(exc, KeyboardInterrupt):
-            message, status = "interrupted", "stopped"
+            message, status, explained = "interrupted", "stopped", False
+        elif isinstance(exc, Exception) and (failure := self._failed_forward(exc)) is not None:
+            message, status = failure, "failed"
         else:
-            message, status = describe_exception(exc), "failed"
+            message, status, explained = describe_exception(exc), "failed", False
         if not self.writer.closed:
             with contextlib.suppress(Exception):
                 self.writer.add_event(self.step, "error" if status == "failed" else "stop", message)
             with contextlib.suppress(Exception):
                 self.writer.finish(status, message)
-        return message
+        return message, explained
+
+    def _failed_forward(self, exc: Exception) -> str | None:
+        """The step and the module whose forward raised (with the shape doctor's fix for a shape
+        mismatch), read from the traceback once it failed: nothing is watched per step."""
+        from ..graph.doctor import describe_failed_forward
+
+        when = f"the evaluation after step {self.step}" if self._evaluating else f"step {self.step}"
+        return describe_failed_forward(self.model, exc, when)
 
     def _train(self) -> None:
         config, model, control = self.config, self.model, self.control
@@ -485,6 +498,7 @@ class Trainer:
         k = len(self.classes)
         confusion = torch.zeros(k, k, dtype=torch.int64, device=self.device)
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        self._evaluating = True
         try:
             for x, y in self.test_loader:
                 with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
@@ -493,6 +507,7 @@ class Trainer:
                 confusion += confusion_counts(y, out[:, :k].argmax(1), k)
         finally:
             model.train()
+        self._evaluating = False
         matrix = confusion.cpu().numpy()
         total = int(matrix.sum())
         precision, recall = precision_recall(matrix)

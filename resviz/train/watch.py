@@ -200,9 +200,15 @@ class Watcher:
         elif isinstance(exc, KeyboardInterrupt):
             self.close("stopped", "interrupted")
         else:
+            from ..graph.doctor import describe_failed_forward
             from .store import describe_exception
 
-            self.close("failed", describe_exception(exc))
+            # A forward pass of the watched model that failed: name the module (and the fix for a
+            # shape mismatch) in the run file and under the traceback.
+            explained = describe_failed_forward(self.model, exc, f"step {self.step_count}")
+            if explained and hasattr(exc, "add_note"):
+                exc.add_note(f"resviz: {explained}")
+            self.close("failed", explained or describe_exception(exc))
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "recording" if self.active else f"idle on rank {self.rank}"

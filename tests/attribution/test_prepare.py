@@ -161,7 +161,7 @@ def test_hooks_are_removed_when_the_model_fails():
             return self.relu(self.conv(x)).mean((2, 3))
 
     model = Broken().eval()
-    with pytest.raises(ValueError, match="boom"):
+    with pytest.raises(ResvizError, match=r"Broken raised ValueError: boom"):  # one line naming the module
         attribute(model, X, None, "guided_backprop")
     prepared = prepare_model(model)
     assert no_hooks_left(prepared.model) and no_hooks_left(model)

@@ -3,6 +3,7 @@ import torch
 from torch import nn
 
 from resviz.graph import ForwardError, ShapeError, diagnose, explain_forward_error, trace_graph
+from resviz.graph.doctor import explain_failure
 from resviz.graph.hooks import hook_count
 from resviz.models import get_model
 
@@ -123,3 +124,36 @@ def test_python_errors_in_forward_name_the_module():
         trace_graph(RaisesInForward(), torch.randn(1, 4))
     assert not isinstance(caught.value, ShapeError)
     assert str(caught.value) == "body.1 (Raiser): forward raised ValueError: this layer is not finished"
+
+
+def test_a_failed_forward_is_placed_from_its_traceback_without_running_again():
+    model = RaisesInForward()
+    calls = []
+    model.body[0].register_forward_pre_hook(lambda module, args: calls.append(1))
+    try:
+        model(torch.randn(2, 4))
+    except ValueError as exc:
+        failure = explain_failure(model, exc)
+    assert len(calls) == 1  # not a shape mismatch: nothing ran again to find the module
+    assert (failure.module, failure.module_type, failure.report) == ("body.1", "Raiser", None)
+    assert failure.message() == "body.1 (Raiser) raised ValueError: this layer is not finished"
+
+
+def test_a_shape_mismatch_gets_the_diagnosis_named_from_the_models_top():
+    model = StackedBlocks()
+    try:
+        model.blocks(torch.randn(2, 64, 8, 8))  # a submodule called directly, as a user's loop may do
+    except RuntimeError as exc:
+        failure = explain_failure(model, exc)
+    assert failure.module == "blocks.1" and failure.report.kind == "merge"
+    assert failure.message().startswith("blocks.1 (ResNetBlock): add of (2, 128, 8, 8) and (2, 64, 8, 8) fails: "
+                                        "the shortcut carries 64 channels but the branch gives 128; fix: ")
+    assert hook_count(model) == 0
+
+
+def test_errors_from_outside_the_model_are_not_placed_in_it():
+    model = StackedBlocks()
+    try:
+        raise RuntimeError("The size of tensor a (3) must match the size of tensor b (4)")
+    except RuntimeError as exc:
+        assert explain_failure(model, exc) is None

@@ -281,14 +281,16 @@ def test_nan_loss_with_policy_skip_skips_that_step_and_goes_on(tmp_path):
 
 def test_an_exception_in_forward_fails_the_run_and_keeps_the_steps_before(tmp_path):
     model, trainer = faulty_run(tmp_path, "raise", 3, flush_every=50)
-    with pytest.raises(RuntimeError, match="forward exploded"):
+    expected = "the forward pass failed at step 3: Faulty raised RuntimeError: forward exploded"
+    with pytest.raises(ResvizError) as caught:  # one line naming the step and the module
         trainer.run()
+    assert str(caught.value) == expected
     assert all_hooks(model) == 0
     with open_run(trainer.path) as reader:
         info = reader.info()
-        assert info.status == "failed" and info.error == "RuntimeError: forward exploded"
+        assert info.status == "failed" and info.error == expected
         assert reader.read_steps().step.tolist() == [0, 1, 2]
-        assert [e.message for e in reader.events("error")] == ["RuntimeError: forward exploded"]
+        assert [e.message for e in reader.events("error")] == [expected]
 
 
 def test_out_of_memory_is_reported_with_a_smaller_batch_hint(tmp_path):
