@@ -353,6 +353,7 @@ class MainWindow(QMainWindow):
             self.settings.set_model_choice(loaded.choice)
         self.architecture.show_models(loaded)
         self.controls.show_state(self.host.state, can_twin=loaded.plain is not None)
+        self.controls.show_recipe(_recipe_text(loaded))
         report = loaded.main.weights
         message = f"opened {loaded.choice.label()}"
         if report is not None:
@@ -789,3 +790,15 @@ def _steps_per_second(run) -> float | None:
     steps = run.step.data[n - 1] - run.step.data[first]
     seconds = run.time.data[n - 1] - run.time.data[first]
     return float(steps / seconds) if seconds > 0 else None
+
+
+def _recipe_text(loaded: LoadedChoice) -> str:
+    """The open model's training recipe in words (the same one ``resviz train`` uses)."""
+    from ..models.recipes import recipe_for
+
+    choice = loaded.choice
+    model = choice.reference if choice.is_user_file else loaded.main.spec.name
+    try:
+        return recipe_for(model, dict(choice.options)).describe()
+    except ResvizError:
+        return ""

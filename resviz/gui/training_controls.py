@@ -15,7 +15,8 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayo
 DATASETS = (("shapes (synthetic, offline)", "shapes"), ("MNIST", "mnist"), ("Fashion-MNIST", "fashion"),
             ("CIFAR-10", "cifar10"), ("CIFAR-100", "cifar100"))
 DEVICES = ("auto", "cpu", "cuda", "mps")
-OPTIMIZER_LR = {"adam": 0.001, "sgd": 0.05}  # a learning rate that suits each optimiser on the demo
+RECIPE = "recipe"  # the optimiser, rate and batch of the model's training recipe (resviz.models.recipes)
+OPTIMIZERS = (RECIPE, "sgd", "adam")
 
 
 class TrainingControls(QWidget):
@@ -43,13 +44,16 @@ class TrainingControls(QWidget):
             self.dataset_box.addItem(label, name)
         self.dataset_box.setToolTip("Training data; real data sets are read from the data folder or downloaded")
         self.epochs_box = QSpinBox(minimum=1, maximum=10_000, value=5)
-        self.batch_box = QSpinBox(minimum=1, maximum=65_536, value=64)
+        # 0 shows "recipe": the model's training recipe decides (the command line's default too).
+        self.batch_box = QSpinBox(minimum=0, maximum=65_536, value=0)
+        self.batch_box.setSpecialValueText(RECIPE)
         self.optimizer_box = QComboBox()
-        self.optimizer_box.addItems(list(OPTIMIZER_LR))
-        self.optimizer_box.setToolTip("Adam trains the unnormalised demonstration nets reliably; SGD with momentum is "
-                                      "the ResNet paper's choice")
-        self.lr_box = QDoubleSpinBox(decimals=4, minimum=0.0001, maximum=10.0, value=0.001, singleStep=0.001)
-        self.optimizer_box.currentTextChanged.connect(lambda name: self.lr_box.setValue(OPTIMIZER_LR[name]))
+        self.optimizer_box.addItems(list(OPTIMIZERS))
+        self.optimizer_box.setToolTip("recipe: the model's own (SGD with momentum for nets with norm layers, as in "
+                                      "the ResNet paper; Adam for nets without, which SGD would make diverge)")
+        self.lr_box = QDoubleSpinBox(decimals=4, minimum=0.0, maximum=10.0, value=0.0, singleStep=0.001)
+        self.lr_box.setSpecialValueText(RECIPE)
+        self._recipe_text = ""
         self.device_box = QComboBox()
         self.device_box.addItems(list(DEVICES))
         self.device_box.setToolTip("Where to train: auto picks CUDA, then MPS, then the CPU")
@@ -95,12 +99,21 @@ class TrainingControls(QWidget):
         self._show_summary()
         self.show_state("idle")
 
+    def show_recipe(self, text: str) -> None:
+        """The open model's recipe, in words, for the settings' summary."""
+        self._recipe_text = text
+        self._show_summary()
+
     def _show_summary(self, *_args) -> None:
         values = self.settings()
-        self.settings_button.setText(f"{values['dataset']} · {values['epochs']} epochs · batch {values['batch_size']} ")
+        batch = values.get("batch_size") or RECIPE
+        self.settings_button.setText(f"{values['dataset']} · {values['epochs']} epochs · batch {batch} ")
+        optimiser = values.get("optimizer") or RECIPE
+        rate = f"{values['lr']:g}" if values.get("lr") else RECIPE
+        recipe = f"; the model's recipe: {self._recipe_text}" if self._recipe_text else ""
         self.settings_button.setToolTip(f"Training settings: {values['dataset']}, {values['epochs']} epochs, batch "
-                                        f"{values['batch_size']}, {values['optimizer']} at learning rate "
-                                        f"{values['lr']:g}, device {values['device']} (click to change)")
+                                        f"{batch}, optimiser {optimiser} at learning rate {rate}, device "
+                                        f"{values['device']}{recipe} (click to change)")
 
     def _pause_or_resume(self) -> None:
         (self.resume_clicked if self._paused else self.pause_clicked).emit()
@@ -121,10 +134,11 @@ class TrainingControls(QWidget):
             self.status_label.setText(text)
 
     def settings(self) -> dict[str, Any]:
-        """The training settings chosen here (``TrainConfig`` field names)."""
+        """The training settings chosen here (``TrainConfig`` field names; None: the model's recipe)."""
+        optimizer = self.optimizer_box.currentText()
         return {"dataset": self.dataset_box.currentData(), "epochs": self.epochs_box.value(),
-                "batch_size": self.batch_box.value(), "optimizer": self.optimizer_box.currentText(),
-                "lr": self.lr_box.value(), "device": self.device_box.currentText()}
+                "batch_size": self.batch_box.value() or None, "optimizer": None if optimizer == RECIPE else optimizer,
+                "lr": self.lr_box.value() or None, "device": self.device_box.currentText()}
 
     def set_settings(self, values: dict[str, Any]) -> None:
         index = self.dataset_box.findData(values.get("dataset", "shapes"))
@@ -133,9 +147,13 @@ class TrainingControls(QWidget):
         for key, box in (("epochs", self.epochs_box), ("batch_size", self.batch_box)):
             if isinstance(values.get(key), int):
                 box.setValue(values[key])
-        if values.get("optimizer") in OPTIMIZER_LR:
-            self.optimizer_box.setCurrentText(values["optimizer"])
+            elif key == "batch_size" and key in values and values[key] is None:
+                box.setValue(0)
+        optimizer = values.get("optimizer")
+        self.optimizer_box.setCurrentText(optimizer if optimizer in OPTIMIZERS else RECIPE)
         if isinstance(values.get("lr"), (int, float)):
             self.lr_box.setValue(float(values["lr"]))
+        elif "lr" in values:
+            self.lr_box.setValue(0.0)
         if values.get("device") in DEVICES:
             self.device_box.setCurrentText(values["device"])
