@@ -13,6 +13,8 @@ from .figures.base import Frame
 from .run_data import OTHER_COLOURS, PLAIN_COLOUR, RESIDUAL_COLOUR, RunData
 from .state import Callbacks, ColourLevels, Timeline
 
+WARNING_EVENT = "warning"  # the event kind of a run's health warnings (collapse, divergence)
+
 
 class Comparison:
     """An ordered set of runs shown together: one timeline, one set of colour levels."""
@@ -119,6 +121,14 @@ class Comparison:
             self.revision += 1
             self.data_changed.emit()
 
+    def refresh_statuses(self) -> bool:
+        """Work out each run's status word again (a writer that died leaves its run "running")."""
+        changed = [run for run in self.runs.values() if run.refresh_status()]
+        if changed:
+            self.revision += 1
+            self.data_changed.emit()
+        return bool(changed)
+
     def _combined_log_range(self) -> tuple[float, float]:
         lows, highs = zip(*(run.log_range for run in self.runs.values())) if self.runs else ((0.0,), (0.0,))
         return min(lows), max(highs)
@@ -150,6 +160,11 @@ class Comparison:
         return Frame(runs=self.ordered, step=timeline.step, following=timeline.following,
                      levels=self.levels.levels, first_step=timeline.first, last_step=timeline.last,
                      revision=self.revision, weights_only=self.weights_only)
+
+    def warnings_at(self, step: int | None = None) -> list[tuple[RunData, Any]]:
+        """The health warnings (events of kind "warning") reached at ``step`` (the shown step), run by run."""
+        step = self.step if step is None else step
+        return [(run, event) for run in self.runs.values() for event in run.events_until(step, WARNING_EVENT)]
 
     def layer_norms_at(self, step: int | None = None) -> dict[str, dict[str, float] | None]:
         """Per run: each layer's gradient norm at ``step`` (the shown step by default)."""

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (QApplication, QDockWidget, QLabel, QMainWindow, Q
 
 from .. import __version__
 from ..errors import ResvizError
+from ..train.run_status import FINISHED, RUNNING, status_label, status_sentence
 from .architecture_tab import ArchitectureTab
 from .comparison import Comparison
 from .dialogs import ExportDialog, ShortcutsDialog, TrustDialog, error_dialog
@@ -29,7 +30,7 @@ from .presentation import CaptionBar
 from .run_feed import RunFeed
 from .runs_panel import RunsPanel
 from .settings import Settings
-from .theme import LIGHT, PRESENTATION, Theme, apply_application_theme
+from .theme import LIGHT, PRESENTATION, STATUS_COLOURS, Theme, apply_application_theme
 from .training_controls import TrainingControls
 from .training_host import TrainingHost
 from .training_view import TrainingView
@@ -229,6 +230,7 @@ class MainWindow(QMainWindow):
         self.model_label = QLabel()
         self.run_label = QLabel()
         self.run_label.setObjectName("runStatus")
+        self.run_label.setTextFormat(Qt.RichText)  # statuses that call for attention are coloured
         status.addPermanentWidget(self.run_label)
         status.addPermanentWidget(self.model_label)
         self._fix_label_sizes()
@@ -242,7 +244,8 @@ class MainWindow(QMainWindow):
         """
         metrics = QFontMetrics(font or QApplication.font())
         height = metrics.height() + 6
-        for label, sample in ((self.run_label, "2 runs · replay · step 1,234,567 / 1,234,567 · 123.4 steps/s"),
+        run_sample = "2 runs · replay · 1 finished, 1 interrupted · step 1,234,567 / 1,234,567"
+        for label, sample in ((self.run_label, run_sample),
                               (self.controls.status_label, "step 12,345/12,345 · epoch 10/10 · 12.3 steps/s"),
                               (self.training_view.timeline_bar.step_label, "step 1,234,567 / 1,234,567")):
             label.setFixedSize(metrics.horizontalAdvance(sample) + 8, height)
@@ -568,7 +571,7 @@ class MainWindow(QMainWindow):
     def _training_ended(self, path: str, status: str, error: str) -> None:
         self.runs_panel.refresh()
         if status != "failed":  # failures come with their own dialog (host.failed)
-            self.statusBar().showMessage(f"{Path(path).name}: {status}", 8000)
+            self.statusBar().showMessage(f"{Path(path).name}: {status_label(status, error)}", 8000)
 
     # ------------------------------------------------------------------ the views
 
@@ -584,7 +587,7 @@ class MainWindow(QMainWindow):
             return
         self._speed_chosen_for.add(path)
         runs = self.comparison.ordered
-        if runs and all(run.status != "running" for run in runs):
+        if runs and all(run.status_word != RUNNING for run in runs):
             timeline = self.comparison.timeline
             timeline.set_speed(timeline.suggest_speed(20.0))
 
@@ -594,23 +597,29 @@ class MainWindow(QMainWindow):
 
     def _update_status(self) -> None:
         self.model_label.setText(self.loaded.choice.label() if self.loaded else "no model")
+        self.comparison.refresh_statuses()  # a writer that died leaves its run marked running
         runs = self.comparison.ordered
         if not runs:
             self.run_label.setText("no run open")
+            self.run_label.setToolTip("")
         else:
             timeline = self.comparison.timeline
-            live = any(run.status == "running" for run in runs)
-            mode = "live" if live and timeline.following else "replay" if not timeline.following else "finished"
-            parts = [f"{len(runs)} run{'s' if len(runs) > 1 else ''}", mode]
+            live = any(run.status_word == RUNNING for run in runs)
+            parts = [f"{len(runs)} run{'s' if len(runs) > 1 else ''}"]
+            if live and timeline.following:
+                parts.append("live")
+            elif not timeline.following:
+                parts.append("replay")
+            if not all(run.status_word == RUNNING for run in runs):  # how they ended, in 'resviz runs' words
+                parts.append(runs_status_html(runs))
             if not timeline.empty:
                 parts.append(f"step {timeline.step:,} / {timeline.last:,}")
             rate = _steps_per_second(runs[0])
             if live and rate:
                 parts.append(f"{rate:.1f} steps/s")
-            failed = [run.name for run in runs if run.status == "failed"]
-            if failed:
-                parts.append(f"failed: {', '.join(failed)}")
             self.run_label.setText(" · ".join(parts))
+            self.run_label.setToolTip("\n".join(
+                f"{run.style.label}: {status_sentence(run.status_word, run.info.error)}" for run in runs))
         self._update_caption()
 
     def _update_caption(self) -> None:
@@ -780,6 +789,25 @@ def _has_checkpoints(path: Path) -> bool:
             return bool(reader.checkpoints())
     except ResvizError:
         return False
+
+
+def runs_status_html(runs: list) -> str:
+    """How the runs stand, in one short phrase: "finished", "stopped", or "1 finished, 1 stopped".
+
+    Words other than finished and running are coloured, so a run that did not end as planned
+    stands out in the status bar.
+    """
+    counts: dict[str, int] = {}
+    for run in runs:
+        counts[run.status_word] = counts.get(run.status_word, 0) + 1
+
+    def word(text: str) -> str:
+        colour = STATUS_COLOURS.get(text) if text not in (FINISHED, RUNNING) else None
+        return f"<span style='color:{colour}; font-weight:bold'>{text}</span>" if colour else text
+
+    if len(counts) == 1:
+        return word(next(iter(counts)))
+    return ", ".join(f"{n} {word(text)}" for text, n in counts.items())
 
 
 def _steps_per_second(run) -> float | None:

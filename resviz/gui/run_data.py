@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..train.run_status import RUNNING, status_label
 from .decimate import MaxPyramid
 
 # log10 of the smallest norm drawn; zero gradients (a dead layer) sit at the bottom of the scale.
@@ -173,6 +174,8 @@ class RunData:
         self.heat = MaxPyramid(max(n_layers, 1), max_columns)
         self.evals: list[Any] = []
         self.events: list[Any] = []
+        self.status_word = RUNNING
+        self.refresh_status()
         self._ema_loss = float("nan")
         self._ema_acc = float("nan")
         self._log_range = (float("inf"), float("-inf"))
@@ -199,6 +202,17 @@ class RunData:
     @property
     def status(self) -> str:
         return self.info.status
+
+    def refresh_status(self) -> bool:
+        """Work out the status word again (a writer may have died); returns whether it changed."""
+        live = None
+        if self.info.status == RUNNING:
+            from ..train.store import is_live
+
+            live = is_live(self.info)
+        word = status_label(self.info.status, self.info.error, live=live)
+        changed, self.status_word = word != self.status_word, word
+        return changed
 
     def __len__(self) -> int:
         return self.step.n
@@ -257,6 +271,7 @@ class RunData:
     def set_info(self, info: Any) -> None:
         self.info = info
         self.style.label = self.label
+        self.refresh_status()
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -296,14 +311,35 @@ class RunData:
             return None
         return dict(zip(self.layer_ids, self.grad_norm.data[row].tolist()))
 
+    def records_cutoff(self, step: int) -> float:
+        """The latest record step (evaluation, event) the views show at timeline position ``step``.
+
+        A record carries the number of steps done when it was written: the evaluation after
+        steps 0..46 is at step 47, one past the last step it saw. And a recorder that keeps one
+        step in N may hold none of a run's last steps. So a record at step s is shown from the
+        recorded step s - 1 on, and at (or after) a run's last recorded step every record is
+        shown: the end of a run, live or replayed, shows its final evaluation.
+        """
+        if not self.step.n or step >= self.last_step:
+            return float("inf")
+        return step + 1
+
+    def evals_until(self, step: int, split: str | None = None) -> list[Any]:
+        """The evaluations shown at timeline position ``step`` (of ``split`` when given), oldest first."""
+        cutoff = self.records_cutoff(step)
+        shown = [r for r in self.evals if r.step <= cutoff and (split is None or r.split == split)]
+        return sorted(shown, key=lambda r: r.step)  # stable: the later of two at one step comes last
+
     def eval_at(self, step: int, split: str | None = None) -> Any | None:
-        """The latest evaluation at or before ``step`` (of ``split`` when given)."""
-        best = None
-        for record in self.evals:
-            if record.step <= step and (split is None or record.split == split):
-                if best is None or record.step >= best.step:
-                    best = record
-        return best
+        """The latest evaluation shown at timeline position ``step`` (of ``split`` when given)."""
+        shown = self.evals_until(step, split)
+        return shown[-1] if shown else None
+
+    def events_until(self, step: int, kind: str | None = None) -> list[Any]:
+        """The events shown at timeline position ``step`` (of ``kind`` when given), oldest first."""
+        cutoff = self.records_cutoff(step)
+        shown = [e for e in self.events if e.step <= cutoff and (kind is None or e.kind == kind)]
+        return sorted(shown, key=lambda e: e.step)
 
     def nonfinite_steps(self, until: int | None = None) -> np.ndarray:
         n = self.step.n if until is None else self.rows_until(until)

@@ -30,6 +30,8 @@ class _Watched:
     error: str | None
     records_at: float = 0.0
     records_seen: tuple = ()
+    updated: float = 0.0  # the commit time last handed over
+    info_at: float = 0.0
     done: bool = False  # finished and fully read: nothing more will come
 
 
@@ -80,7 +82,8 @@ class _FeedWorker(QObject):
             return
         from .run_data import weight_layer_mask
 
-        self._watched[path] = _Watched(reader, -1, info.status, info.error)
+        self._watched[path] = _Watched(reader, -1, info.status, info.error, updated=info.updated,
+                                       info_at=time.monotonic())
         self.opened.emit(path, info, weight_layer_mask(info))
         self._read(path)
 
@@ -114,8 +117,12 @@ class _FeedWorker(QObject):
             now = time.monotonic()
             if status_changed or now - watched.records_at >= RECORDS_SECONDS or not behind and watched.records_at == 0:
                 self._read_records(path, watched, now)
-            if status_changed:
-                watched.status, watched.error = info.status, info.error
+            # A newer commit time is handed over too (at most once a second): it tells the window
+            # that a writer it cannot check by process id is still alive.
+            touched = info.updated != watched.updated and now - watched.info_at >= RECORDS_SECONDS
+            if status_changed or touched:
+                watched.status, watched.error, watched.updated, watched.info_at = (
+                    info.status, info.error, info.updated, now)
                 self.info_changed.emit(path, info)
             if not behind:
                 self.caught_up.emit(path)

@@ -14,10 +14,10 @@ from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QPushButton, QTreeWidget, QTreeWidgetItem,
                                QVBoxLayout, QWidget)
 
+from ..train.run_status import FAILED, RUNNING, STOPPED, status_label, status_sentence
+from .theme import STATUS_COLOURS
 from .workers_tasks import TaskThread
 
-LIVE_COLOUR = "#2E7D32"
-FAILED_COLOUR = "#C62828"
 COLUMNS = ("", "run", "status", "steps", "best acc", "model")
 STATUS_COLUMN = COLUMNS.index("status")
 
@@ -27,7 +27,21 @@ def _list(folder: Path):
 
     if not folder.is_dir():
         return None
-    return list_runs(folder)
+    summaries = list_runs(folder)
+    ended = {str(s.path): _recorded_error(s.path) for s in summaries if s.status in (STOPPED, FAILED)}
+    return summaries, ended
+
+
+def _recorded_error(path: Path) -> str | None:
+    """The error a run recorded as it ended: why it failed; "interrupted" tells an interrupt from Stop."""
+    from ..errors import ResvizError
+    from ..train.store import RunReader
+
+    try:
+        with RunReader(path) as reader:
+            return reader.info().error
+    except ResvizError:
+        return None
 
 
 class RunsPanel(QWidget):
@@ -112,34 +126,33 @@ class RunsPanel(QWidget):
         self.empty_label.setText(message)
         self.empty_label.setVisible(True)
 
-    def _listed(self, summaries) -> None:
-        if summaries is None:
+    def _listed(self, listing) -> None:
+        if listing is None:
             self.summaries = []
             self.tree.clear()
             self.empty_label.setText(f"{self.folder} does not exist yet: runs you train appear here.")
             self.empty_label.setVisible(True)
             return
+        summaries, errors = listing
         summaries = sorted(summaries, key=lambda s: s.updated, reverse=True)
         self.summaries = summaries
         selected = self.selected_path()
         self.tree.clear()
         for summary in summaries:
             acc = f"{100 * summary.best_acc:.1f}%" if summary.best_acc is not None else ""
-            item = QTreeWidgetItem(["●" if summary.live else "", summary.name,
-                                    "live" if summary.live else summary.status, f"{summary.steps:,}", acc,
+            error = errors.get(str(summary.path), summary.error)
+            status = status_label(summary.status, error, live=summary.live)
+            item = QTreeWidgetItem(["●" if summary.live else "", summary.name, status, f"{summary.steps:,}", acc,
                                     summary.model])
             item.setData(0, Qt.UserRole, str(summary.path))
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(summary.updated)) if summary.updated else ""
-            tip = f"{summary.name}: {summary.model}\n{summary.path}\nupdated {when}"
-            if summary.error:
-                tip += f"\n{summary.error}"
+            tip = f"{summary.name}: {summary.model}\n{summary.path}\nupdated {when}\n{status_sentence(status, error)}"
             for column in range(len(COLUMNS)):
                 item.setToolTip(column, tip)
             if summary.live:
-                item.setForeground(0, QBrush(QColor(LIVE_COLOUR)))
-                item.setForeground(STATUS_COLUMN, QBrush(QColor(LIVE_COLOUR)))
-            elif summary.status in ("failed", "unreadable"):
-                item.setForeground(STATUS_COLUMN, QBrush(QColor(FAILED_COLOUR)))
+                item.setForeground(0, QBrush(QColor(STATUS_COLOURS[RUNNING])))
+            if status in STATUS_COLOURS:
+                item.setForeground(STATUS_COLUMN, QBrush(QColor(STATUS_COLOURS[status])))
             self.tree.addTopLevelItem(item)
             if str(summary.path) == selected:
                 self.tree.setCurrentItem(item)

@@ -17,6 +17,7 @@ from .figures import (BlockGradientFigure, ConfusionFigure, DepthProfileFigure, 
                       LossAccuracyFigure, UpdateRatioFigure)
 from .theme import LIGHT, Theme
 from .timeline_bar import TimelineBar
+from .warning_banner import RunWarning, WarningBanner
 
 REFRESH_MS = 33  # about 30 Hz
 FRAME_BUDGET_MS = 12.0  # GUI-thread time one tick may spend drawing and painting figures
@@ -58,10 +59,13 @@ class TrainingView(QWidget):
         self.hint.setAlignment(Qt.AlignCenter)
         self.hint.setWordWrap(True)
         self.hint.setObjectName("trainingHint")
+        self.banner = WarningBanner()
+        self._warnings_key: tuple | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         if controls is not None:
             layout.addWidget(controls)
+        layout.addWidget(self.banner)
         layout.addWidget(self.hint)
         layout.addLayout(self.grid, 1)
         layout.addWidget(self.timeline_bar)
@@ -84,6 +88,8 @@ class TrainingView(QWidget):
 
     def _runs_changed(self) -> None:
         self.set_hint(None if len(self.comparison) else self.empty_hint)
+        self.banner.reset()
+        self._warnings_key = None
 
     # -- refresh ----------------------------------------------------------------------------
 
@@ -108,6 +114,7 @@ class TrainingView(QWidget):
         if not self.isVisible() and not force:
             return False
         frame = self.comparison.frame()
+        self._show_warnings(frame)
         shown = [f for f in self.figures if force or f.isVisible()]
         stale = [f for f in shown if f.is_stale(frame)]
         if not stale:
@@ -125,6 +132,16 @@ class TrainingView(QWidget):
         self.refreshed.emit()
         return True
 
+    def _show_warnings(self, frame) -> None:
+        """List the health warnings the shown step has reached (looked up only when the frame changed)."""
+        key = frame.key()
+        if key == self._warnings_key:
+            return
+        self._warnings_key = key
+        self.banner.show_warnings([RunWarning(run.style.label, run.style.colour, event.step, event.message)
+                                   for run, event in self.comparison.warnings_at(frame.step)],
+                                  name_runs=len(frame.runs) > 1)
+
     def set_hint(self, text: str | None) -> None:
         self.hint.setText(text or "")
         self.hint.setVisible(bool(text))
@@ -141,6 +158,7 @@ class TrainingView(QWidget):
             figure.apply_theme(theme)
         size = theme.font_size * (1.15 if theme.dark else 1.0)
         self.hint.setStyleSheet(f"font-size: {size:.0f}pt; padding: 6px;")
+        self.banner.apply_theme()
         self.refresh(force=True)
 
     # Where the figures sit: (row, column, row span, column span). The lecture-hall layout keeps

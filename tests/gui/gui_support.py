@@ -84,3 +84,29 @@ def assert_nothing_left(window) -> None:
     leftover = child_pids()
     assert leftover == set() or all(not Path(f"/proc/{pid}").exists() for pid in leftover), \
         f"child processes left: {leftover}"
+
+
+def write_trainer_like_run(path: Path, *, steps: int = 141, eval_steps: tuple[int, ...] = (47, 94, 141),
+                           status: str | None = "finished", error: str | None = None,
+                           warnings: tuple[tuple[int, str], ...] = (), layers: int = 5, blocks: int = 3):
+    """A run file laid out as the trainer writes one: steps 0..steps-1, each evaluation at the number of
+    steps done (one past the last step it saw), with accuracy 0.1, 0.2, ... in order; warning events
+    as (step, message). With ``status`` None the writer is returned still open (a live run)."""
+    from resviz.benchmarks.gui import synthetic_columns
+    from resviz.train.store import EvalRecord, RunWriter
+
+    columns = synthetic_columns(steps, layers, blocks, residual=True, first_step=0)
+    writer = RunWriter(path, model_spec=ModelSpec("resnet20", {}), config={}, classes=["a", "b"],
+                       layer_ids=[f"l{i}" for i in range(layers)], block_ids=[f"b{i}" for i in range(blocks)])
+    writer.add_steps(StepBatch(**columns))
+    writer.flush()
+    for i, at in enumerate(eval_steps):
+        confusion = [[10 + i, 5], [5, 10 + i]]
+        writer.add_eval(EvalRecord(step=at, epoch=i, split="test", loss=1.0 / (i + 1), acc=0.1 * (i + 1),
+                                   confusion=confusion, precision=[0.5, 0.5], recall=[0.5, 0.5]))
+    for at, message in warnings:
+        writer.add_event(at, "warning", message)
+    if status is None:
+        return writer
+    writer.finish(status, error)
+    return path

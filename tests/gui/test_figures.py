@@ -13,7 +13,7 @@ from resviz.gui.figures import (BlockGradientFigure, ConfusionFigure, DepthProfi
 from resviz.gui.theme import PRESENTATION
 from resviz.train.store import EvalRecord, StepBatch
 
-from gui_support import make_batch, make_info
+from gui_support import make_batch, make_info, write_trainer_like_run
 
 
 @pytest.fixture
@@ -195,3 +195,133 @@ def test_profiles_range_follows_the_data(qtbot, twins):
     low, high = depth.plot.getViewBox().viewRange()[1]
     values = np.log10(plain.grad_norm.data[2999][plain.weight_layers])
     assert low <= values.min() and high >= np.log10(residual.grad_norm.data[2999]).max()
+
+
+# -- true numbers -----------------------------------------------------------------------------
+
+
+def comparison_of(*paths) -> Comparison:
+    """What the run feed hands the window for these run files, read in one go."""
+    from resviz.train.store import RunReader
+
+    comparison = Comparison(max_columns=128)
+    for path in paths:
+        with RunReader(path) as reader:
+            comparison.add(reader.info())
+            comparison.append_steps(path, reader.read_steps())
+            comparison.set_records(path, reader.evals(), reader.events())
+    return comparison
+
+
+def shown_evaluation(figure: ConfusionFigure) -> str:
+    return figure._matrices[0].plot.titleLabel.text
+
+
+@pytest.mark.parametrize("status", [None, "finished"], ids=["live", "finished"])
+def test_the_last_evaluation_is_what_the_confusion_matrix_shows_at_the_last_step(qtbot, tmp_path, status):
+    # Steps 0..140, evaluated after 47, 94 and 141 steps (accuracy 10%, 20%, 30%).
+    written = write_trainer_like_run(tmp_path / "run.resviz", status=status)
+    comparison = comparison_of(tmp_path / "run.resviz")
+    figure = show(qtbot, ConfusionFigure())
+    assert comparison.timeline.following and comparison.step == 140
+    figure.refresh(comparison.frame())
+    assert "accuracy 30.0% · step 141" in shown_evaluation(figure)
+    timeline = comparison.timeline
+    timeline.play()  # a replay from the first step to the last
+    timeline.advance(1e6)
+    assert not timeline.following and timeline.step == 140
+    figure.refresh(comparison.frame())
+    assert "accuracy 30.0% · step 141" in shown_evaluation(figure)
+    timeline.seek(93)  # the last step the second evaluation saw
+    figure.refresh(comparison.frame())
+    assert "accuracy 20.0% · step 94" in shown_evaluation(figure)
+    timeline.seek(92)
+    figure.refresh(comparison.frame())
+    assert "accuracy 10.0% · step 47" in shown_evaluation(figure)
+    curves = show(qtbot, LossAccuracyFigure())
+    timeline.seek(140)
+    curves.refresh(comparison.frame())
+    assert list(curves._items[str(tmp_path / "run.resviz")].val_acc.xData) == [47.0, 94.0, 141.0]
+    if status is None:
+        written.finish("finished")
+
+
+def test_a_one_epoch_run_shows_its_evaluation(qtbot, tmp_path):
+    write_trainer_like_run(tmp_path / "one.resviz", steps=47, eval_steps=(47,))
+    figure = show(qtbot, ConfusionFigure())
+    figure.refresh(comparison_of(tmp_path / "one.resviz").frame())
+    assert not figure.message.isVisible()
+    assert "accuracy 10.0% · step 47" in shown_evaluation(figure)
+
+
+def test_the_legend_says_how_each_run_ended(qtbot, tmp_path):
+    write_trainer_like_run(tmp_path / "r.resviz", status="finished")
+    write_trainer_like_run(tmp_path / "p.resviz", status="stopped", steps=60, eval_steps=(47,))
+    comparison = comparison_of(tmp_path / "r.resviz", tmp_path / "p.resviz")
+    figure = show(qtbot, LossAccuracyFigure())
+    figure.refresh(comparison.frame())
+    assert "(finished)" in figure.title_label.text and "(stopped)" in figure.title_label.text
+
+
+# -- the loss axis ----------------------------------------------------------------------------
+
+
+def loss_run(loss: np.ndarray, eval_losses: dict[int, float]) -> Comparison:
+    comparison = Comparison(max_columns=128)
+    run = comparison.add(make_info("l"))
+    batch = make_batch(0, len(loss))
+    batch.loss[:] = loss
+    comparison.append_steps(run.path, batch)
+    confusion = np.eye(2, dtype=np.int64)
+    comparison.set_records(run.path, [EvalRecord(step=s, epoch=0, split="test", loss=v, acc=0.5, confusion=confusion,
+                                                 precision=np.ones(2), recall=np.ones(2))
+                                      for s, v in eval_losses.items()], [])
+    return comparison
+
+
+def bulk_loss(n: int = 2000, seed: int = 0) -> np.ndarray:
+    """A training loss falling from ln 10 towards 0.3, with noise."""
+    rng = np.random.default_rng(seed)
+    return 2.0 * np.exp(-np.linspace(0, 4, n)) + 0.3 + 0.05 * rng.standard_normal(n)
+
+
+def test_one_outlier_cannot_flatten_the_loss_plot(qtbot):
+    loss = bulk_loss()
+    comparison = loss_run(loss, {500: 0.9, 1000: 0.7, 1500: 61.0, 1999: 0.5})  # one test loss of 61
+    figure = show(qtbot, LossAccuracyFigure())
+    figure.refresh(comparison.frame())
+    low, high = figure.loss_plot.vb.viewRange()[1]
+    assert high < 2 * loss.max() and low <= loss.min()  # the axis spans the bulk, not 0-61
+    assert high >= loss.max()  # every training loss stays on show, the first (highest) ones too
+    items = next(iter(figure._items.values()))
+    assert list(items.clipped_high.data["x"]) == [1500.0]  # the outlier is marked at the top edge
+    assert low <= items.clipped_high.data["y"][0] <= high
+    assert figure.outlier_note.toPlainText() == "▲ 1 point above (61)"
+
+
+def test_a_training_loss_spike_is_marked_and_a_clean_series_is_shown_whole(qtbot):
+    loss = bulk_loss()
+    loss[700] = 1e4
+    figure = show(qtbot, LossAccuracyFigure())
+    figure.refresh(loss_run(loss, {}).frame())
+    assert figure.loss_plot.vb.viewRange()[1][1] < 10
+    assert list(next(iter(figure._items.values())).clipped_high.data["x"]) == [700.0]
+    clean = show(qtbot, LossAccuracyFigure())
+    clean.refresh(loss_run(bulk_loss(seed=1), {1000: 2.0}).frame())  # a high test loss is data, not an outlier
+    low, high = clean.loss_plot.vb.viewRange()[1]
+    assert high >= 2.0 and clean.outlier_note.toPlainText() == ""
+    assert len(next(iter(clean._items.values())).clipped_high.data) == 0
+
+
+def test_zooming_the_loss_axis_by_hand_is_kept_until_auto(qtbot):
+    figure = show(qtbot, LossAccuracyFigure())
+    comparison = loss_run(bulk_loss(), {1500: 61.0})
+    figure.refresh(comparison.frame())
+    figure.loss_plot.vb.sigRangeChangedManually.emit([True, True])  # what a drag or a wheel turn sends
+    figure.loss_plot.setYRange(0, 100, padding=0)
+    comparison.revision += 1
+    figure.refresh(comparison.frame())
+    assert figure.loss_plot.vb.viewRange()[1] == [0, 100]
+    figure.loss_plot.autoBtn.clicked.emit(figure.loss_plot.autoBtn)  # the "A" button
+    figure.refresh(comparison.frame())
+    assert figure.loss_plot.vb.viewRange()[1][1] < 10

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 
 import numpy as np
 import pytest
@@ -147,14 +149,84 @@ def test_run_data_smooths_the_loss_and_keeps_non_finite_flags():
     assert run.grad_log.values[19, 2] == LOG_NONFINITE
 
 
+def _evals_at(*steps: int, split: str = "test") -> list[EvalRecord]:
+    confusion = np.eye(2, dtype=np.int64)
+    return [EvalRecord(step=s, epoch=i, split=split, loss=1.0, acc=i / 10, confusion=confusion,
+                       precision=np.ones(2), recall=np.ones(2)) for i, s in enumerate(steps)]
+
+
 def test_run_data_finds_the_latest_evaluation_at_a_step():
     run = RunData(make_info())
-    confusion = np.eye(2, dtype=np.int64)
-    run.evals = [EvalRecord(step=s, epoch=i, split="val", loss=1.0, acc=0.5, confusion=confusion,
-                            precision=np.ones(2), recall=np.ones(2)) for i, s in enumerate((10, 20, 30))]
+    run.append(make_batch(0, 41))  # steps 0..40
+    run.evals = _evals_at(10, 20, 30, split="val")
     assert run.eval_at(5) is None
     assert run.eval_at(25).step == 20
     assert run.eval_at(30, "val").step == 30 and run.eval_at(30, "test") is None
+
+
+def test_an_evaluation_shows_from_the_last_step_it_saw():
+    # The trainer records steps 0..140 and evaluates after 47, 94 and 141 steps: each evaluation
+    # carries the number of steps done, one past the index of the last step it saw.
+    run = RunData(make_info())
+    run.append(make_batch(0, 141))
+    run.evals = _evals_at(47, 94, 141)
+    assert run.last_step == 140
+    assert run.eval_at(140).step == 141  # the end of the run shows its final evaluation
+    assert [e.step for e in run.evals_until(140)] == [47, 94, 141]
+    assert run.eval_at(139).step == 94
+    assert run.eval_at(93).step == 94 and run.eval_at(92).step == 47
+    assert run.eval_at(45) is None
+
+
+def test_a_one_epoch_run_shows_its_evaluation():
+    run = RunData(make_info())
+    run.append(make_batch(0, 47))  # steps 0..46, evaluated after 47
+    run.evals = _evals_at(47)
+    assert run.eval_at(run.last_step).step == 47
+
+
+def test_the_last_evaluation_shows_when_the_last_steps_were_not_recorded():
+    run = RunData(make_info())
+    batch = make_batch(0, 141)
+    run.append(batch[batch.step % 10 == 0])  # one step in ten recorded: 0, 10, ..., 140
+    run.evals = _evals_at(47, 94, 145)  # 145 steps trained, the last five unrecorded
+    assert run.eval_at(run.last_step).step == 145
+    assert run.eval_at(130).step == 94
+
+
+def test_warnings_are_reached_with_the_timeline():
+    from resviz.train.store import EventRecord
+
+    comparison = Comparison()
+    run = comparison.add(make_info("p", "plain20"))
+    comparison.append_steps(run.path, make_batch(0, 100))
+    comparison.set_records(run.path, None, [
+        EventRecord(step=0, time=0.0, kind="info", message="training plain20"),
+        EventRecord(step=12, time=1.0, kind="warning", message="loss diverged at step 12 (2.3 -> 10.4)"),
+    ])
+    assert [event.message for _, event in comparison.warnings_at()] == ["loss diverged at step 12 (2.3 -> 10.4)"]
+    assert comparison.warnings_at(5) == []
+    comparison.timeline.seek(20)
+    assert len(comparison.warnings_at()) == 1
+
+
+def test_run_status_words_follow_the_run_file_and_its_writer():
+    import socket
+    import subprocess
+    import sys
+
+    info = make_info()
+    info.host, info.pid = socket.gethostname(), os.getpid()
+    run = RunData(info)
+    assert run.status_word == "running"  # its writer (this process) is alive
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    info.pid = dead.pid
+    assert run.refresh_status() and run.status_word == "interrupted"  # the writer is gone
+    for status, error, word in (("finished", None, "finished"), ("stopped", None, "stopped"),
+                                ("stopped", "interrupted", "interrupted"), ("failed", "boom", "failed")):
+        run.set_info(dataclasses.replace(info, status=status, error=error))
+        assert run.status_word == word
 
 
 # -- the comparison ---------------------------------------------------------------------------

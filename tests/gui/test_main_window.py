@@ -6,6 +6,8 @@ child process may be left behind (see ``conftest.make_window``).
 
 from __future__ import annotations
 
+import html
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +24,7 @@ from resviz.gui.model_choice import ModelChoice
 from resviz.gui.theme import PRESENTATION
 from resviz.train.store import RunReader, RunWriter
 
-from gui_support import WRITER
+from gui_support import WRITER, write_trainer_like_run
 
 USER_MODEL = '''
 import pathlib
@@ -202,7 +204,7 @@ def test_runs_panel_marks_live_runs_and_opens_them(qtbot, make_window, tmp_path)
         panel.refresh()
         qtbot.waitUntil(lambda: panel.tree.topLevelItemCount() == 2, timeout=10_000)
         rows = {panel.tree.topLevelItem(i).text(1): panel.tree.topLevelItem(i) for i in range(2)}
-        assert rows["live"].text(0) == "●" and rows["live"].text(2) == "live"
+        assert rows["live"].text(0) == "●" and rows["live"].text(2) == "running"
         assert rows["old"].text(0) == "" and rows["old"].text(2) == "finished"
         writer.finish("stopped")
         panel.refresh()
@@ -299,6 +301,8 @@ def test_trains_twins_pauses_resumes_and_stops(qtbot, make_window, tmp_path):
     assert ended == ["stopped", "stopped"]
     qtbot.waitUntil(lambda: window.host.state == "idle", timeout=10_000)
     qtbot.waitUntil(lambda: all(run.status == "stopped" for run in comparison.ordered), timeout=10_000)
+    qtbot.waitUntil(lambda: "stopped" in window.run_label.text(), timeout=10_000)
+    assert "finished" not in window.run_label.text()  # a stopped run is never called finished
     for run in comparison.ordered:
         with RunReader(run.path) as reader:
             assert reader.step_count() == len(run)  # everything recorded is shown
@@ -351,3 +355,69 @@ def test_the_attribution_panel_gets_the_model_and_the_clicked_layer(qtbot, make_
     assert any("resnet20" in choice for choice in panel.source_choices())
     window.architecture.module_selected.emit("layer2.0.conv1")  # a click on a graph node
     assert panel.layer() == "layer2.0.conv1"
+
+
+def test_statuses_are_labelled_so_in_the_runs_panel_and_the_status_bar(qtbot, make_window, tmp_path, request):
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    write_trainer_like_run(folder / "done.resviz", status="finished")
+    write_trainer_like_run(folder / "halted.resviz", status="stopped", steps=60, eval_steps=(47,))
+    write_trainer_like_run(folder / "ctrl-c.resviz", status="stopped", error="interrupted", steps=60,
+                           eval_steps=(47,))
+    # A run whose writer died without ending it: the file says "running", its process is gone.
+    orphan = write_trainer_like_run(folder / "killed.resviz", status=None, steps=60, eval_steps=(47,))
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    with sqlite3.connect(folder / "killed.resviz") as db:
+        db.execute("UPDATE run SET pid = ? WHERE id = 1", (gone.pid,))
+    db.close()
+    request.addfinalizer(orphan.close)
+    window = make_window()
+    panel = window.runs_panel
+    panel.refresh()
+    qtbot.waitUntil(lambda: panel.tree.topLevelItemCount() == 4, timeout=10_000)
+    words = {panel.tree.topLevelItem(i).text(1): panel.tree.topLevelItem(i).text(2) for i in range(4)}
+    assert words == {"done": "finished", "halted": "stopped", "ctrl-c": "interrupted", "killed": "interrupted"}
+    for name, word in words.items():
+        window.open_run_file(folder / f"{name}.resviz")
+        qtbot.waitUntil(lambda: len(window.comparison) == 1 and window.comparison.ordered[0].name == name,
+                        timeout=10_000)
+        qtbot.waitUntil(lambda: word in window.run_label.text(), timeout=10_000)
+        assert "finished" not in window.run_label.text() or word == "finished"
+        curves = window.training_view.curves
+        qtbot.waitUntil(lambda: f"({word})" in curves.title_label.text, timeout=20_000)  # the Training page's legend
+
+
+def test_a_health_warning_shows_a_banner_live_and_in_replay(qtbot, make_window, tmp_path):
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    writer = write_trainer_like_run(folder / "live.resviz", status=None)  # still being written (by this process)
+    message = "loss diverged at step 12 (2.3 -> 10.4); try a lower learning rate (--lr 0.005) or --optimizer adam"
+    try:
+        window = make_window()
+        window.open_run_file(folder / "live.resviz")
+        qtbot.waitUntil(lambda: len(window.comparison) == 1 and len(window.comparison.ordered[0]) == 141,
+                        timeout=10_000)
+        banner = window.training_view.banner
+        qtbot.waitUntil(lambda: "live" in window.run_label.text(), timeout=10_000)
+        assert not banner.isVisible()
+        # Live: the last evaluation is shown at the newest step.
+        confusion = window.training_view.confusion
+        qtbot.waitUntil(lambda: "step 141" in confusion._matrices[0].plot.titleLabel.text, timeout=20_000)
+        writer.add_event(12, "warning", message)
+        qtbot.waitUntil(banner.isVisible, timeout=10_000)
+        assert message in html.unescape(banner.message.text()) and [w.message for w in banner.warnings] == [message]
+    finally:
+        writer.finish("finished")
+    qtbot.waitUntil(lambda: "finished" in window.run_label.text(), timeout=10_000)
+    timeline = window.comparison.timeline
+    timeline.seek(5)  # a replay before the warning's step
+    qtbot.waitUntil(lambda: not banner.isVisible(), timeout=5_000)
+    timeline.seek(12)
+    qtbot.waitUntil(banner.isVisible, timeout=5_000)
+    qtbot.mouseClick(banner.close_button, Qt.LeftButton)
+    assert not banner.isVisible()
+    timeline.seek(5)
+    timeline.seek(100)
+    qtbot.wait(200)
+    assert not banner.isVisible()  # dismissed: the same warning does not come back

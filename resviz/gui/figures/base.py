@@ -13,6 +13,7 @@ from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QSizePolicy
 
 from ...errors import ResvizError
+from ...train.run_status import RUNNING
 from ..run_data import RunData
 from ..theme import LIGHT, Theme
 
@@ -77,6 +78,20 @@ class TitleLabel(pg.LabelItem):
 
     def updateGeometry(self) -> None:
         pass  # the size changes only through updateMin, when the title needs more lines
+
+    def resizeEvent(self, event) -> None:
+        # Wrap at the width given (between legend entries), so a narrow figure's legend takes a
+        # second line instead of being cut off at both ends.
+        # A new width is a relayout anyway: the height is fitted afresh (it may shrink), so a
+        # narrow moment while the window lays itself out leaves no tall title behind.
+        width = self.rect().width()
+        if width > 1 and abs(self.item.textWidth() - width) > 0.5:
+            self.item.setTextWidth(width)
+            option = self.item.document().defaultTextOption()
+            option.setAlignment(Qt.AlignHCenter)
+            self.item.document().setDefaultTextOption(option)
+            self._height = 0.0
+        super().resizeEvent(event)
 
     def reset_height(self) -> None:
         """Let the next text choose the height again (a theme with another font size)."""
@@ -164,8 +179,9 @@ class Figure(pg.GraphicsLayoutWidget):
         self._title_text = text
         html = f"<b>{escape(text)}</b>"
         if runs:
-            marks = "&nbsp;&nbsp;&nbsp;".join(
-                f"<span style='color:{run.style.colour}'>━━&nbsp;{escape(run.style.label)}</span>" for run in runs)
+            marks = "&nbsp;&nbsp; ".join(
+                f"<span style='color:{run.style.colour}; white-space:nowrap'>━━&nbsp;{escape(run.style.label)}"
+                f"{_status_mark(run)}</span>" for run in runs)
             html += f"<br/><span style='font-size:{self.theme.font_size}pt; font-weight:normal'>{marks}</span>"
         if html != self._title_html:
             self._title_html = html
@@ -259,6 +275,11 @@ class Figure(pg.GraphicsLayoutWidget):
         if not path.is_file() or path.stat().st_size == 0:
             raise ResvizError(f"{path}: could not write the SVG")
         return path
+
+
+def _status_mark(run: RunData) -> str:
+    """How a run that is no longer written ended (finished, stopped, failed, interrupted), for its legend entry."""
+    return "" if run.status_word == RUNNING else f" <i>({escape(run.status_word)})</i>"
 
 
 def _average(previous: float, sample: float, weight: float = 0.3) -> float:
