@@ -7,8 +7,12 @@ import functools
 import os
 import sys
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from ..errors import ResvizError
+
+if TYPE_CHECKING:
+    from ..gui.main_window import MainWindow
 
 # Set to 1, the window closes itself (exit code 0) once its model, and the run file it was
 # given, are loaded, or with exit code 1 at the first error dialog: a check of the whole
@@ -50,11 +54,16 @@ def check_display(environ: Mapping[str, str] = os.environ, platform: str = sys.p
         return
     backend = environ.get("QT_QPA_PLATFORM", "").split(":")[0]
     x11, wayland = bool(environ.get("DISPLAY")), bool(environ.get("WAYLAND_DISPLAY"))
-    if (backend == "" and not (x11 or wayland)) or (backend == "xcb" and not x11) or \
-            (backend.startswith("wayland") and not wayland):
-        raise ResvizError("no display to open the window on (DISPLAY and WAYLAND_DISPLAY are not set); "
-                          "run it with QT_QPA_PLATFORM=offscreen to open it without a screen, or use the headless "
-                          "commands ('resviz --help')")
+    if backend == "" and not (x11 or wayland):
+        reason = "DISPLAY and WAYLAND_DISPLAY are not set"
+    elif backend == "xcb" and not x11:
+        reason = "QT_QPA_PLATFORM=xcb but DISPLAY is not set"
+    elif backend.startswith("wayland") and not wayland:
+        reason = f"QT_QPA_PLATFORM={backend} but WAYLAND_DISPLAY is not set"
+    else:
+        return
+    raise ResvizError(f"no display to open the window on ({reason}); run it with QT_QPA_PLATFORM=offscreen to "
+                      f"open it without a screen, or use the headless commands ('resviz --help')")
 
 
 def run_gui(args: argparse.Namespace) -> int:
@@ -77,7 +86,7 @@ def run_gui(args: argparse.Namespace) -> int:
     return run_app(options=options, on_open=on_open)
 
 
-def quit_when_loaded(window, with_run: bool) -> None:
+def quit_when_loaded(window: MainWindow, with_run: bool) -> None:
     """Close the application once ``window`` shows its model (and its run file), or at an error."""
     from PySide6.QtWidgets import QApplication
 
