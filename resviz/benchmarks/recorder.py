@@ -9,7 +9,9 @@ in training. The result is the ratio of the step times.
 
 On a CPU shared with other work, two step times can differ by more than the recorder costs,
 so the recorder's own work is also timed directly (its hooks and ``step()``, which run
-synchronously on the CPU) and shown as a share of the step time measured beside it.
+synchronously on the CPU) and shown as a share of the step time measured beside it. On CUDA,
+the host synchronisations per step are counted too (CUDA's sync debug mode, over enough steps
+to include a flush of the recorded rows): the recorder should add none.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import argparse
 import statistics
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -72,17 +75,21 @@ def run(args: argparse.Namespace) -> int:
 
     own_work: list[float] = []
 
-    def timed_step(recorder: GradientRecorder | None) -> float:
-        synchronize(device)
-        start = time.perf_counter()
+    def recorded_step(recorder: GradientRecorder | None) -> None:
         if recorder is not None:
             recorder.attach()
-            recorder.seconds = 0.0
         try:
             train_step(recorder)
         finally:
             if recorder is not None:
                 recorder.detach()
+
+    def timed_step(recorder: GradientRecorder | None) -> float:
+        synchronize(device)
+        start = time.perf_counter()
+        if recorder is not None:
+            recorder.seconds = 0.0
+        recorded_step(recorder)
         synchronize(device)
         if recorder is not None:
             own_work.append(recorder.seconds)
@@ -108,6 +115,10 @@ def run(args: argparse.Namespace) -> int:
                 if index % 4 == 3:
                     print(f"  steps {index - 2}-{index + 1}: without {timed[False][-1]:.4f} s, "
                           f"with {timed[True][-1]:.4f} s", flush=True)
+            if device.type == "cuda":
+                steps = recorder.flush_every + 10
+                syncs = {side: host_syncs_per_step(lambda: recorded_step(recorder if side else None), steps)
+                         for side in (False, True)}
         finally:
             recorder.close()
             writer.finish()
@@ -117,7 +128,25 @@ def run(args: argparse.Namespace) -> int:
         share = statistics.median(own_work) / statistics.median(timed[False])
         print(f"recorder's own work, timed directly: median {statistics.median(own_work) * 1e3:.1f} ms/step, "
               f"{share:.2%} of a step without it (ratio {1 + share:.3f})")
+    if device.type == "cuda":
+        print(f"host syncs per step: with recorder {syncs[True]:.2f}, without {syncs[False]:.2f} "
+              f"({steps} steps each, CUDA sync debug mode)")
     return 0
+
+
+def host_syncs_per_step(step: Callable[[], None], steps: int) -> float:
+    """How often ``step`` makes the host wait for the GPU, per call, as CUDA's sync debug mode reports it."""
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            for _ in range(steps):
+                step()
+        finally:
+            torch.cuda.set_sync_debug_mode(0)
+    torch.cuda.synchronize()
+    return sum("synchronizing" in str(w.message) for w in caught) / steps
 
 
 def _timed_recorder_class():

@@ -236,6 +236,9 @@ def run(args: argparse.Namespace) -> int:
         raise ResvizError(f"--clip {args.clip} must lie in [0, 100)")
     if not 0 <= args.alpha <= 1:
         raise ResvizError(f"--alpha {args.alpha} must lie between 0 and 1")
+    from ..train.device import choose_device
+
+    args.device = choose_device(args.device)  # one check and one message for every command's --device
     methods = _methods(args)
     _check_method_options(args, methods)
     source = _load_source(args.source, args)

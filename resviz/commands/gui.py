@@ -3,6 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import functools
+import os
+import sys
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from ..errors import ResvizError
+
+if TYPE_CHECKING:
+    from ..gui.main_window import MainWindow
+
+# Set to 1, the window closes itself (exit code 0) once its model, and the run file it was
+# given, are loaded, or with exit code 1 at the first error dialog: a check of the whole
+# start-up that needs no one to close the window (the README's test runs ``resviz`` so).
+QUIT_AFTER_LOAD_ENV = "RESVIZ_QUIT_AFTER_LOAD"
 
 TABS = ("architecture", "training", "attribution")
 
@@ -29,9 +44,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run_gui)
 
 
+def check_display(environ: Mapping[str, str] = os.environ, platform: str = sys.platform) -> None:
+    """Refuse in one line where Qt would find no display and abort the process.
+
+    Only X11 and Wayland systems need a display server; ``QT_QPA_PLATFORM`` (offscreen, vnc,
+    ...) chooses another backend, and is trusted unless it names xcb or wayland.
+    """
+    if platform in ("darwin", "win32", "cygwin"):
+        return
+    backend = environ.get("QT_QPA_PLATFORM", "").split(":")[0]
+    x11, wayland = bool(environ.get("DISPLAY")), bool(environ.get("WAYLAND_DISPLAY"))
+    if backend == "" and not (x11 or wayland):
+        reason = "DISPLAY and WAYLAND_DISPLAY are not set"
+    elif backend == "xcb" and not x11:
+        reason = "QT_QPA_PLATFORM=xcb but DISPLAY is not set"
+    elif backend.startswith("wayland") and not wayland:
+        reason = f"QT_QPA_PLATFORM={backend} but WAYLAND_DISPLAY is not set"
+    else:
+        return
+    raise ResvizError(f"no display to open the window on ({reason}); run it with QT_QPA_PLATFORM=offscreen to "
+                      f"open it without a screen, or use the headless commands ('resviz --help')")
+
+
 def run_gui(args: argparse.Namespace) -> int:
+    check_display()  # before Qt is imported: Qt aborts the process without a display
     from ..models import parse_option
-    from ..gui.app import LaunchOptions, run_app
+    from ..gui.app import LaunchOptions, is_run_file, run_app
 
     options = LaunchOptions(
         target=getattr(args, "target", None),
@@ -41,7 +79,24 @@ def run_gui(args: argparse.Namespace) -> int:
         max_steps=getattr(args, "max_steps", None), step=getattr(args, "step", None),
         play=getattr(args, "play", False), runs_folder=getattr(args, "runs_folder", None))
     if options.max_steps is not None and options.max_steps < 1:
-        from ..errors import ResvizError
-
         raise ResvizError(f"--max-steps {options.max_steps} must be at least 1")
-    return run_app(options=options)
+    on_open = None
+    if os.environ.get(QUIT_AFTER_LOAD_ENV, "") not in ("", "0"):
+        on_open = functools.partial(quit_when_loaded, with_run=bool(options.target and is_run_file(options.target)))
+    return run_app(options=options, on_open=on_open)
+
+
+def quit_when_loaded(window: MainWindow, with_run: bool) -> None:
+    """Close the application once ``window`` shows its model (and its run file), or at an error."""
+    from PySide6.QtWidgets import QApplication
+
+    pending = {"model", "run"} if with_run else {"model"}
+
+    def loaded(what: str) -> None:
+        pending.discard(what)
+        if not pending:
+            QApplication.exit(0)
+
+    window.model_loaded.connect(lambda _: loaded("model"))
+    window.runs_read.connect(lambda: loaded("run"))
+    window.error_shown.connect(lambda _: QApplication.exit(1))

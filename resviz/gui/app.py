@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,10 +90,13 @@ def launch(options: LaunchOptions, window: MainWindow | None = None, settings: Q
     return window
 
 
-def run_app(target: str | None = None, options: LaunchOptions | None = None) -> int:
+def run_app(target: str | None = None, options: LaunchOptions | None = None,
+            on_open: Callable[[MainWindow], None] | None = None) -> int:
     options = options or LaunchOptions(target=target)
     app = create_application()
     window = launch(options)
+    if on_open is not None:
+        on_open(window)
     if options.presentation:
         window.set_presentation(True)
     else:
