@@ -96,17 +96,20 @@ def list_command(target: Path, *, as_json: bool) -> int:
             raise ResvizError(summaries[0].error)
     else:
         summaries = list_runs(target)
+    from ..train.run_status import status_label
+
     if as_json:
         print(json.dumps([{
             "path": str(s.path), "name": s.name, "model": s.model, "steps": s.steps, "last_step": s.last_step,
-            "status": s.status, "live": s.live, "best_acc": s.best_acc, "updated": s.updated, "error": s.error,
+            "status": status_label(s.status, s.run_error, live=s.live), "live": s.live, "best_acc": s.best_acc, "updated": s.updated, "error": s.error,
         } for s in summaries], indent=2))
         return 0
     if not summaries:
         print(f"no run files (*.resviz) in {target}")
         return 0
     header = ("", "name", "model", "steps", "status", "best acc", "updated")
-    rows = [("*" if s.live else "", s.name, s.model, str(s.steps) if not s.error else "-", s.status,
+    rows = [("*" if s.live else "", s.name, s.model, str(s.steps) if not s.error else "-",
+             status_label(s.status, s.run_error, live=s.live),
              f"{100 * s.best_acc:.1f}%" if s.best_acc is not None else "-", format_age(s.updated))
             for s in summaries]
     widths = [max(len(row[c]) for row in [header, *rows]) for c in range(len(header))]

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from ..errors import ResvizError
+from .run_status import INTERRUPTED, status_label  # the status words have one owner
 from .liveness import (LIVE_SECONDS, WriterLock, own_process_start, probe_writer_lock, process_alive,
                        writer_alive)
 
@@ -45,8 +46,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 SCHEMA_VERSION = 1
 RUN_STATUSES = ("running", "finished", "failed", "stopped")
-# What a run whose file says "running" is shown as once its writer is gone (killed, crashed, machine down).
-INTERRUPTED = "interrupted"
 RUN_SUFFIX = ".resviz"
 
 # Marks the file as a run file at the SQLite level ("RSVZ"), besides the meta table.
@@ -325,6 +324,7 @@ class RunSummary:
     live: bool
     last_step: int | None = None
     error: str | None = None
+    run_error: str | None = None   # the error text the run itself recorded (why it failed or stopped)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1360,8 +1360,8 @@ def _expected(integer: bool, null: bool, low: float, high: float) -> str:
 
 def run_status(recorded_status: str, live: bool) -> str:
     """The status to show for a run: its file's, except ``"interrupted"`` for a run the file calls
-    running whose writer is gone. Every listing and the window show this one."""
-    return INTERRUPTED if recorded_status == "running" and not live else recorded_status
+    running whose writer is gone (``run_status.status_label`` owns the rule)."""
+    return status_label(recorded_status, live=live)
 
 
 def _tidy_sidecars(path: Path) -> None:
@@ -1466,7 +1466,7 @@ def summarize_run(path: str | os.PathLike) -> RunSummary:
             info = reader.info()
             return RunSummary(path=path, name=info.name, model=info.model_label, steps=reader.step_count(),
                               status=info.status, best_acc=reader.best_accuracy(), updated=info.updated,
-                              live=bool(info.live), last_step=reader.last_step())
+                              live=bool(info.live), last_step=reader.last_step(), run_error=info.error)
     except Exception as exc:  # noqa: BLE001 - one bad file is listed as such, never hides the others
         error = str(exc) if isinstance(exc, ResvizError) else \
             f"run file {path} cannot be read: {describe_exception(exc)}"

@@ -76,3 +76,27 @@ def test_progress_line_redraws_on_a_terminal():
     text = stream.getvalue()
     assert text.startswith("\rresnet20  epoch 1/2  [#####.....]  step 5/10  loss 1.5  acc 25.0%  12.5 steps/s")
     assert text.endswith("\n")
+
+
+def test_steps_trains_that_many_steps_over_as_many_epochs_as_needed(tmp_path, capsys):
+    out = tmp_path / "steps.resviz"  # 32 samples in batches of 16: 2 steps an epoch
+    assert main(["train", "plain20", *TINY, "--steps", "5", "--quiet", "--out", str(out)]) == 0
+    with open_run(out) as reader:
+        assert reader.read_steps().step.tolist() == [0, 1, 2, 3, 4]
+        assert [e.step for e in reader.evals()] == [2, 4, 5]  # each epoch, the last one partial
+    capped = tmp_path / "capped.resviz"  # with --epochs too, whichever ends first
+    assert main(["train", "plain20", *TINY, "--steps", "5", "--epochs", "1", "--quiet", "--out", str(capped)]) == 0
+    with open_run(capped) as reader:
+        assert reader.step_count() == 2
+
+
+def test_no_flags_train_with_the_models_recipe_and_the_run_records_it(tmp_path, capsys):
+    out = tmp_path / "recipe.resviz"
+    assert main(["train", "mnist_resnet", "-o", "input_size=8", "--samples", "16",
+                 "--test-samples", "6", "--steps", "1", "--quiet", "--out", str(out)]) == 0
+    with open_run(out) as reader:
+        config = reader.info().config
+    assert (config["optimizer"], config["lr"], config["schedule"]) == ("adam", 1e-3, "cosine")
+    assert config["recipe"]["applied"] == ["optimizer", "lr", "momentum", "weight_decay", "schedule", "warmup",
+                                           "batch_size"]
+    assert "Adam" in config["recipe"]["why"]
