@@ -31,6 +31,7 @@ from .run_feed import RunFeed
 from .runs_panel import RunsPanel
 from .settings import Settings
 from .theme import LIGHT, PRESENTATION, STATUS_COLOURS, Theme, apply_application_theme
+from .preset_runner import PresetRunner
 from .training_controls import TrainingControls
 from .training_host import TrainingHost
 from .training_view import TrainingView
@@ -73,6 +74,9 @@ class MainWindow(QMainWindow):
         # Parts that work in the background.
         self.feed = RunFeed(self)
         self.host = TrainingHost(self)
+        self.presets = PresetRunner(self)
+        self.presets.preset_started.connect(self._preset_started)
+        self.presets.preset_finished.connect(self._preset_finished)
 
         # The tabs.
         self.architecture = ArchitectureTab()
@@ -178,6 +182,12 @@ class MainWindow(QMainWindow):
         self.train_one_action = a("Train this &model", self.train_one, "Ctrl+Shift+T")
         self.pause_action = a("&Pause / resume training", self.toggle_pause, "Ctrl+P")
         self.stop_action = a("&Stop training", self.stop_training, "Ctrl+.")
+        from ..presets import list_presets
+
+        self.preset_actions = [a(f"{preset.name}: {preset.title}",
+                                 lambda checked=False, name=preset.name: self.run_preset(name),
+                                 tip=preset.description.replace("\n", " "))
+                               for preset in list_presets()]
         self.play_action = a("Play / pause &replay", self.comparison.timeline.toggle_play, "Space")
         self.play_action.setShortcutContext(Qt.WidgetWithChildrenShortcut)
         self.training_view.addAction(self.play_action)
@@ -218,6 +228,10 @@ class MainWindow(QMainWindow):
         run_menu = bar.addMenu("&Run")
         for action in (self.train_twins_action, self.train_one_action, self.pause_action, self.stop_action):
             run_menu.addAction(action)
+        presets_menu = run_menu.addMenu("The seeds' &experiments")
+        presets_menu.setToolTipsVisible(True)
+        for action in self.preset_actions:
+            presets_menu.addAction(action)
         run_menu.addSeparator()
         for action in (self.play_action, self.first_step_action, self.latest_action):
             run_menu.addAction(action)
@@ -411,6 +425,33 @@ class MainWindow(QMainWindow):
                                               "resviz runs (*.resviz);;All files (*)")
         if path:
             self.open_run_file(path)
+
+    def run_preset(self, name: str) -> None:
+        """Run one of the seeds' experiments (as ``resviz demo NAME``) into the runs folder."""
+        if self.presets.running or self.host.state != "idle":
+            self.statusBar().showMessage("wait for the current training to end before starting an experiment", 6000)
+            return
+        self.presets.start(name, self.runs_panel.folder)
+
+    def _preset_started(self, name: str) -> None:
+        for action in self.preset_actions:
+            action.setEnabled(False)
+        self.statusBar().showMessage(f"experiment '{name}' is training; its runs appear in the runs panel", 10000)
+
+    def _preset_finished(self, name: str, code: int, text: str, paths: list) -> None:
+        for action in self.preset_actions:
+            action.setEnabled(True)
+        if self._closed:
+            return
+        if paths:
+            self._show_runs([Path(p) for p in paths[:2]])  # the first pair side by side
+            self.tabs.setCurrentIndex(TABS.index("training"))
+        box = QMessageBox(QMessageBox.Information if code == 0 else QMessageBox.Warning,
+                          f"Experiment '{name}'", text or f"the experiment ended with code {code}", parent=self)
+        box.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        box.setModal(False)
+        box.show()
+        self.last_preset_report = box
 
     def open_run_file(self, path: str | Path) -> None:
         """Show a run file (and its twin): replayed when finished, followed while it is written."""
@@ -753,6 +794,7 @@ class MainWindow(QMainWindow):
         self.colour_timer.stop()
         self.statusBar().clearMessage()  # stops the status bar's message timer
         self.training_view.stop()
+        self.presets.stop()
         self.host.shutdown()
         self.runs_panel.stop()
         self.feed.close()
