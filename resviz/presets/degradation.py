@@ -24,7 +24,7 @@ MODELS = (("plain20", "Plain-20", "plain"), ("plain56", "Plain-56", "plain-deep"
 # shallower one's by at most this much (batch noise), while the plain nets' gap is far larger.
 RESIDUAL_TOLERANCE = 0.02
 BUDGETS = {
-    "full": dict(epochs=4, train_samples=2000, test_samples=300, model_options={"input_size": 16}),
+    "full": dict(epochs=10, train_samples=2000, test_samples=300, model_options={"input_size": 16, "width": 8}),
     "quick": dict(epochs=2, train_samples=1000, test_samples=200, model_options={"input_size": 16, "width": 8}),
 }
 
