@@ -185,6 +185,7 @@ class Trainer:
         self.path = config.run_path()
         self.writer = None
         self.recorder: GradientRecorder | None = None
+        self.health: HealthMonitor | None = None
         self.step = 0
         self.epoch = 0
         self.evals: list = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 
 import numpy as np
@@ -12,12 +13,13 @@ from torch import nn
 
 import resviz
 from resviz.cli import main
+from resviz.commands.train import TrainingProgressLine, WarningLine
 from resviz.train.config import TrainConfig
 from resviz.train.health import (DEAD_ROWS, PLATEAU_AFTER_STEPS, SPIKE_FACTOR, WARNING_KIND, ZERO_ROWS,
-                                 HealthMonitor, Remedies, model_has_norm)
+                                 HealthMonitor, HealthWarning, Remedies, model_has_norm)
 from resviz.train.recorder import RecordedSteps
 from resviz.train.store import open_run
-from resviz.train.trainer import Trainer
+from resviz.train.trainer import Trainer, TrainProgress
 
 LAYERS = ["conv1", "block1.conv1", "block1.conv2", "fc"]
 BLOCKS = ["block1", "block2"]
@@ -219,6 +221,26 @@ def test_a_collapsing_run_warns_once_per_kind_on_the_command_line_and_in_its_fil
         ", or add norm layers (-o norm=batch)")
     printed = [line for line in captured.err.splitlines() if line.startswith("resviz: warning: ")]
     assert sorted(printed) == sorted(f"resviz: warning: {e.message}" for e in events)
+
+
+def test_a_warning_on_a_terminal_clears_the_progress_line_and_the_next_progress_redraws_it(capsys):
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Terminal()
+    bar = TrainingProgressLine("plain20 [1/2]", stream=stream, width=4)
+    progress = TrainProgress(phase="train", step=5, total_steps=10, epoch=0, epochs=1, loss=2.3, acc=0.1, lr=0.05,
+                             steps_per_second=0.0, elapsed=1.0)
+    bar(progress)
+    WarningLine("plain20 [1/2]", bar)(HealthWarning(3, "dead_relu", "dead ReLUs: ...; lower the learning rate"))
+    bar._last_draw = 0.0  # the next redraw is due
+    bar(progress)
+    drawn = "\rplain20 [1/2]  epoch 1/1  [##..]  step 5/10  loss 2.3  acc 10.0%\x1b[K"
+    assert stream.getvalue() == (drawn + "\r\x1b[K" + "resviz: warning: plain20 [1/2]: dead ReLUs: ...; "
+                                 "lower the learning rate\n" + drawn)
+    WarningLine(None, None)(HealthWarning(3, "dead_relu", "dead ReLUs: ..."))  # --quiet: no progress line
+    assert capsys.readouterr().err == "resviz: warning: dead ReLUs: ...\n"
 
 
 class DeadBody(nn.Module):
