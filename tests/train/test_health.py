@@ -258,13 +258,14 @@ class DeadBody(nn.Module):
 
 
 def test_watch_writes_the_warnings_of_a_users_loop_with_hints_in_plain_words(tmp_path):
+    """A dead body: its ReLU outputs and its gradient are exactly zero, and the loss stays at ln 4
+    (only the last layer's bias learns, and the labels are uniform)."""
     model = DeadBody()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     generator = torch.Generator().manual_seed(0)
-    with resviz.watch(model, run=tmp_path / "dead.resviz", classes=list("abcd"), blocks=["body"],
-                      flush_every=4) as rec:
-        for _ in range(3 * DEAD_ROWS):
-            x, y = torch.randn(8, 3, 6, 6, generator=generator), torch.randint(0, 4, (8,), generator=generator)
+    with resviz.watch(model, run=tmp_path / "dead.resviz", classes=list("abcd"), blocks=["body"]) as rec:
+        for _ in range(PLATEAU_AFTER_STEPS + 10):
+            x, y = torch.randn(32, 3, 4, 4, generator=generator), torch.randint(0, 4, (32,), generator=generator)
             loss = F.cross_entropy(model(x), y)
             optimizer.zero_grad()
             loss.backward()
@@ -272,13 +273,15 @@ def test_watch_writes_the_warnings_of_a_users_loop_with_hints_in_plain_words(tmp
             optimizer.step()
     with open_run(tmp_path / "dead.resviz") as reader:
         events = {symptom_of(e.message): e for e in reader.events(WARNING_KIND)}
-    assert set(events) == {"dead_relu", "zero_gradient"}
-    dead, zero = events["dead_relu"], events["zero_gradient"]
+    assert set(events) == {"dead_relu", "zero_gradient", "loss_plateau"}
+    dead, zero, plateau = events["dead_relu"], events["zero_gradient"], events["loss_plateau"]
     assert (dead.step, dead.layer) == (0, "body") and "100.0% of body's outputs" in dead.message
-    assert dead.message.endswith("; lower the learning rate, e.g. to 0.01 (a tenth), "
+    assert dead.message.endswith("; lower the learning rate, e.g. to 0.001 (a tenth), "
                                  "or add norm layers (e.g. BatchNorm)")
     assert (zero.step, zero.layer) == (0, "body.0") and "1 of 2 layers (body.0)" in zero.message
-    assert zero.message.endswith("; lower the learning rate, e.g. to 0.01 (a tenth), or try Adam")
+    assert zero.message.endswith("; lower the learning rate, e.g. to 0.001 (a tenth), or try Adam")
+    assert plateau.step == PLATEAU_AFTER_STEPS and "ln 4" in plateau.message
+    assert plateau.message.endswith("; try Adam, or add norm layers (e.g. BatchNorm)")
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
