@@ -209,7 +209,7 @@ class HealthMonitor:
             return None
         k = round(math.exp(chance))
         r = self.remedies
-        hint = r.join(r.try_adam(), r.add_norm()) or r.lower_lr(lr)
+        hint = r.join(r.try_adam(), r.add_norm() or r.lower_lr(lr))
         return HealthWarning(
             step, "loss_plateau",
             f"loss stuck at {mean:.3g}, near ln {k} = {chance:.3g} (a uniform guess over {k} classes), over steps "

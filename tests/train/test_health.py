@@ -76,6 +76,10 @@ def test_a_healthy_run_raises_nothing():
     dead = np.random.default_rng(2).uniform(0.3, 0.9, (400, 2))
     grad = np.random.default_rng(3).uniform(1e-4, 1.0, (400, len(LAYERS)))
     grad[0, :3] = 0.0  # a zero-initialised residual branch passes no gradient in its first step
+    # The extremes measured in healthy runs: an overshoot at step 1 (the seed's MNIST ResNet under Adam),
+    # a blip late in training, a block 95 % dead for a while.
+    loss[1], loss[250] = 3.6 * LN10, 1.7 * LN10
+    dead[100:110, 1] = 0.955
     assert feed(health, rows(loss, grad=grad, dead=dead)) == [] and not health.raised
 
 
@@ -109,7 +113,9 @@ def test_a_loss_stuck_at_ln_k_is_reported_once_after_enough_steps():
     what, hint = warning.message.split("; ")
     assert "ln 10" in what and f"-{PLATEAU_AFTER_STEPS}" in what
     assert hint == "try --optimizer adam, or add norm layers (-o norm=batch)"
-    # Adam with norm layers already: the remaining remedy is the learning rate.
+    # With norm layers already, the learning rate is the other remedy.
+    [warning] = feed(monitor(remedies=Remedies(flags=True, optimizer="sgd", has_norm=True)), rows(stuck, lr=0.1))
+    assert warning.message.endswith("; try --optimizer adam, or lower the learning rate, e.g. --lr 0.01")
     [warning] = feed(monitor(remedies=Remedies(flags=True, optimizer="adam", has_norm=True)), rows(stuck, lr=1e-3))
     assert warning.message.endswith("; lower the learning rate, e.g. --lr 0.0001")
 
