@@ -126,8 +126,9 @@ def _train(args: argparse.Namespace, control) -> int:
     for index, one in enumerate(configs):
         label = f"{one.model} [{index + 1}/{len(configs)}]" if len(configs) > 1 else one.model
         bar = None if args.quiet else TrainingProgressLine(label)
+        warn = WarningLine(label if len(configs) > 1 else None, bar)
         try:
-            result = Trainer(one, on_progress=bar, control=control).run()
+            result = Trainer(one, on_progress=bar, on_warning=warn, control=control).run()
         finally:
             if bar is not None:
                 bar.close()
@@ -142,6 +143,21 @@ def _train(args: argparse.Namespace, control) -> int:
         if result.status == "stopped":
             break
     return EXIT_FAILED if failed else 0
+
+
+class WarningLine:
+    """``resviz: warning: ...`` on stderr for each health warning (the monitor raises each kind once),
+    clearing an in-place progress line first."""
+
+    def __init__(self, label: str | None, bar: TrainingProgressLine | None) -> None:
+        self.label, self.bar = label, bar
+
+    def __call__(self, warning) -> None:
+        text = f"resviz: warning: {self.label + ': ' if self.label else ''}{warning.message}"
+        if self.bar is not None:
+            self.bar.note(text)
+        else:
+            print(text, file=sys.stderr, flush=True)
 
 
 class TrainingProgressLine:
@@ -188,6 +204,14 @@ class TrainingProgressLine:
             parts.append("(paused)")
         return "  ".join(parts)
 
+    def note(self, text: str) -> None:
+        """A line of its own; an in-place progress line is cleared first and redrawn by the next progress."""
+        if self._drawn:
+            self.stream.write("\r\x1b[K")
+            self._drawn = False
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
     def close(self) -> None:
         if self._drawn:
             self.stream.write("\n")
@@ -195,4 +219,4 @@ class TrainingProgressLine:
             self._drawn = False
 
 
-__all__ = ["TrainingProgressLine", "config_from_args", "register", "run"]
+__all__ = ["TrainingProgressLine", "WarningLine", "config_from_args", "register", "run"]

@@ -37,6 +37,7 @@ from ..errors import ResvizError
 from .config import TrainConfig
 from .control import TrainingControl
 from .device import choose_device
+from .health import HealthMonitor, HealthWarning, Remedies
 from .metrics import confusion_counts, precision_recall
 from .recorder import (NONFINITE_GRAD, NONFINITE_LOSS, GradientRecorder, NonfiniteSteps, RecordedSteps,
                        describe_nonfinite)
@@ -170,22 +171,27 @@ class Trainer:
     """Trains ``config`` into its run file. ``model``/``train_data``/``test_data`` override the config's.
 
     ``on_progress`` gets a ``TrainProgress`` whenever recorded steps reach the host and after
-    each evaluation; ``on_start`` gets the ``RunInfo``-like facts once the run file exists.
+    each evaluation; ``on_start`` gets the ``RunInfo``-like facts once the run file exists;
+    ``on_warning`` gets each ``HealthWarning`` (a collapsing or diverging run) once, as the run
+    file gets its event.
     """
 
     def __init__(self, config: TrainConfig, *, model: nn.Module | None = None, train_data=None, test_data=None,
                  control: TrainingControl | None = None,
                  on_progress: Callable[[TrainProgress], None] | None = None,
-                 on_start: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 on_start: Callable[[dict[str, Any]], None] | None = None,
+                 on_warning: Callable[[HealthWarning], None] | None = None) -> None:
         # Settings the user left unset come from the model's training recipe (recorded in the run).
         self.config = config.validate().with_recipe().validate()
         self.control = control or TrainingControl()
         self.on_progress = on_progress
         self.on_start = on_start
+        self.on_warning = on_warning
         self._model_override, self._train_override, self._test_override = model, train_data, test_data
         self.path = config.run_path()
         self.writer = None
         self.recorder: GradientRecorder | None = None
+        self.health: HealthMonitor | None = None
         self.step = 0
         self.epoch = 0
         self.evals: list = []
@@ -262,6 +268,10 @@ class Trainer:
                                 block_ids=self.recorder.block_ids, device=str(self.device), classes=self.classes,
                                 twin=config.twin, commit_every=config.flush_every, overwrite=config.overwrite)
         self.recorder.clock = self.writer.elapsed
+        zoo_model = self._model_override is None and not self.spec.is_user_model
+        self.health = HealthMonitor(self.recorder.layer_ids, self.recorder.block_ids, num_classes=len(self.classes),
+                                    remedies=Remedies.for_model(self.model, flags=True, optimizer=config.optimizer,
+                                                                norm_option=zoo_model))
         parameters = sum(p.numel() for p in self.model.parameters())
         self.writer.add_event(0, "info", f"training {self.spec.label()} ({parameters:,} parameters) on "
                                          f"{self.train_data.name} ({len(self.train_data)} train / "
@@ -551,6 +561,7 @@ class Trainer:
         self.writer.add_steps(steps.to_step_batch())
         for i in np.flatnonzero(steps.nonfinite):
             self._nonfinite_event(steps, int(i))
+        self.health.report(steps, self.writer, self.on_warning)
         self._last_steps = steps
         self._report("train")
 

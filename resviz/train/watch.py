@@ -31,6 +31,7 @@ from torch import nn
 
 from ..errors import ResvizError
 from .config import RUNS_FOLDER
+from .health import HealthMonitor, Remedies
 from .layers import unwrap_model
 from .metrics import precision_recall
 from .recorder import GradientRecorder, RecordedSteps
@@ -69,21 +70,25 @@ class Watcher:
         self.closed = False
         self.recorder: GradientRecorder | None = None
         self.writer = None
+        self.health: HealthMonitor | None = None
         self._steps = 0  # steps seen by an idle (non-zero rank) handle
         if not self.active:
             return
         from .store import RunWriter
 
+        classes = list(classes)
         recorder = GradientRecorder(model, every=every, flush_every=flush_every, flush_seconds=flush_seconds,
                                     blocks=blocks, sink=self._on_recorded)
         stored = {"source": "watch", "model_class": type(self.model).__name__, "record_every": every,
                   **dict(config or {})}
         self.writer = RunWriter(self.path, model_spec=getattr(self.model, "resviz_spec", None), config=stored,
                                 layer_ids=recorder.layer_ids, block_ids=recorder.block_ids,
-                                device=str(recorder.device), classes=list(classes), twin=twin,
+                                device=str(recorder.device), classes=classes, twin=twin,
                                 commit_every=flush_every, overwrite=overwrite)
         recorder.clock = self.writer.elapsed
         self.recorder = recorder
+        self.health = HealthMonitor(recorder.layer_ids, recorder.block_ids, num_classes=len(classes) or None,
+                                    remedies=Remedies.for_model(self.model))
         try:
             recorder.attach()
         except BaseException:
@@ -171,6 +176,7 @@ class Watcher:
                                   f"non-finite values at step {int(steps.step[i])} (loss {steps.loss[i]:g}); "
                                   f"gradients non-finite in {len(bad)} layers",
                                   layers[int(bad[0])] if len(bad) else None)
+        self.health.report(steps, self.writer)
 
     # ------------------------------------------------------------------ end
 
