@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ResvizError
+from ..limits import check_seed
 from ._common import add_model_arguments, load_model_from_args
 
 
@@ -233,6 +234,7 @@ def run(args: argparse.Namespace) -> int:
         raise ResvizError(f"--clip {args.clip} must lie in [0, 100)")
     if not 0 <= args.alpha <= 1:
         raise ResvizError(f"--alpha {args.alpha} must lie between 0 and 1")
+    check_seed(args.seed, "--seed")
     methods = _methods(args)
     _check_method_options(args, methods)
     source = _load_source(args.source, args)

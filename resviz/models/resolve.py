@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from ..errors import ResvizError
+from ..limits import check_input_shape
 from .spec import ModelSpec
 from .user import is_user_reference, load_user_model
 from .weights import WeightReport, load_weights
@@ -70,5 +71,6 @@ def open_model(reference: str, options: dict[str, Any] | None = None, *, trust: 
     shape = input_shape or getattr(model, "input_shape", None)
     if shape is None:
         raise ResvizError(f"{reference}: the model has no input_shape attribute; give one with --input-shape C,H,W")
+    check_input_shape(tuple(shape), reference)
     report = load_weights(model, weights, strict=strict_weights) if weights else None
     return LoadedModel(model, spec, tuple(shape), report)
