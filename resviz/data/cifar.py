@@ -154,9 +154,10 @@ def _decode_names(values: Any, where: str, count: int) -> list[str]:
 def _decode_labels(labels: Any, count: int, where: str) -> np.ndarray:
     if isinstance(labels, (list, tuple)):
         # Checked before numpy sees them: a list of anything else could make numpy allocate without bound.
-        if len(labels) != count or not all(type(v) is int for v in labels):
+        integers = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in labels)
+        if len(labels) != count or not integers:
             raise ResvizError(f"{where}: expected {count} integer labels, got a list of {len(labels)} "
-                              f"{'values' if all(type(v) is int for v in labels) else 'mixed values'}")
+                              f"{'integers' if integers else 'values, not all integers'}")
         try:
             return np.asarray(labels, dtype=np.int64)
         except OverflowError:
