@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ResvizError
+from ..limits import check_seed
 from .inputs import as_batch, fit_inputs, model_device, model_input_shape
 from .layers import check_spatial, default_layer, find_layer
 from .methods import MethodCall, MethodInfo, chunked_options, get_method
@@ -211,7 +212,7 @@ def _seeded(seed: int | None, device: torch.device):
         return
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
+        torch.manual_seed(check_seed(seed))
         yield
 
 

@@ -159,11 +159,13 @@ def load_image_file(path: str | Path, channels: int = 3, size: tuple[int, int] |
     """An image file as uint8 (C, H, W), converted to ``channels`` and resized to ``size`` (H, W)."""
     from PIL import Image, UnidentifiedImageError
 
+    from ..data.images import open_image
+
     path = Path(path)
     if not path.is_file():
         raise ResvizError(f"{path}: no such image file")
     try:
-        with Image.open(path) as image:
+        with open_image(path) as image:  # refuses images too large to decode, from their header
             image.load()
             original = image.size
             mode = image.mode

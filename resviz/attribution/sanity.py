@@ -198,7 +198,7 @@ def randomisation_test(model: nn.Module, inputs: Tensor | np.ndarray, method: st
         if cancel is not None and cancel.is_set():
             raise AttributionCancelled("randomisation test cancelled")
         for offset, name in enumerate(layers):
-            _reinitialise(copy.get_submodule(name), seed * 100_003 + step * 1_009 + offset)
+            _reinitialise(copy.get_submodule(name), (seed * 100_003 + step * 1_009 + offset) % (1 << 63))
         maps.append(run(step))
     stacked = np.stack(maps)
     original = stacked[0]

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ResvizError
+from ..limits import check_seed
 from ._common import add_model_arguments, load_model_from_args
 
 
@@ -239,6 +240,7 @@ def run(args: argparse.Namespace) -> int:
     from ..train.device import choose_device
 
     args.device = choose_device(args.device)  # one check and one message for every command's --device
+    check_seed(args.seed, "--seed")
     methods = _methods(args)
     _check_method_options(args, methods)
     source = _load_source(args.source, args)

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import torch
 
 from ..errors import ResvizError, did_you_mean
+from ..limits import check_seed
 from .cifar import CIFAR10, CIFAR100, CifarDataset, find_cifar_source, load_cifar
 from .download import fetch_resources
 from .folder import load_image_folder
@@ -69,32 +69,25 @@ def _data_folder(data_dir: str | Path | None, download: bool) -> Path:
     return folder
 
 
-def _load_idx(dataset: IdxDataset, folder: Path, split: str, download: bool, opener: Callable | None) -> ImageData:
+def _load_idx(dataset: IdxDataset, folder: Path, split: str, download: bool, opener: Callable | None,
+              n: int | None, seed: int) -> ImageData:
     if find_idx_files(dataset, folder, split) is None:
         if not download:
             raise ResvizError(expected_files_message(dataset, folder, split) +
                               "; pass --download to fetch them or --data-dir to point at a folder that has them")
         fetch_resources(dataset.resources(), folder / dataset.folders[0], opener=opener)
-    return load_idx_dataset(dataset, folder, split)
+    return load_idx_dataset(dataset, folder, split, n=n, seed=seed)
 
 
 def _load_cifar(dataset: CifarDataset, folder: Path, split: str, download: bool,
-                opener: Callable | None) -> ImageData:
+                opener: Callable | None, n: int | None, seed: int) -> ImageData:
     source = find_cifar_source(dataset, folder)
     if source is None:
         if not download:
             raise ResvizError(f"{dataset.title} not found in {folder}: expected {dataset.expected()}; pass "
                               "--download to fetch it or --data-dir to point at a folder that has it")
         (source,) = fetch_resources([dataset.archive], folder, opener=opener)
-    return load_cifar(dataset, source, split)
-
-
-def _subset(data: ImageData, n: int, seed: int) -> ImageData:
-    if n >= len(data):
-        return data
-    generator = torch.Generator().manual_seed(int(seed) + 0x5EED)
-    chosen = torch.randperm(len(data), generator=generator)[:n].sort().values
-    return data.subset(chosen)
+    return load_cifar(dataset, source, split, n=n, seed=seed)
 
 
 def load_dataset(name: str, *, split: str = "train", data_dir: str | Path | None = None, download: bool = False,
@@ -112,27 +105,28 @@ def load_dataset(name: str, *, split: str = "train", data_dir: str | Path | None
     split = _split(split)
     if n is not None and n < 0:
         raise ResvizError(f"data set {name}: the number of samples must be positive, got {n}")
+    check_seed(seed, "data seed")
     if kind == "shapes":
         count = SHAPES_DEFAULT_SIZE[split] if n is None else n
         # Train and test come from different streams of the same seed, so they never share an image.
         return make_shapes(count, size=size or 32, channels=channels or 3, seed=seed,
                            variant=0 if split == "train" else 1)
+    # Each reader decodes only the seeded subset of n samples it is asked for.
     if kind == "folder":
-        data = load_image_folder(Path(name).expanduser(), split=split, size=size, channels=channels, seed=seed)
+        data = load_image_folder(Path(name).expanduser(), split=split, size=size, channels=channels, seed=seed, n=n)
     elif kind in ("cifar10", "cifar100") and data_dir is not None and Path(data_dir).expanduser().is_file():
         # --data-dir may name the downloaded archive itself.
-        data = load_cifar(CIFAR10 if kind == "cifar10" else CIFAR100, Path(data_dir).expanduser(), split)
+        data = load_cifar(CIFAR10 if kind == "cifar10" else CIFAR100, Path(data_dir).expanduser(), split, n=n,
+                          seed=seed)
     else:
         folder = _data_folder(data_dir, download)
         if kind == "mnist":
-            data = _load_idx(MNIST, folder, split, download, opener)
+            data = _load_idx(MNIST, folder, split, download, opener, n, seed)
         elif kind == "fashion":
-            data = _load_idx(FASHION_MNIST, folder, split, download, opener)
+            data = _load_idx(FASHION_MNIST, folder, split, download, opener, n, seed)
         else:
-            data = _load_cifar(CIFAR10 if kind == "cifar10" else CIFAR100, folder, split, download, opener)
-    if n is not None:
-        data = _subset(data, n, seed)
+            data = _load_cifar(CIFAR10 if kind == "cifar10" else CIFAR100, folder, split, download, opener, n, seed)
     if size is not None or channels is not None:
-        data = ImageData(convert_images(data.images, size=size, channels=channels), data.labels, data.classes,
-                         data.name, data.masks)
+        data = ImageData(convert_images(data.images, size=size, channels=channels, name=data.name), data.labels,
+                         data.classes, data.name, data.masks)
     return data

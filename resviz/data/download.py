@@ -20,9 +20,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import ResvizError
+from ..limits import format_bytes
 
 Progress = Callable[[int, "int | None"], None]  # (bytes done, total bytes or None when unknown)
 _CHUNK = 1 << 16
+# The most a download may write (the largest published file, a CIFAR archive, is 170 MB): a server that
+# announces or sends more is cut off before the disk fills.
+DOWNLOAD_MAX_BYTES = 1_000_000_000
 USER_AGENT = "resviz (data set download)"
 
 
@@ -63,8 +67,9 @@ def verify_file(path: Path, *, md5: str | None = None, sha256: str | None = None
 
 def download_file(url: str, dest: str | os.PathLike, *, md5: str | None = None, sha256: str | None = None,
                   progress: Progress | None = None, timeout: float = 60.0,
-                  opener: Callable[..., Any] | None = None) -> Path:
-    """Fetch ``url`` to ``dest``, verifying the checksum before the file appears at ``dest``."""
+                  opener: Callable[..., Any] | None = None, max_bytes: int = DOWNLOAD_MAX_BYTES) -> Path:
+    """Fetch ``url`` to ``dest``, verifying the checksum before the file appears at ``dest``; at most
+    ``max_bytes`` are written."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     partial = dest.with_name(dest.name + ".part")
@@ -74,6 +79,9 @@ def download_file(url: str, dest: str | os.PathLike, *, md5: str | None = None, 
     try:
         with open_url(request, timeout=timeout) as response, open(partial, "wb") as out:
             total = _content_length(response)
+            if total is not None and total > max_bytes:
+                raise ResvizError(f"download of {url} refused: the server announces {format_bytes(total)}, more "
+                                  f"than the {format_bytes(max_bytes)} a data set file can be")
             done = 0
             if progress:
                 progress(0, total)
@@ -85,6 +93,9 @@ def download_file(url: str, dest: str | os.PathLike, *, md5: str | None = None, 
                 md5_hash.update(chunk)
                 sha_hash.update(chunk)
                 done += len(chunk)
+                if done > max_bytes:
+                    raise ResvizError(f"download of {url} stopped: it sent more than the {format_bytes(max_bytes)} "
+                                      "a data set file can be")
                 if progress:
                     progress(done, total)
         if total is not None and done != total:

@@ -15,12 +15,15 @@ import numpy as np
 import torch
 
 from ..errors import ResvizError
-from .types import ImageData
+from .images import open_image
+from .types import ImageData, check_memory, sample_indices
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 TRAIN_FOLDERS = ("train", "training")
 TEST_FOLDERS = ("test", "val", "valid", "validation")
 HOLDOUT_FRACTION = 0.2
+# The most the decoded images of one split (at the size they are resized to) may take in memory.
+FOLDER_MAX_BYTES = 4_000_000_000
 _GREY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 
 LAYOUT = "a subfolder per class holding its images (FOLDER/<class>/<image>.png|.jpg|...), " \
@@ -78,7 +81,7 @@ def _decode(path: Path, channels: int | None, size: int | None) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
+        with open_image(path) as image:
             image.load()
             if channels is None:
                 channels = 1 if image.mode in _GREY_MODES else 3
@@ -92,13 +95,13 @@ def _decode(path: Path, channels: int | None, size: int | None) -> np.ndarray:
 
 
 def _image_modes_and_sizes(paths: list[Path]) -> tuple[bool, Counter]:
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     any_colour = False
     sizes: Counter = Counter()
     for path in paths:
         try:
-            with Image.open(path) as image:  # reads the header only
+            with open_image(path) as image:  # reads the header only
                 any_colour |= image.mode not in _GREY_MODES
                 sizes[image.size] += 1
         except (UnidentifiedImageError, OSError) as exc:
@@ -123,8 +126,12 @@ def decide_format(paths: list[Path], *, size: int | None, channels: int | None, 
 
 def read_images(name: str, classes: list[str], samples: list[tuple[Path, int]], *, size: int,
                 channels: int) -> ImageData:
-    images = np.stack([_decode(path, channels, size) for path, _ in samples]) if samples else \
-        np.zeros((0, channels, size, size), np.uint8)
+    check_memory(f"image folder {name}", f"{len(samples)} images of {channels}x{size}x{size}",
+                 len(samples) * channels * size * size, FOLDER_MAX_BYTES,
+                 "use fewer samples (--samples N) or a smaller image size")
+    images = np.zeros((len(samples), channels, size, size), np.uint8)
+    for index, (path, _) in enumerate(samples):
+        images[index] = _decode(path, channels, size)
     labels = np.asarray([label for _, label in samples], dtype=np.int64)
     return ImageData(images=torch.from_numpy(images), labels=torch.from_numpy(labels), classes=classes, name=name)
 
@@ -146,9 +153,15 @@ def holdout_split(labels: list[int], seed: int, fraction: float = HOLDOUT_FRACTI
     return sorted(train), sorted(test)
 
 
+def _chosen(samples: list[tuple[Path, int]], n: int | None, seed: int) -> list[tuple[Path, int]]:
+    rows = sample_indices(len(samples), n, seed)
+    return samples if rows is None else [samples[i] for i in rows.tolist()]
+
+
 def load_image_folder(root: str | os.PathLike, *, split: str = "train", size: int | None = None,
-                      channels: int | None = None, seed: int = 0) -> ImageData:
-    """A split of an image folder (``split`` is "train" or "test")."""
+                      channels: int | None = None, seed: int = 0, n: int | None = None) -> ImageData:
+    """A split of an image folder (``split`` is "train" or "test"); with ``n``, only a seeded random subset
+    of ``n`` images is decoded."""
     root = Path(root)
     name = root.resolve().name or str(root)
     train_dir = _find_split_folder(root, TRAIN_FOLDERS) if root.is_dir() else None
@@ -163,10 +176,10 @@ def load_image_folder(root: str | os.PathLike, *, split: str = "train", size: in
         test_samples = [(path, classes.index(test_classes[label])) for path, label in test_samples]
         size, channels = decide_format([p for p, _ in train_samples + test_samples], size=size, channels=channels,
                                        root=root)
-        chosen = train_samples if split == "train" else test_samples
+        chosen = _chosen(train_samples if split == "train" else test_samples, n, seed)
         return read_images(name, classes, chosen, size=size, channels=channels)
     classes, samples = scan_image_folder(root)
     size, channels = decide_format([p for p, _ in samples], size=size, channels=channels, root=root)
     train, test = holdout_split([label for _, label in samples], seed)
-    chosen = [samples[i] for i in (train if split == "train" else test)]
+    chosen = _chosen([samples[i] for i in (train if split == "train" else test)], n, seed)
     return read_images(name, classes, chosen, size=size, channels=channels)

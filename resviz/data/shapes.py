@@ -12,11 +12,14 @@ import numpy as np
 import torch
 
 from ..errors import ResvizError
-from .types import ImageData
+from .types import ImageData, check_memory
 
 SHAPE_CLASSES = ("circle", "square", "triangle", "cross", "ring", "stripes")
 DEFAULT_NOISE = 0.05
 _CHUNK = 1024  # samples drawn at a time, to bound memory for large sizes
+_CHUNK_VALUES = 16_000_000  # ... and fewer for large images (float64 intermediates: 128 MB each)
+# The most the generated images and masks may take in memory.
+SHAPES_MAX_BYTES = 4_000_000_000
 
 
 def _shape_masks(kind: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -58,6 +61,8 @@ def make_shapes(n: int, *, size: int = 32, channels: int = 3, seed: int = 0, noi
         raise ResvizError(f"shapes: channels must be 1 (grey) or 3 (colour), got {channels}")
     if noise < 0:
         raise ResvizError(f"shapes: noise must be >= 0, got {noise}")
+    check_memory("shapes", f"{n} images of {channels}x{size}x{size} and their masks", n * (channels + 1) * size * size,
+                 SHAPES_MAX_BYTES, "make fewer (--samples N) or smaller images")
     rng = np.random.default_rng([seed, variant, size, channels, 0x5A])
     k = len(SHAPE_CLASSES)
     labels = rng.permutation(np.arange(n) % k)
@@ -76,8 +81,9 @@ def make_shapes(n: int, *, size: int = 32, channels: int = 3, seed: int = 0, noi
     images = np.empty((n, channels, size, size), np.uint8)
     masks = np.empty((n, size, size), bool)
     coords = np.arange(size, dtype=np.float64) + 0.5
-    for start in range(0, n, _CHUNK):
-        part = slice(start, min(n, start + _CHUNK))
+    chunk = max(1, min(_CHUNK, _CHUNK_VALUES // (channels * size * size)))
+    for start in range(0, n, chunk):
+        part = slice(start, min(n, start + chunk))
         m = part.stop - part.start
         dx = coords[None, None, :] - cx[part, None, None]
         dy = coords[None, :, None] - cy[part, None, None]

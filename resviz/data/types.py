@@ -8,6 +8,11 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ResvizError
+from ..limits import format_bytes
+
+# The most a data set converted to a model's input (resized, grey<->colour) may take in memory.
+CONVERTED_MAX_BYTES = 4_000_000_000
+_BLOCK_VALUES = 32_000_000  # pixel values converted at a time (float32: 128 MB)
 
 
 @dataclass
@@ -56,6 +61,25 @@ class ImageData:
         return torch.bincount(self.labels, minlength=len(self.classes)).tolist()
 
 
+def sample_indices(total: int, n: int | None, seed: int) -> torch.Tensor | None:
+    """The sorted indices of a seeded random subset of ``n`` out of ``total`` samples; None to keep them all.
+
+    Readers call it before decoding, so only the chosen samples are ever held in memory.
+    """
+    if n is None or n >= total:
+        return None
+    generator = torch.Generator().manual_seed(int(seed) + 0x5EED)
+    return torch.randperm(total, generator=generator)[:n].sort().values
+
+
+def check_memory(where: str, what: str, nbytes: int, limit: int,
+                 hint: str = "use fewer samples (--samples N)") -> None:
+    """A one-line ``ResvizError`` when holding ``what`` (``nbytes``) would pass a reader's ceiling ``limit``."""
+    if nbytes > limit:
+        raise ResvizError(f"{where}: {what} would take {format_bytes(nbytes)} in memory, more than the "
+                          f"{format_bytes(limit)} resviz allows here; {hint}")
+
+
 def dataset_stats(data: ImageData, chunk: int = 4096) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel mean and standard deviation in [0, 1] units (accumulated in float64, in chunks)."""
     if len(data) == 0:
@@ -73,28 +97,35 @@ def dataset_stats(data: ImageData, chunk: int = 4096) -> tuple[tuple[float, ...]
     return tuple(mean.tolist()), tuple(std.tolist())
 
 
-def convert_images(images: torch.Tensor, *, size: int | None = None, channels: int | None = None) -> torch.Tensor:
+def convert_images(images: torch.Tensor, *, size: int | None = None, channels: int | None = None,
+                   name: str = "images") -> torch.Tensor:
     """Resize (square, antialiased bilinear) and convert grey<->colour, keeping uint8.
 
     Used to feed a data set to a model whose input differs (MNIST at 28x28x1 into a CIFAR
     ResNet expecting 32x32x3).
     """
     n, c, h, w = images.shape
-    if channels is not None and channels != c:
-        if channels == 3 and c == 1:
-            images = images.expand(n, 3, h, w).contiguous()
-        elif channels == 1 and c == 3:
+    out_channels, out_size = channels or c, (size, size) if size is not None else (h, w)
+    check_memory(name, f"{n} images converted to {out_channels}x{out_size[0]}x{out_size[1]}",
+                 n * out_channels * out_size[0] * out_size[1], CONVERTED_MAX_BYTES,
+                 "use fewer samples (--samples N) or a model with a smaller input size")
+    if out_channels != c and (c, out_channels) not in ((1, 3), (3, 1)):
+        raise ResvizError(f"cannot convert images with {c} channels to {channels} channels")
+    if (out_channels, *out_size) == (c, h, w):
+        return images
+    # In blocks, so the float intermediates stay small whatever the number of images.
+    step = max(1, min(2048, _BLOCK_VALUES // (max(c, out_channels) * max(h * w, out_size[0] * out_size[1]))))
+    out = images.new_empty((n, out_channels, *out_size))
+    for start in range(0, n, step):
+        block = images[start:start + step]
+        if out_channels == 3 and c == 1:
+            block = block.expand(-1, 3, h, w)
+        elif out_channels == 1 and c == 3:
             # ITU-R 601 luma, as PIL's "L" conversion.
             weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
-            images = (images.float() * weights).sum(1, keepdim=True).round_().clamp_(0, 255).to(torch.uint8)
-        else:
-            raise ResvizError(f"cannot convert images with {c} channels to {channels} channels")
-    if size is not None and (h, w) != (size, size):
-        resized = []
-        for start in range(0, n, 2048):
-            block = images[start:start + 2048].float()
-            block = F.interpolate(block, size=(size, size), mode="bilinear", align_corners=False,
-                                  antialias=size < max(h, w))
-            resized.append(block.round_().clamp_(0, 255).to(torch.uint8))
-        images = torch.cat(resized) if resized else images.new_zeros((0, images.shape[1], size, size))
-    return images
+            block = (block.float() * weights).sum(1, keepdim=True).round_().clamp_(0, 255).to(torch.uint8)
+        if out_size != (h, w):
+            block = F.interpolate(block.float(), size=out_size, mode="bilinear", align_corners=False,
+                                  antialias=out_size[0] < max(h, w)).round_().clamp_(0, 255).to(torch.uint8)
+        out[start:start + step] = block
+    return out

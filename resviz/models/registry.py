@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..errors import ResvizError, did_you_mean
+from ..limits import MAX_INPUT_VALUES, format_bytes, physical_memory
 from . import densenet, mlp, preact, resnet, seeds
 from .layers import ACTIVATIONS, INITS, NORMS, check_choice, initialise
 from .spec import ModelSpec
@@ -28,6 +29,23 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "init": "default",
     "zero_init_residual": False,
 }
+
+# Accepted values of the numeric options (the zoo's own models lie well inside them).
+OPTION_RANGES: dict[str, tuple[int, int]] = {
+    "depth": (1, 2000),
+    "width": (1, 16384),
+    "num_classes": (1, 100_000),
+    "in_channels": (1, 1024),
+    "input_size": (1, 2048),
+    "growth_rate": (1, 1024),
+    "blocks": (1, 16),
+}
+# Training holds about four float32 copies of the parameters (weights, gradients and two optimizer
+# buffers); a zoo model whose copies would pass this share of the machine's memory is refused before
+# it is built. Where the system does not tell its memory, FALLBACK_MEMORY is assumed.
+TRAINING_BYTES_PER_PARAMETER = 16
+MODEL_MEMORY_FRACTION = 0.5
+FALLBACK_MEMORY = 8_000_000_000
 
 
 @dataclass(frozen=True)
@@ -149,10 +167,40 @@ def resolve_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
     check_choice(name, "norm", merged["norm"], NORMS)
     check_choice(name, "activation", merged["activation"], ACTIVATIONS)
     check_choice(name, "init", merged["init"], INITS)
-    for key in ("num_classes", "in_channels", "input_size", "width", "depth"):
-        if key in merged and merged[key] < 1:
-            raise ResvizError(f"{name}: option {key}={merged[key]} must be at least 1")
+    for key, (low, high) in OPTION_RANGES.items():
+        if key in merged and merged[key] < low:
+            raise ResvizError(f"{name}: option {key}={merged[key]} must be at least {low}")
+        if key in merged and merged[key] > high:
+            raise ResvizError(f"{name}: option {key}={merged[key]} is out of range: it must lie between {low} "
+                              f"and {high}")
+    values = merged["in_channels"] * merged["input_size"] ** 2
+    if values > MAX_INPUT_VALUES:
+        raise ResvizError(f"{name}: options in_channels={merged['in_channels']}, input_size={merged['input_size']} "
+                          f"make inputs of {values:,} values, more than the {MAX_INPUT_VALUES:,} resviz accepts")
     return merged
+
+
+def _check_model_memory(entry: ModelEntry, merged: dict[str, Any], kwargs: dict[str, Any]) -> None:
+    """Refuse, before anything is allocated, a model too large to train on this machine.
+
+    Only options that grow a model past its defaults can: the model is then built on the meta
+    device (shapes, no memory) and its parameters counted.
+    """
+    grown = [key for key in OPTION_RANGES if key in merged and merged[key] != entry.defaults[key]
+             and (merged[key] > entry.defaults[key] or key == "blocks")]
+    if not grown or torch.get_default_device().type == "meta":
+        return
+    with torch.device("meta"):
+        probe = entry.builder(name=entry.name, **kwargs)
+    parameters = count_parameters(probe)
+    needed = parameters * TRAINING_BYTES_PER_PARAMETER
+    memory = physical_memory() or FALLBACK_MEMORY
+    if needed > memory * MODEL_MEMORY_FRACTION:
+        options = ", ".join(f"{key}={merged[key]}" for key in grown)
+        subject = f"options {options} make" if len(grown) > 1 else f"option {options} makes"
+        raise ResvizError(f"{entry.name}: {subject} a model of {parameters:,} parameters, which needs "
+                          f"about {format_bytes(needed)} to train, more than {MODEL_MEMORY_FRACTION:.0%} of this "
+                          f"machine's {format_bytes(memory)} of memory: choose a smaller value")
 
 
 def get_model(name: str, **options: Any) -> nn.Module:
@@ -164,6 +212,7 @@ def get_model(name: str, **options: Any) -> nn.Module:
     entry = model_entry(name)
     accepted = inspect.signature(entry.builder).parameters
     kwargs = {k: v for k, v in merged.items() if k in accepted}
+    _check_model_memory(entry, merged, kwargs)
     model = entry.builder(name=name, **kwargs)
     initialise(model, merged["init"], merged["activation"], merged["zero_init_residual"])
     model.resviz_spec = ModelSpec(name, dict(options))

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from ..errors import ResvizError
+from ..limits import check_input_shape
 from .spec import ModelSpec
 from .user import is_user_reference, load_user_model
 from .weights import WeightReport, load_weights
@@ -91,4 +92,4 @@ def _checked_input_shape(reference: str, shape: Any, *, given: bool) -> tuple[in
         where = "the input shape given" if given else "the model's input_shape"
         raise ResvizError(f"{reference}: {where} {shape!r} must be positive whole sizes such as (3, 32, 32); "
                           "give one with --input-shape C,H,W")
-    return sizes
+    return check_input_shape(sizes, reference)  # and not more values per sample than resviz accepts

@@ -6,6 +6,7 @@ unexpected or of the wrong shape.
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +45,17 @@ class WeightReport:
         return "; ".join(parts)
 
 
+def _check_stored(path: Path) -> None:
+    """torch.save stores its records uncompressed; a compressed one would be inflated to the size its header
+    declares (a small file, gigabytes of memory) before torch could compare it with the tensors."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            packed = next((info for info in archive.infolist() if info.compress_type != zipfile.ZIP_STORED), None)
+        if packed is not None:
+            raise ResvizError(f"{path}: not a weights file that torch.save writes: its record {packed.filename} is "
+                              f"compressed (declaring {packed.file_size:,} bytes)")
+
+
 def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     """Read tensors from a ``.safetensors`` file or a ``torch.save``d state dict (weights only)."""
     path = Path(path)
@@ -55,7 +67,10 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
 
             state = load_file(str(path), device="cpu")
         else:
+            _check_stored(path)
             state = torch.load(path, map_location="cpu", weights_only=True)
+    except ResvizError:
+        raise
     except Exception as exc:  # noqa: BLE001
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ResvizError(f"{path}: not a readable weights file (safetensors or a weights-only state dict): "

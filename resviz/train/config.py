@@ -16,14 +16,21 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ResvizError, did_you_mean
+from ..limits import check_input_shape, check_seed
 
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("none", "step", "cosine")
 NONFINITE_POLICIES = ("stop", "skip")
 RUNS_FOLDER = "runs"
 MAX_IMAGE_SIZE = 1024
+MAX_LR = 1000.0
 # The settings a model's training recipe fills when the config leaves them unset (None).
 RECIPE_FIELDS = ("optimizer", "lr", "momentum", "weight_decay", "schedule", "warmup", "batch_size")
+# Accepted ranges of the whole-number options (None, where allowed, leaves it to the recipe or the data).
+_INT_RANGES = {"epochs": (1, 1_000_000), "batch_size": (1, 65_536), "record_every": (1, 1_000_000_000),
+               "flush_every": (1, 100_000), "max_steps": (1, 1_000_000_000), "train_samples": (1, 100_000_000),
+               "test_samples": (1, 100_000_000), "checkpoint_every": (0, 1_000_000)}
+_MAY_BE_NONE = ("epochs", "batch_size", "max_steps", "train_samples", "test_samples")
 
 
 @dataclass
@@ -90,25 +97,29 @@ class TrainConfig:
         if self.schedule is not None:
             _choice("schedule", self.schedule, SCHEDULES)
         _choice("nonfinite", self.nonfinite, NONFINITE_POLICIES)
-        for name in ("record_every", "flush_every"):
+        for name, (low, high) in _INT_RANGES.items():
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ResvizError(f"training option {name}={value!r} must be a whole number of at least 1")
+            if value is None and name in _MAY_BE_NONE:
+                continue
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                raise ResvizError(f"training option {name}={value!r} must be a whole number between {low} and {high}")
         if self.image_size is not None and (not isinstance(self.image_size, int) or isinstance(self.image_size, bool)
                                             or not 1 <= self.image_size <= MAX_IMAGE_SIZE):
             raise ResvizError(f"image size {self.image_size!r} must be a whole number from 1 to {MAX_IMAGE_SIZE}")
         if self.trusted_sha256 is not None and not (isinstance(self.trusted_sha256, str)
                                                     and len(self.trusted_sha256) == 64):
             raise ResvizError(f"trusted_sha256 {self.trusted_sha256!r} is not a SHA-256 digest")
-        for name in ("epochs", "batch_size", "max_steps", "train_samples", "test_samples"):
+        check_seed(self.seed, "training option seed")
+        check_seed(self.data_seed, "training option data_seed")
+        if self.input_shape is not None:
+            check_input_shape(self.input_shape, "training option input_shape")
+        for name in ("lr", "momentum", "weight_decay", "warmup", "lr_gamma", "flush_seconds"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-                raise ResvizError(f"training option {name}={value!r} must be a whole number of at least 1 "
-                                  "(or left out)")
-        if self.checkpoint_every < 0:
-            raise ResvizError(f"training option checkpoint_every={self.checkpoint_every} must be 0 or more")
-        if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ResvizError(f"learning rate {self.lr!r} must be a positive number")
+            if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)
+                                      or not math.isfinite(value)):
+                raise ResvizError(f"training option {name}={value!r} must be a finite number")
+        if self.lr is not None and not 0 < self.lr <= MAX_LR:
+            raise ResvizError(f"learning rate {self.lr!r} must be a positive number of at most {MAX_LR:g}")
         if self.momentum is not None and not 0 <= self.momentum < 1:
             raise ResvizError(f"momentum {self.momentum!r} must lie in [0, 1)")
         if self.weight_decay is not None and not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):

@@ -109,7 +109,7 @@ def _fit(data, shape: tuple[int, ...]):
         return data
     if height != width:
         raise ResvizError(f"the model expects {height}x{width} inputs; resviz resizes data sets to square sizes only")
-    images = convert_images(data.images, size=height, channels=channels)
+    images = convert_images(data.images, size=height, channels=channels, name=data.name)
     masks = None
     if data.masks is not None:
         masks = torch.nn.functional.interpolate(data.masks[:, None].float(), size=(height, width),
