@@ -62,6 +62,8 @@ REDUCED = {
     # 8 samples in batches of 4: two steps an epoch, so --epochs 3 still gives three checkpoints.
     "resviz train": "--samples 8 --test-samples 8 --batch-size 4 --steps 6",
     "resviz bench recorder": "--batch-size 2 --steps 1",
+    # A preset's own smaller budget: its lesson still shows (tests/presets measures the margins).
+    "resviz demo": "--quick",
     "resviz bench trainer": "--batch-size 2 --steps 1 --rounds 2",
 }
 
@@ -358,7 +360,22 @@ def cites(match, command, outcome, folder) -> None:
     """A reference to a paper states nothing to check."""
 
 
+def check_preset_count(match, command, outcome, folder) -> None:
+    from resviz.presets import list_presets
+
+    listed = [line for line in outcome.out.splitlines() if line.split()[:1] and line.split()[0] in
+              {preset.name for preset in list_presets()}]
+    assert len(listed) == int(match.group(1)) == len(list_presets()), outcome.out
+
+
+def check_lesson_shown(match, command, outcome, folder) -> None:
+    """A preset's claims all held on the (reduced) run: each printed [yes], and exit code 0."""
+    assert outcome.code == 0 and "[yes]" in outcome.out and "[NO" not in outcome.out, outcome.text
+
+
 CLAIMS = [
+    Claim(r"\bthe (\d+) presets\b", check_preset_count),
+    Claim(r"\bevery claim \[yes\]", check_lesson_shown),
     Claim(r"\b(\d+) skips\b", check_skip_total),
     Claim(rf"\b(\d+) (?:of them )?({'|'.join(k.replace('_', '-') for k in SKIP_KINDS)})s?\b", check_skip_kind),
     Claim(r"\(option ([AB])\)", check_shortcut_option),
@@ -389,7 +406,7 @@ def check_claims(command: Command, outcome: Outcome, folder: Path) -> None:
 def check_files_written(outcome: Outcome, folder: Path) -> None:
     """What a command says it wrote exists: its --out (one file unless --twin) and every "wrote PATH"."""
     paths = re.findall(r"^wrote (\S+)", outcome.out, re.M)
-    if "--out" in outcome.argv and "--twin" not in outcome.argv:
+    if "--out" in outcome.argv and "--twin" not in outcome.argv and outcome.argv[0] != "demo":
         paths.append(outcome.argv[outcome.argv.index("--out") + 1])
     for path in paths:
         assert (folder / path).is_file(), f"{path} was not written"
