@@ -185,6 +185,7 @@ class Outcome:
     err: str
     seconds: float
     written: list[str] = field(default_factory=list)  # files new or changed, relative to the folder
+    present: list[str] = field(default_factory=list)  # every file once the command ended
 
     @property
     def text(self) -> str:
@@ -243,7 +244,7 @@ def run_command(words: list[str], folder: Path) -> Outcome:
         out, err = out_buffer.getvalue(), err_buffer.getvalue()
     after = _snapshot(folder)
     written = sorted(p for p, mtime in after.items() if before.get(p) != mtime and not p.startswith(".home"))
-    return Outcome(argv, code, out, err, time.perf_counter() - start, written)
+    return Outcome(argv, code, out, err, time.perf_counter() - start, written, sorted(after))
 
 
 @dataclass
@@ -345,7 +346,9 @@ def check_runs_columns(match, command, outcome, folder) -> None:
     for column in match.group(0).split(", "):
         for word in column.split():
             assert any(word.startswith(name) for name in header), (column, header)
-    for run in (folder / "runs").glob("*.resviz"):
+    runs = [Path(p) for p in outcome.present if p.startswith("runs/") and p.endswith(".resviz")]
+    assert runs, "no run files to list"
+    for run in runs:  # every run file there was when it ran
         assert run.stem in outcome.out, f"{run.name} is not listed"
 
 

@@ -77,7 +77,7 @@ def synthetic_columns(steps: int, layers: int, blocks: int, *, residual: bool, f
             nonfinite[row] = True
             grad[row, layers // 2] = np.inf
             loss[row] = np.nan
-    return dict(step=step, epoch=(step - 1) // max(1, steps // 4), time=0.01 * (step - first_step), loss=loss, acc=acc,
+    return dict(step=step, epoch=(step - first_step) // max(1, steps // 4), time=0.01 * (step - first_step), loss=loss, acc=acc,
                 lr=np.full(steps, 0.1), grad_norm=grad, weight_norm=np.ones((steps, layers), np.float32),
                 update_ratio=ratio.astype(np.float32), act_grad_norm=act.astype(np.float32),
                 dead_relu=np.zeros((steps, blocks), np.float32), nonfinite=nonfinite)

@@ -364,14 +364,13 @@ def test_statuses_are_labelled_so_in_the_runs_panel_and_the_status_bar(qtbot, ma
     write_trainer_like_run(folder / "halted.resviz", status="stopped", steps=60, eval_steps=(47,))
     write_trainer_like_run(folder / "ctrl-c.resviz", status="stopped", error="interrupted", steps=60,
                            eval_steps=(47,))
-    # A run whose writer died without ending it: the file says "running", its process is gone.
-    orphan = write_trainer_like_run(folder / "killed.resviz", status=None, steps=60, eval_steps=(47,))
+    # A run whose writer died without ending it: the file says "running", its process and lock are gone.
+    write_trainer_like_run(folder / "killed.resviz", status="finished", steps=60, eval_steps=(47,))
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     with sqlite3.connect(folder / "killed.resviz") as db:
-        db.execute("UPDATE run SET pid = ? WHERE id = 1", (gone.pid,))
+        db.execute("UPDATE run SET pid = ?, status = 'running' WHERE id = 1", (gone.pid,))
     db.close()
-    request.addfinalizer(orphan.close)
     window = make_window()
     panel = window.runs_panel
     panel.refresh()

@@ -37,7 +37,7 @@ def test_a_killed_writer_is_interrupted_in_the_window_the_runs_panel_and_the_lis
         qtbot.waitUntil(lambda: "live" in window.run_label.text(), timeout=20_000)
         panel = window.runs_panel
         panel.refresh()
-        qtbot.waitUntil(lambda: panel.tree.topLevelItemCount() == 1 and panel.tree.topLevelItem(0).text(2) == "live",
+        qtbot.waitUntil(lambda: panel.tree.topLevelItemCount() == 1 and panel.tree.topLevelItem(0).text(2) == "running",
                         timeout=20_000)
     finally:
         process.send_signal(signal.SIGKILL)
