@@ -10,30 +10,32 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 
-def _glyphs() -> list[np.ndarray]:
-    font = ImageFont.load_default()
+def _glyphs() -> list[Image.Image]:
+    font = ImageFont.load_default(size=18)
     glyphs = []
     for digit in range(10):
-        image = Image.new("L", (12, 14), 0)
-        ImageDraw.Draw(image).text((2, 1), str(digit), fill=255, font=font)
+        image = Image.new("L", (14, 20), 0)
+        ImageDraw.Draw(image).text((7, 10), str(digit), fill=255, font=font, anchor="mm")
         glyphs.append(image)
     return glyphs
 
 
 def digit_images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` 28x28 digits: each printed at a random size and position, with noise; balanced labels."""
+    """``n`` 28x28 digits: each printed at a random size, near the centre, with noise; balanced labels."""
     rng = np.random.default_rng(seed)
     glyphs = _glyphs()
     labels = rng.permutation(np.arange(n) % 10).astype(np.uint8)
     images = np.zeros((n, 28, 28), np.uint8)
     for i, label in enumerate(labels):
-        size = int(rng.integers(16, 23))
-        glyph = np.asarray(glyphs[label].resize((size, int(size * 14 / 12)), Image.BILINEAR), np.float64)
+        size = int(rng.integers(13, 18))
+        glyph = np.asarray(glyphs[label].resize((size, int(size * 20 / 14)), Image.BILINEAR), np.float64)
         h, w = glyph.shape
-        top, left = int(rng.integers(0, 28 - h + 1)), int(rng.integers(0, 28 - w + 1))
+        # Centred within a few pixels, as MNIST's digits are (by their centre of mass).
+        top = min(max((28 - h) // 2 + int(rng.integers(-2, 3)), 0), 28 - h)
+        left = min(max((28 - w) // 2 + int(rng.integers(-3, 4)), 0), 28 - w)
         canvas = np.zeros((28, 28))
         canvas[top:top + h, left:left + w] = glyph
-        canvas += rng.normal(0, 20, canvas.shape)
+        canvas += rng.normal(0, 10, canvas.shape)
         images[i] = np.clip(canvas, 0, 255).astype(np.uint8)
     return images, labels
 
