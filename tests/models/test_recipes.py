@@ -30,7 +30,7 @@ def test_norm_layers_get_he_et_al_sgd_scaled_to_the_batch():
 
 def test_another_optimiser_brings_its_own_settings():
     assert recipe_for("resnet20", optimizer="adam").lr == pytest.approx(1e-3)
-    sgd = recipe_for("mnist_resnet", optimizer="sgd")
+    sgd = recipe_for("simple_cnn", optimizer="sgd")
     assert sgd.optimizer == "sgd" and sgd.lr == pytest.approx(0.05)
 
 
