@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -92,8 +94,13 @@ def launch(options: LaunchOptions, window: MainWindow | None = None, settings: Q
 
 def run_app(target: str | None = None, options: LaunchOptions | None = None,
             on_open: Callable[[MainWindow], None] | None = None) -> int:
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+
     options = options or LaunchOptions(target=target)
     app = create_application()
+    # Cycle collection on a timer in the GUI thread only: an automatic one could run on a worker
+    # thread and destroy a widget there, which deadlocks on the interpreter lock.
+    collector = GarbageCollector(interval=1.0)
     window = launch(options)
     if on_open is not None:
         on_open(window)
@@ -105,4 +112,7 @@ def run_app(target: str | None = None, options: LaunchOptions | None = None,
     window.shutdown()
     window.deleteLater()
     app.processEvents()  # delete the window's widgets while Qt is still whole
+    collector.timer.stop()
+    gc.collect()
+    gc.enable()
     return code

@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 from PySide6.QtCore import QSettings
 
 from gui_support import assert_nothing_left
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_on_the_gui_thread():
+    """As the window does (resviz.gui.app): no automatic cycle collection, which could run on a
+    worker thread (the run feed's, say) and destroy a widget there, whose destructor then waits
+    for the interpreter lock that thread holds: a hang. Garbage is collected here, on the GUI thread."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.collect()
+        gc.enable()
 
 
 @pytest.fixture
