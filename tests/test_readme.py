@@ -372,8 +372,17 @@ def check_preset_count(match, command, outcome, folder) -> None:
 
 
 def check_lesson_shown(match, command, outcome, folder) -> None:
-    """A preset's claims all held on the (reduced) run: each printed [yes], and exit code 0."""
+    """A preset's claims all held on the (reduced) run: each printed [yes], and exit code 0; for
+    ``vanishing``, the gradient ratios with the margins measured over seeds 0-2 (first/last layer:
+    1e-9..1e-6 for the plain net, 0.1..1 for the residual one)."""
     assert outcome.code == 0 and "[yes]" in outcome.out and "[NO" not in outcome.out, outcome.text
+    if outcome.argv[:2] == ["demo", "vanishing"]:
+        from resviz.presets.vanishing import gradient_ratio
+
+        out = Path(outcome.argv[outcome.argv.index("--out") + 1]) if "--out" in outcome.argv else Path("runs")
+        plain, _, _ = gradient_ratio(folder / out / "vanishing-plain.resviz")
+        residual, _, _ = gradient_ratio(folder / out / "vanishing-residual.resviz")
+        assert plain < 1e-3 < 3e-2 < residual, (plain, residual)
 
 
 CLAIMS = [

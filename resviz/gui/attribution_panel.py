@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QComplet
 
 from ..attribution.sources import pick_steps
 from ..errors import ResvizError
+from ..files import atomic_path
 from .workers_tasks import MODEL_LOCK, TaskCancelled, TaskThread, stop_all_tasks
 
 DEFAULT_METHODS = ("saliency", "integrated_gradients", "grad_cam")
@@ -1142,8 +1143,9 @@ class AttributionPanel(QWidget):
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise ResvizError(f"{path}: cannot create its folder ({error.strerror or error})") from error
-        if not image.save(str(path), "PNG"):
-            raise ResvizError(f"{path}: could not write the PNG file")
+        with atomic_path(path) as temporary:  # whole or not at all
+            if not image.save(str(temporary), "PNG"):
+                raise ResvizError(f"{path}: could not write the PNG file")
         return path
 
     def _on_export_clicked(self) -> None:

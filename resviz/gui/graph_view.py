@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QFileDialog, 
                                QToolButton, QToolTip, QVBoxLayout, QWidget)
 
 from ..errors import ResvizError
+from ..files import atomic_path, atomic_write
 from ..graph import LEVELS, block_graph, default_level, layout_graph, trace_graph
 from ..graph.draw import build_scene, png_scale, scene_to_svg
 from ..graph.types import MAIN_EDGE_COLOUR, SKIP_COLOURS, SKIP_KINDS, Layout, Scene, SceneText
@@ -1368,11 +1369,13 @@ class ArchitectureView(QWidget):
                 if size is not None:  # the drawing keeps its viewBox; only its displayed size changes
                     text = text.replace(f'width="{_svg_number(scene.width)}" height="{_svg_number(scene.height)}"',
                                         f'width="{int(size[0])}" height="{int(size[1])}"', 1)
-                path.write_text(text, encoding="utf-8")
+                with atomic_write(path) as handle:
+                    handle.write(text)
             else:
                 image = render_scene_image(scene, size, scale=png_scale(scene, 2.0) if size is None else 1.0)
-                if not image.save(str(path), "PNG"):
-                    raise ResvizError(f"{path}: could not write the PNG file")
+                with atomic_path(path) as temporary:  # whole or not at all
+                    if not image.save(str(temporary), "PNG"):
+                        raise ResvizError(f"{path}: could not write the PNG file")
         except OSError as error:
             raise ResvizError(f"{path}: cannot write ({error.strerror or error})") from error
         return path

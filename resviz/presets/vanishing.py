@@ -25,7 +25,7 @@ from .figures import new_figure, plot_curves, plot_depth_profile, save_figure
 ORDERS_OF_MAGNITUDE = 1e-2
 BUDGETS = {
     "full": dict(epochs=5, train_samples=3000, test_samples=600),
-    "quick": dict(epochs=4, train_samples=1500, test_samples=300, model_options={"input_size": 16}),
+    "quick": dict(epochs=4, train_samples=1000, test_samples=300, model_options={"input_size": 16}),
 }
 
 

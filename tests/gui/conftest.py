@@ -15,7 +15,6 @@ def _collect_garbage_on_the_gui_thread():
     """As the window does (resviz.gui.app): no automatic cycle collection, which could run on a
     worker thread (the run feed's, say) and destroy a widget there, whose destructor then waits
     for the interpreter lock that thread holds: a hang. Garbage is collected here, on the GUI thread."""
-    gc.collect()
     gc.disable()
     try:
         yield

@@ -1,4 +1,5 @@
-"""Each preset's lesson on its quick budget, checked from the run files it writes.
+"""Each preset's lesson on its quick budget, checked from the run files it writes (``vanishing`` runs
+in tests/test_readme.py, as the README shows it).
 
 The margins were measured over seeds 0-2 on the quick budgets (see each assertion).
 """
@@ -23,24 +24,8 @@ def test_the_presets_are_listed(capsys):
         get_preset("vanish")
 
 
-def test_vanishing(tmp_path, capsys):
-    assert main(["demo", "vanishing", "--quick", "--quiet", "--out", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    assert out.count("[yes]") == 3 and "[NO ]" not in out
-    assert (tmp_path / "vanishing.png").stat().st_size > 10_000
-    plain, residual = tmp_path / "vanishing-plain.resviz", tmp_path / "vanishing-residual.resviz"
-    with open_run(plain) as reader:
-        norms = reader.read_steps().grad_norm
-        assert reader.info().config["recipe"]["optimizer"] == "adam"
-    # First against last layer: measured 1e-9..1e-6 (plain) and 0.1..1 (residual).
-    assert np.median(norms[:, 0] / norms[:, -1]) < 1e-3
-    with open_run(residual) as reader:
-        norms = reader.read_steps().grad_norm
-    assert np.median(norms[:, 0] / norms[:, -1]) > 3e-2
-
-
 def test_mnist_prints_like_the_seed_and_learns_from_4000_digits(tmp_path, capsys):
-    data = write_digit_files(tmp_path / "mnist", n_train=4000, n_test=500)
+    data = write_digit_files(tmp_path / "mnist", n_train=4000, n_test=200)
     result = get_preset("mnist").run(tmp_path, PresetOptions(budget="quick", data_dir=str(data)))
     assert result.lines[0].startswith("Test loss: ") and result.lines[1].startswith("Test accuracy: ")
     accuracy = float(result.lines[1].split(": ")[1])

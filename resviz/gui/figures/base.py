@@ -13,6 +13,7 @@ from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QSizePolicy
 
 from ...errors import ResvizError
+from ...files import atomic_path
 from ...train.run_status import RUNNING
 from ..run_data import RunData
 from ..theme import LIGHT, Theme
@@ -241,8 +242,12 @@ class Figure(pg.GraphicsLayoutWidget):
             raise ResvizError(f"{path}: cannot export a figure as {suffix or 'a file without suffix'}; "
                               f"use .png, .jpg or .svg")
         image = self.render_image(width, height)
-        if not image.save(str(path)):
-            raise ResvizError(f"{path}: could not write the image (is the folder there and writable?)")
+        try:
+            with atomic_path(path) as temporary:  # whole or not at all; the format follows the suffix
+                if not image.save(str(temporary)):
+                    raise ResvizError(f"{path}: could not write the image (is the folder there and writable?)")
+        except OSError as error:
+            raise ResvizError(f"{path}: cannot write ({error.strerror or error})") from error
         return path
 
     def _export_svg(self, path: Path, width: int, height: int) -> Path:
