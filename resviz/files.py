@@ -57,3 +57,20 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **open_options: Any) 
 
 
 __all__ = ["atomic_path", "atomic_write"]
+
+
+def save_figure_png(figure: Any, path: str | os.PathLike, dpi: int) -> Path:
+    """A matplotlib figure saved as PNG at ``path``, atomically; a bad path is one ``ResvizError`` line."""
+    from .errors import ResvizError
+
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ResvizError(f"{path}: figures are saved as PNG; give a path ending in .png")
+    if not path.parent.exists():
+        raise ResvizError(f"{path}: the folder {path.parent} does not exist")
+    try:
+        with atomic_path(path) as temporary:  # whole or not at all
+            figure.savefig(temporary, dpi=dpi, facecolor="white")
+    except OSError as exc:
+        raise ResvizError(f"{path}: cannot write the figure ({exc.strerror or exc})") from None
+    return path

@@ -41,19 +41,9 @@ def _figure(width: float, height: float, dpi: int):
 
 
 def _save(figure, path: str | Path, dpi: int) -> Path:
-    path = Path(path)
-    if path.suffix.lower() != ".png":
-        raise ResvizError(f"{path}: figures are saved as PNG; give a path ending in .png")
-    if not path.parent.exists():
-        raise ResvizError(f"{path}: the folder {path.parent} does not exist")
-    from ..files import atomic_path
+    from ..files import save_figure_png
 
-    try:
-        with atomic_path(path) as temporary:  # whole or not at all
-            figure.savefig(temporary, dpi=dpi, facecolor="white")
-    except OSError as exc:
-        raise ResvizError(f"{path}: cannot write the figure ({exc.strerror or exc})") from None
-    return path
+    return save_figure_png(figure, path, dpi)
 
 
 def figure_to_array(figure) -> np.ndarray:

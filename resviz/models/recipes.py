@@ -104,16 +104,15 @@ def _model_recipe(model: str, options: dict[str, Any] | None) -> Recipe:
         # updates), 90.8-91.6 % at 32, 89.2 % at 64 (the seed's batch, meant for all 60,000 digits).
         return adam_recipe(16, why="the seeds' Keras code: Adam at 1e-3 (here with cosine decay), batch 16 so "
                                    "that one epoch of a small subset still gives enough updates")
-    if merged.get("norm", "none") == "none":
-        if family == "seed":
-            return adam_recipe(why="the seeds' Keras code: Adam at 1e-3 (here with cosine decay)")
-        return adam_recipe(why="no normalisation layers: Adam at 1e-3 with cosine decay (SGD at the usual "
-                               "rates diverges on them)")
     if family == "seed":
         return adam_recipe(why="the seeds' Keras code: Adam at 1e-3 (here with cosine decay)")
+    if merged.get("norm", "none") == "none":
+        return adam_recipe(why="no normalisation layers: Adam at 1e-3 with cosine decay (SGD at the usual "
+                               "rates diverges on them)")
     if family == "imagenet-resnet":
-        return sgd_recipe(weight_decay=1e-4, lr_per_sample=0.1 / 256, why="torchvision's ImageNet recipe: SGD, momentum 0.9, lr 0.1 per "
-                                                 "256 samples scaled to the batch, weight decay 1e-4, cosine decay")
+        return sgd_recipe(weight_decay=1e-4, lr_per_sample=0.1 / 256,
+                          why="torchvision's ImageNet recipe: SGD, momentum 0.9, lr 0.1 per 256 samples scaled to "
+                              "the batch, weight decay 1e-4, cosine decay")
     return sgd_recipe()
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ResvizError
 
 # One colour per role, the same in every preset figure: plain nets warm, residual nets cool.
 COLOURS = {"plain": "#d6604d", "plain-deep": "#8c1d18", "residual": "#4393c3", "residual-deep": "#0b3d6b",
@@ -24,17 +23,10 @@ def new_figure(columns: int, *, width: float = 5.2, height: float = 4.0):
 
 
 def save_figure(figure, path: str | Path, title: str) -> Path:
-    path = Path(path)
-    if path.suffix.lower() != ".png":
-        raise ResvizError(f"{path}: preset figures are saved as PNG; give a path ending in .png")
-    if not path.parent.exists():
-        raise ResvizError(f"{path}: the folder {path.parent} does not exist")
+    from ..files import save_figure_png
+
     figure.suptitle(title, fontsize=13)
-    try:
-        figure.savefig(path, dpi=110, facecolor="white")
-    except OSError as exc:
-        raise ResvizError(f"{path}: cannot write the figure ({exc.strerror or exc})") from None
-    return path
+    return save_figure_png(figure, path, dpi=110)
 
 
 def plot_curves(axes, curves: Sequence[tuple[str, np.ndarray, np.ndarray, str]], *, title: str, xlabel: str,

@@ -76,14 +76,19 @@ class Remedies:
     ``flags``: name ``resviz train``'s options (``--lr``, ``--optimizer adam``, ``-o norm=batch``)
     rather than plain words. ``optimizer``: the optimizer in use, when known. ``has_norm``: the
     model has norm layers already. ``norm_option``: the model takes ``-o norm=...`` (a zoo model).
+    ``base_lr``: the configured rate, suggested a tenth of (a schedule's rate at the step is not
+    what the user sets); without it, the rate recorded at the step.
     """
 
     flags: bool = False
     optimizer: str | None = None
     has_norm: bool = False
     norm_option: bool = False
+    base_lr: float | None = None
 
     def lower_lr(self, lr: float) -> str:
+        if self.base_lr is not None:
+            lr = self.base_lr
         if not (math.isfinite(lr) and lr > 0):
             return "lower the learning rate (e.g. to a tenth)"
         tenth = f"{lr / 10:.3g}"
@@ -104,8 +109,9 @@ class Remedies:
 
     @classmethod
     def for_model(cls, model: nn.Module, *, flags: bool = False, optimizer: str | None = None,
-                  norm_option: bool = False) -> Remedies:
-        return cls(flags=flags, optimizer=optimizer, has_norm=model_has_norm(model), norm_option=norm_option)
+                  norm_option: bool = False, base_lr: float | None = None) -> Remedies:
+        return cls(flags=flags, optimizer=optimizer, has_norm=model_has_norm(model), norm_option=norm_option,
+                   base_lr=base_lr)
 
     def join(self, *hints: str | None) -> str:
         chosen = [hint for hint in hints if hint]

@@ -271,7 +271,8 @@ class Trainer:
         zoo_model = self._model_override is None and not self.spec.is_user_model
         self.health = HealthMonitor(self.recorder.layer_ids, self.recorder.block_ids, num_classes=len(self.classes),
                                     remedies=Remedies.for_model(self.model, flags=True, optimizer=config.optimizer,
-                                                                norm_option=zoo_model))
+                                                                norm_option=zoo_model,
+                                                                base_lr=config.learning_rate))
         parameters = sum(p.numel() for p in self.model.parameters())
         self.writer.add_event(0, "info", f"training {self.spec.label()} ({parameters:,} parameters) on "
                                          f"{self.train_data.name} ({len(self.train_data)} train / "

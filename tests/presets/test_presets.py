@@ -4,7 +4,6 @@ in tests/test_readme.py, as the README shows it).
 The margins were measured over seeds 0-2 on the quick budgets (see each assertion).
 """
 
-import numpy as np
 import pytest
 
 from digit_files import write_digit_files
@@ -48,3 +47,11 @@ def test_metrics_prints_per_class_precision_and_recall(tmp_path):
         row = next(line for line in result.lines if line.strip().startswith(name))
         assert f"{p:.4f}" in row and f"{r:.4f}" in row
     assert (tmp_path / "metrics.png").exists()
+
+
+def test_overfitting_keeps_the_seeds_rules():
+    from resviz.presets import overfitting
+
+    for budgets in overfitting.BUDGETS.values():
+        for settings in budgets.values():
+            assert settings["epochs"] <= overfitting.MAX_EPOCHS  # at most 30 epochs, as the seed says

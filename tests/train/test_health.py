@@ -304,3 +304,11 @@ def test_healthy_recipes_raise_no_warning(tmp_path, seed):
         assert result.status == "finished" and warned == []
         with open_run(result.path) as reader:
             assert reader.events(WARNING_KIND) == []
+
+
+def test_the_hint_lowers_the_configured_rate_not_the_scheduled_one():
+    from resviz.train.health import Remedies
+
+    # A cosine schedule's rate at the step (0.277) is not what the user sets with --lr (0.3).
+    assert Remedies(flags=True, base_lr=0.3).lower_lr(0.277) == "lower the learning rate, e.g. --lr 0.03"
+    assert Remedies(flags=True).lower_lr(0.277) == "lower the learning rate, e.g. --lr 0.0277"
