@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from ..errors import ResvizError
@@ -181,6 +183,25 @@ def describe_failed_forward(model: nn.Module, exc: BaseException, when: str) -> 
     except Exception:  # noqa: BLE001
         return None
     return None if failure is None else f"the forward pass failed at {when}: {failure.message()}"
+
+
+_LIBRARY_FOLDERS = (str(Path(torch.__file__).parent), str(Path(__file__).resolve().parents[1]))
+
+
+def describe_failed_backward(exc: BaseException, when: str) -> str:
+    """``the backward pass failed at WHEN in WHERE: ERROR``: WHERE is the innermost frame of code
+    that is neither PyTorch's nor resviz's (an autograd Function's ``backward``, a hook), when
+    there is one; autograd's own errors (an in-place change of a saved tensor) have none."""
+    where = None
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if not code.co_filename.startswith(_LIBRARY_FOLDERS):
+            name = getattr(code, "co_qualname", code.co_name)
+            where = f"{name} ({Path(code.co_filename).name}:{tb.tb_lineno})"
+        tb = tb.tb_next
+    place = f" in {where}" if where else ""
+    return f"the backward pass failed at {when}{place}: {one_line(exc)}"
 
 
 def _replayed_report(model: nn.Module, root_name: str, root: nn.Module, args: tuple[Any, ...]) -> ShapeReport | None:

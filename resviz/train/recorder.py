@@ -485,8 +485,8 @@ class GradientRecorder:
         if self._n == 0 and not self._logged:
             return
         rows, meta, logged = self._n, self._meta, self._logged
-        self._n, self._meta, self._logged = 0, [], []
         if self._cuda:
+            self._n, self._meta, self._logged = 0, [], []
             host = self._host_buffer()
             if rows:
                 host.rows[:rows].copy_(self._rows[:rows], non_blocking=True)
@@ -500,6 +500,9 @@ class GradientRecorder:
         else:
             log = self._log[:len(logged)].numpy().copy() if logged else None
             self._deliver(self._rows[:rows].numpy().copy(), meta, log, logged)
+            # Forgotten only once delivered: a delivery interrupted (Ctrl+C inside the run file's
+            # transaction, which then rolls back) is delivered again by close().
+            self._n, self._meta, self._logged = 0, [], []
 
     def _host_buffer(self) -> _HostBuffers:
         if self._host_pool:

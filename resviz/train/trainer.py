@@ -203,6 +203,7 @@ class Trainer:
         self._rate = 0.0
         self._prepared = False
         self._evaluating = False
+        self._in_backward = False  # a failure then is explained as the backward pass's
 
     # ------------------------------------------------------------------ set-up
 
@@ -340,6 +341,10 @@ class Trainer:
             message, status = out_of_memory_message(self.device, self.step, self.config.batch_size), "failed"
         elif isinstance(exc, KeyboardInterrupt):
             message, status, explained = "interrupted", "stopped", False
+        elif isinstance(exc, Exception) and self._in_backward:
+            from ..graph.doctor import describe_failed_backward
+
+            message, status = describe_failed_backward(exc, f"step {self.step}"), "failed"
         elif isinstance(exc, Exception) and (failure := self._failed_forward(exc)) is not None:
             message, status = failure, "failed"
         else:
@@ -394,11 +399,13 @@ class Trainer:
             loss = F.cross_entropy(out, y)
         self.optimizer.zero_grad(set_to_none=True)
         scaler = self.scaler
+        self._in_backward = True
         if scaler is not None:
             scaler.scale(loss).backward()
             scaler.unscale_(self.optimizer)  # record the true gradients
         else:
             loss.backward()
+        self._in_backward = False
         acc = (out.detach().argmax(1) == y).to(torch.float32).mean()
         self.recorder.step(loss=loss, acc=acc, epoch=epoch, lr=lr, step=self.step,
                            grad_scale=_scale_tensor(scaler) if scaler is not None else None)

@@ -21,6 +21,7 @@ from resviz.train.trainer import Trainer
 # ``body.1.inner`` raises at training step 7; ``layer1.0`` is the seeds' ResNetBlock(64, 128)
 # (a 64-channel input added to a 128-channel output), broken from ``broken_after`` forward passes on.
 MODELS = textwrap.dedent("""
+    import torch
     from torch import nn
 
 
@@ -49,6 +50,27 @@ MODELS = textwrap.dedent("""
 
         def forward(self, x):
             return self.head(self.body(self.stem(x)))
+
+
+    class Refuses(torch.autograd.Function):
+        # Passes gradients back, and raises from its 5th backward pass on.
+        calls = 0
+
+        @staticmethod
+        def forward(ctx, x):
+            return x.clone()
+
+        @staticmethod
+        def backward(ctx, grad):
+            Refuses.calls += 1
+            if Refuses.calls > 4:
+                raise RuntimeError("no gradient today")
+            return grad
+
+
+    class BackwardBoom(Boom):
+        def forward(self, x):
+            return self.head(Refuses.apply(self.stem(x)))
 
 
     class ResNetBlock(nn.Module):
@@ -103,6 +125,19 @@ def test_a_forward_that_raises_names_its_module_and_step_in_one_line(models, tmp
         info = reader.info()
         assert info.status == "failed" and info.error == expected
         assert reader.read_steps().step.tolist() == list(range(7))  # steps 0-6 kept
+
+
+def test_a_backward_that_raises_names_the_function_and_step_in_one_line(models, tmp_path, capsys):
+    out = tmp_path / "backward.resviz"
+    assert main(["train", f"{models}:BackwardBoom", *DATA, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    expected = ("the backward pass failed at step 4 in Refuses.backward (models.py:45): "
+                "RuntimeError: no gradient today")
+    assert err == f"resviz: error: {expected}\n"
+    with open_run(out) as reader:
+        info = reader.info()
+        assert info.status == "failed" and info.error == expected
+        assert reader.read_steps().step.tolist() == list(range(4))
 
 
 def test_a_shape_mismatch_at_set_up_gets_the_shape_doctor(models, tmp_path, capsys):

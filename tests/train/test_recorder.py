@@ -326,6 +326,30 @@ def test_hooks_are_removed_after_a_normal_run_and_after_an_exception():
     assert all_hooks(model) == before and recorder.hook_count == 0
 
 
+def test_rows_whose_delivery_was_interrupted_are_delivered_by_close():
+    """Ctrl+C inside the run file's transaction rolls it back: those rows must not be forgotten."""
+    model = tiny_resnet()
+    got: list[RecordedSteps] = []
+    interrupted = []
+
+    def sink(steps: RecordedSteps) -> None:
+        if not interrupted:
+            interrupted.append(True)
+            raise KeyboardInterrupt
+        got.append(steps)
+
+    recorder = GradientRecorder(model, sink=sink, flush_every=3, flush_seconds=1e9)
+    with pytest.raises(KeyboardInterrupt):
+        with recorder:
+            for step in range(5):
+                x, y = batch(seed=step)
+                loss = F.cross_entropy(model(x), y)
+                loss.backward()
+                recorder.step(loss=loss)
+    recorder.close()
+    assert interrupted and concat_steps(got).step.tolist() == [0, 1, 2]
+
+
 def test_eval_forward_without_grad_is_not_recorded():
     model = tiny_resnet()
     with GradientRecorder(model) as recorder:
