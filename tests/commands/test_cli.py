@@ -92,29 +92,6 @@ def test_a_word_that_is_neither_command_nor_target_is_a_usage_error(capsys, open
     assert not opened
 
 
-@pytest.mark.parametrize("with_run, emitted, exits", [
-    (False, ["model"], [0]), (True, ["model"], []), (True, ["run", "model"], [0]), (True, ["error"], [1])])
-def test_quit_after_load_waits_for_the_model_and_the_run(monkeypatch, with_run, emitted, exits):
-    from PySide6.QtCore import QObject, Signal
-    from PySide6.QtWidgets import QApplication
-
-    from resviz.commands.gui import quit_when_loaded
-
-    class Window(QObject):  # the three signals of the main window that it listens to
-        model_loaded = Signal(object)
-        runs_read = Signal()
-        error_shown = Signal(str)
-
-    codes = []
-    monkeypatch.setattr(QApplication, "exit", staticmethod(codes.append))
-    window = Window()
-    quit_when_loaded(window, with_run=with_run)
-    for what in emitted:
-        {"model": lambda: window.model_loaded.emit(None), "run": window.runs_read.emit,
-         "error": lambda: window.error_shown.emit("boom")}[what]()
-    assert codes == exits
-
-
 # ------------------------------------------------------------------------------ --debug and usage errors
 
 
