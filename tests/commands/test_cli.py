@@ -75,7 +75,7 @@ def opened(monkeypatch):
 
 
 def test_a_run_file_alone_opens_it_in_the_window(tmp_path, opened):
-    from resviz.benchmarks.gui import write_synthetic_run
+    from resviz.benchmarks.synthetic import write_synthetic_run
 
     path = str(write_synthetic_run(tmp_path / "mine.resviz", steps=10))
     assert main([path]) == 0
