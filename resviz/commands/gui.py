@@ -64,8 +64,8 @@ def check_display(environ: Mapping[str, str] = os.environ, platform: str = sys.p
 
 def run_gui(args: argparse.Namespace) -> int:
     check_display()  # before Qt is imported: Qt aborts the process without a display
-    from ..models import parse_option
     from ..gui.app import LaunchOptions, is_run_file, quit_when_loaded, run_app
+    from ..models import parse_option
 
     options = LaunchOptions(
         target=getattr(args, "target", None),

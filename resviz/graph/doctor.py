@@ -36,7 +36,7 @@ _ELEMENTWISE_MERGES = ADD_OPS | {"sub", "sub_", "isub", "mul", "mul_", "imul", "
 class ForwardError(ResvizError):
     """The model's forward pass failed on the example input; ``report`` says where and why."""
 
-    def __init__(self, message: str, report: "ShapeReport") -> None:
+    def __init__(self, message: str, report: ShapeReport) -> None:
         super().__init__(message)
         self.report = report
 

@@ -15,8 +15,16 @@ from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QFontMetrics, QKeySequence
-from PySide6.QtWidgets import (QApplication, QDockWidget, QLabel, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from .. import __version__
 from ..errors import ResvizError
@@ -27,11 +35,11 @@ from .dialogs import ExportDialog, ShortcutsDialog, TrustDialog, error_dialog
 from .model_choice import LoadedChoice, ModelChoice, load_choice
 from .model_picker import ModelPicker
 from .presentation import CaptionBar
+from .preset_runner import PresetRunner
 from .run_feed import RunFeed
 from .runs_panel import RunsPanel
 from .settings import Settings
 from .theme import LIGHT, PRESENTATION, STATUS_COLOURS, Theme, apply_application_theme
-from .preset_runner import PresetRunner
 from .training_controls import TrainingControls
 from .training_host import TrainingHost
 from .training_view import TrainingView

@@ -1,8 +1,18 @@
 """The model zoo: residual networks and their plain twins, plus users' own models."""
 
-from .registry import (ModelInfo, count_parameters, get_model, list_models, model_device, model_entry, model_info,
-                       resolve_options, twin_name, weighted_depth)
 from .reference import is_user_reference
+from .registry import (
+                       ModelInfo,
+                       count_parameters,
+                       get_model,
+                       list_models,
+                       model_device,
+                       model_entry,
+                       model_info,
+                       resolve_options,
+                       twin_name,
+                       weighted_depth,
+)
 from .resolve import LoadedModel, open_model, parse_input_shape, parse_option, rebuild_model
 from .spec import ModelSpec
 from .user import file_sha256, load_user_model

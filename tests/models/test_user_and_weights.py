@@ -3,8 +3,15 @@ import torch
 from torch import nn
 
 from resviz.errors import ResvizError, TrustError
-from resviz.models import (get_model, load_user_model, load_weights, open_model, read_state_dict, rebuild_model,
-                           save_weights)
+from resviz.models import (
+    get_model,
+    load_user_model,
+    load_weights,
+    open_model,
+    read_state_dict,
+    rebuild_model,
+    save_weights,
+)
 
 MODEL_FILE = '''
 import torch

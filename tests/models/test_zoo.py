@@ -3,8 +3,17 @@ import torch
 from torch import nn
 
 from resviz.errors import ResvizError
-from resviz.models import (ModelSpec, count_parameters, get_model, list_models, model_info, rebuild_model,
-                           resolve_options, twin_name, weighted_depth)
+from resviz.models import (
+    ModelSpec,
+    count_parameters,
+    get_model,
+    list_models,
+    model_info,
+    rebuild_model,
+    resolve_options,
+    twin_name,
+    weighted_depth,
+)
 from resviz.models.resnet import PadShortcut
 
 
