@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from .. import __version__
+from ..assets import ICON, asset_path
 from ..errors import ResvizError
 from ..train.run_status import FINISHED, RUNNING, status_label, status_sentence
 from .architecture_tab import ArchitectureTab
@@ -46,7 +47,6 @@ from .training_view import TrainingView
 from .workers_tasks import TaskThread, stop_all_tasks
 
 TABS = ("architecture", "training", "attribution")
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
 ARCHITECTURE_COLOUR_MS = 100  # the graph is recoloured at most 10 times a second
 
 
@@ -819,7 +819,7 @@ class MainWindow(QMainWindow):
 def app_icon():
     from PySide6.QtGui import QIcon
 
-    return QIcon(str(ASSETS / "icon.svg"))
+    return QIcon(str(asset_path(ICON)))
 
 
 def _unique(path: Path) -> Path:

@@ -10,7 +10,7 @@ from resviz.benchmarks.synthetic import write_synthetic_run
 from resviz.cli import build_parser
 from resviz.errors import ResvizError
 from resviz.gui.app import LaunchOptions, launch, quit_when_loaded
-from resviz.gui.main_window import TABS
+from resviz.gui.main_window import TABS, app_icon
 
 from gui_support import assert_nothing_left
 
@@ -21,6 +21,13 @@ def test_gui_command_options_parse():
     assert (args.target, args.tab, args.presentation, args.step, args.play) == ("runs/x.resviz", "training", True,
                                                                                 40, True)
     assert args.option == ["norm=none"] and args.max_steps == 20
+
+
+def test_the_application_icon_renders(qapp):
+    icon = app_icon()  # the application's and the window's, read from the package (resviz.assets)
+    image = icon.pixmap(64, 64).toImage()
+    assert not image.isNull() and image.width() == 64
+    assert image.pixelColor(32, 4).alpha() == 255 and image.pixelColor(32, 4).name() != "#000000"
 
 
 @pytest.mark.parametrize("with_run, emitted, exits", [
