@@ -20,8 +20,10 @@ def core_modules() -> list[str]:
 
 
 def test_core_never_imports_qt():
+    """At run time: lint-imports (tests/test_static_checks.py) sees resviz's own imports, not those
+    made by the libraries it imports (matplotlib picks a backend, say) nor by module name strings."""
     modules = core_modules()
-    assert {"resviz", "resviz.cli", "resviz.commands.models", "resviz.benchmarks.gui"} <= set(modules)
+    assert {"resviz", "resviz.cli", "resviz.commands.models", "resviz.benchmarks.synthetic"} <= set(modules)
     assert not any(name.startswith("resviz.gui") for name in modules)
     code = (
         "import importlib, sys\n"

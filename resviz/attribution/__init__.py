@@ -24,8 +24,7 @@ from .inputs import fit_inputs, load_image_file, to_display, to_model_input
 from .layers import grad_cam_layers, layer_names, validate_layer
 from .methods import METHODS, MethodInfo, get_method, list_methods
 from .render import SIGNS, colorize, normalize, overlay, render
-from .sanity import (LocalisationScores, RandomisationResult, localisation_scores, randomisation_test,
-                     score_localisation)
+from .sanity import LocalisationScores, RandomisationResult, localisation_scores, randomisation_test, score_localisation
 
 __all__ = [
     "COLORMAPS", "METHODS", "SIGNS", "AttributionCancelled", "AttributionResult", "Comparison", "LocalisationScores",

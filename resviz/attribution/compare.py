@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 from torch import Tensor, nn
 
 from ..errors import ResvizError
@@ -222,7 +221,7 @@ def compare_checkpoints(model: nn.Module, checkpoints: Sequence[tuple[str, Mappi
     shown = _fit_display(_display_images(x0, display), tuple(x.shape[-2:]))
     results = []
     captions = []
-    for i, (label, copy) in enumerate(models):
+    for i, (_, copy) in enumerate(models):
         predicted, confidence = predict(copy, x)
         results.append(attribute(copy, x, target, info.name, layer=layer if info.needs_layer else None,
                                  baseline=baseline if info.uses_baseline else None, progress=part(i), cancel=cancel,

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ResvizError
+from .colormaps import get_colormap
 from .compare import Comparison
 from .render import DEFAULT_COLORMAPS, OVERLAY_COLORMAPS, as_rgb, normalize, overlay
-from .colormaps import get_colormap
 
 TITLE_SIZE = 13
 LABEL_SIZE = 10

@@ -13,12 +13,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from captum.attr import (Deconvolution, DeepLift, GradientShap, GuidedBackprop, GuidedGradCam, InputXGradient,
-                         IntegratedGradients, LayerAttribution, LayerGradCam, NoiseTunnel, Occlusion, Saliency)
+from captum.attr import (
+    Deconvolution,
+    DeepLift,
+    GradientShap,
+    GuidedBackprop,
+    GuidedGradCam,
+    InputXGradient,
+    IntegratedGradients,
+    LayerAttribution,
+    LayerGradCam,
+    NoiseTunnel,
+    Occlusion,
+    Saliency,
+)
 from torch import Tensor, nn
 
 from ..errors import ResvizError, did_you_mean
-
 from .render import SIGNS  # noqa: E402 - one definition of the signs
 
 

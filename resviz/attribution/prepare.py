@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -578,7 +578,7 @@ def _eval_mode(model: nn.Module, *, enabled: bool) -> Iterator[None]:
             module.training = flag
 
 
-_CACHE: "weakref.WeakKeyDictionary[nn.Module, tuple[tuple, PreparedModel]]" = weakref.WeakKeyDictionary()
+_CACHE: weakref.WeakKeyDictionary[nn.Module, tuple[tuple, PreparedModel]] = weakref.WeakKeyDictionary()
 _CACHE_LOCK = threading.Lock()
 
 

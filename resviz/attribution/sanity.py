@@ -29,7 +29,6 @@ from .methods import get_method
 from .prepare import shared_copy
 from .render import check_sign, signed_values
 
-
 # --- rank correlation --------------------------------------------------------------------------
 
 

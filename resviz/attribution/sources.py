@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from torch import Tensor, nn
 
 from ..errors import ResvizError
+from ..models import rebuild_model
 from .inputs import load_image_file, model_input_shape, to_model_input
 
 
@@ -87,7 +87,7 @@ def model_from_run(reader, step: int | None = None, *, trust: bool = False) -> t
         raise ResvizError(f"run file {reader.path} has no checkpoint to load")
     chosen = checkpoints[-1].step if step is None else int(step)
     state = reader.load_checkpoint(chosen)
-    model = info.model_spec.build(trust=trust)
+    model = rebuild_model(info.model_spec, trust=trust)
     loaded = with_weights(model, state, f"the checkpoint at step {chosen} of {reader.path}")
     return loaded, chosen
 

@@ -70,8 +70,16 @@ def _jsonable(value: Any) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..graph import block_graph, default_level, find_skips, layout_graph, residual_blocks, skip_counts, trace_graph
-    from ..graph import draw
+    from ..graph import (
+        block_graph,
+        default_level,
+        draw,
+        find_skips,
+        layout_graph,
+        residual_blocks,
+        skip_counts,
+        trace_graph,
+    )
 
     suffix = _format(args.out) if args.out else None
     if args.scale <= 0:

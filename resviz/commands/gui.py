@@ -7,12 +7,8 @@ import functools
 import os
 import sys
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from ..errors import ResvizError
-
-if TYPE_CHECKING:
-    from ..gui.main_window import MainWindow
 
 # Set to 1, the window closes itself (exit code 0) once its model, and the run file it was
 # given, are loaded, or with exit code 1 at the first error dialog: a check of the whole
@@ -68,8 +64,8 @@ def check_display(environ: Mapping[str, str] = os.environ, platform: str = sys.p
 
 def run_gui(args: argparse.Namespace) -> int:
     check_display()  # before Qt is imported: Qt aborts the process without a display
+    from ..gui.app import LaunchOptions, is_run_file, quit_when_loaded, run_app
     from ..models import parse_option
-    from ..gui.app import LaunchOptions, is_run_file, run_app
 
     options = LaunchOptions(
         target=getattr(args, "target", None),
@@ -84,19 +80,3 @@ def run_gui(args: argparse.Namespace) -> int:
     if os.environ.get(QUIT_AFTER_LOAD_ENV, "") not in ("", "0"):
         on_open = functools.partial(quit_when_loaded, with_run=bool(options.target and is_run_file(options.target)))
     return run_app(options=options, on_open=on_open)
-
-
-def quit_when_loaded(window: MainWindow, with_run: bool) -> None:
-    """Close the application once ``window`` shows its model (and its run file), or at an error."""
-    from PySide6.QtWidgets import QApplication
-
-    pending = {"model", "run"} if with_run else {"model"}
-
-    def loaded(what: str) -> None:
-        pending.discard(what)
-        if not pending:
-            QApplication.exit(0)
-
-    window.model_loaded.connect(lambda _: loaded("model"))
-    window.runs_read.connect(lambda: loaded("run"))
-    window.error_shown.connect(lambda _: QApplication.exit(1))

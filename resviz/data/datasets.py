@@ -12,7 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-
 from ..errors import ResvizError, did_you_mean
 from ..limits import check_seed
 from .cifar import CIFAR10, CIFAR100, CifarDataset, find_cifar_source, load_cifar

@@ -21,8 +21,18 @@ from .layout import layout_graph
 from .opgraph import OpGraph
 from .skips import find_skips, residual_blocks, skip_counts
 from .trace import trace_graph
-from .types import (SKIP_COLOURS, SKIP_KINDS, EdgeRoute, Layout, NodeBox, Scene, ScenePath, SceneRect, SceneText,
-                    SkipConnection)
+from .types import (
+                    SKIP_COLOURS,
+                    SKIP_KINDS,
+                    EdgeRoute,
+                    Layout,
+                    NodeBox,
+                    Scene,
+                    ScenePath,
+                    SceneRect,
+                    SceneText,
+                    SkipConnection,
+)
 
 __all__ = [
     "LEVELS", "SKIP_COLOURS", "SKIP_KINDS", "BlockGraph", "EdgeRoute", "ForwardError", "Layout", "NodeBox", "OpGraph",

@@ -24,8 +24,8 @@ import torch
 from torch import nn
 
 from ..errors import ResvizError
-from .execution import example_args
-from .opgraph import id_base
+from .execution import eval_mode, example_args, model_device, to_device, to_meta, tracing_copy
+from .opgraph import collect_module_info, id_base
 from .ops import ADD_OPS, CONCAT_OPS
 from .trace_fx import one_line
 from .trace_hooks import FailurePoint, ForwardRecorder
@@ -36,7 +36,7 @@ _ELEMENTWISE_MERGES = ADD_OPS | {"sub", "sub_", "isub", "mul", "mul_", "imul", "
 class ForwardError(ResvizError):
     """The model's forward pass failed on the example input; ``report`` says where and why."""
 
-    def __init__(self, message: str, report: "ShapeReport") -> None:
+    def __init__(self, message: str, report: ShapeReport) -> None:
         super().__init__(message)
         self.report = report
 
@@ -81,10 +81,35 @@ class ShapeReport:
                 "error": self.error, "kind": self.kind, "message": self.message()}
 
 
+def record_forward(model: nn.Module, args: tuple[Any, ...]) -> tuple[ForwardRecorder, str]:
+    """One recorded forward pass, on meta if it runs there, else on the model's device: the
+    fallback tracer's pass, and the doctor's replay.
+
+    Raises the shape doctor's error when the pass fails on the real device too.
+    """
+    try:
+        with tracing_copy(model, "meta") as (copy, parameter_ids):
+            info = collect_module_info(copy)
+            with eval_mode(copy, info.modules.values()):
+                recorder = ForwardRecorder(copy, info, meta=True, param_ids=parameter_ids)
+                recorder.run(to_meta(args), copy)
+        return recorder, "meta"
+    except Exception:  # noqa: BLE001 - not runnable on meta: run it for real below
+        pass
+    device = model_device(model)
+    with tracing_copy(model, "real") as (copy, parameter_ids):
+        info = collect_module_info(copy)
+        with eval_mode(copy, info.modules.values()):
+            recorder = ForwardRecorder(copy, info, meta=False, param_ids=parameter_ids)
+            try:
+                recorder.run(to_device(args, device), copy)
+            except Exception as exc:  # noqa: BLE001 - explained by the shape doctor
+                raise report_failure(copy, args, recorder, exc).to_error() from exc
+    return recorder, str(device)
+
+
 def diagnose(model: nn.Module, example_input: Any = None) -> ShapeReport | None:
     """Run the model once on ``example_input``; None when it works, else what went wrong."""
-    from .trace import record_forward
-
     args = example_args(model, example_input)
     try:
         record_forward(model, args)
@@ -95,8 +120,6 @@ def diagnose(model: nn.Module, example_input: Any = None) -> ShapeReport | None:
 
 def explain_forward_error(model: nn.Module, example_input: Any, exc: BaseException) -> ShapeReport:
     """Explain ``exc``, raised by ``model`` on ``example_input``, replaying the pass to find where."""
-    from .trace import record_forward
-
     args = example_args(model, example_input)
     try:
         record_forward(model, args)

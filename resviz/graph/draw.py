@@ -14,7 +14,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from ..errors import ResvizError
-from .types import (MAIN_EDGE_COLOUR, SKIP_COLOURS, SKIP_KINDS, Layout, Scene, ScenePath, SceneRect, SceneText)
+from .types import MAIN_EDGE_COLOUR, SKIP_COLOURS, SKIP_KINDS, Layout, Scene, ScenePath, SceneRect, SceneText
 
 PAD = 16.0
 TITLE_HEIGHT = 34.0

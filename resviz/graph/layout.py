@@ -289,7 +289,7 @@ def _pack(items: list[tuple[int, int, float, str, Any]]) -> tuple[list[int], lis
     widths: list[float] = []
     for index in sorted(range(len(items)), key=lambda i: (items[i][0], items[i][1])):
         lo, hi, width, _, _ = items[index]
-        for column, end in enumerate(ends):
+        for column, end in enumerate(ends):  # noqa: B007 - the column found is used below
             if end < lo:
                 break
         else:

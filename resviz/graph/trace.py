@@ -16,10 +16,10 @@ from typing import Any
 from torch import nn
 
 from ..errors import ResvizError
+from .doctor import explain_forward_error, record_forward
 from .execution import eval_mode, example_args, model_device, to_device, to_meta, tracing_copy
 from .opgraph import OpGraph, collect_module_info
 from .trace_fx import FxTraceFailed, build_opgraph, run_shapes, symbolic_graph
-from .trace_hooks import ForwardRecorder
 
 TRACERS = ("auto", "fx", "hooks")
 
@@ -65,35 +65,5 @@ def _fx_on_device(model: nn.Module, args: tuple[Any, ...], model_type: str) -> O
             try:
                 interpreter = run_shapes(copy, graph, to_device(args, device), meta=False)
             except Exception as exc:  # noqa: BLE001 - explained by the shape doctor
-                from .doctor import explain_forward_error
-
                 raise explain_forward_error(model, args, exc).to_error() from exc
             return build_opgraph(graph, interpreter, info).build("fx", None, model_type, str(device))
-
-
-def record_forward(model: nn.Module, args: tuple[Any, ...]) -> tuple[ForwardRecorder, str]:
-    """One recorded forward pass, on meta if it runs there, else on the model's device.
-
-    Raises the shape doctor's error when the pass fails on the real device too.
-    """
-    try:
-        with tracing_copy(model, "meta") as (copy, parameter_ids):
-            info = collect_module_info(copy)
-            with eval_mode(copy, info.modules.values()):
-                recorder = ForwardRecorder(copy, info, meta=True, param_ids=parameter_ids)
-                recorder.run(to_meta(args), copy)
-        return recorder, "meta"
-    except Exception:  # noqa: BLE001 - not runnable on meta: run it for real below
-        pass
-    device = model_device(model)
-    with tracing_copy(model, "real") as (copy, parameter_ids):
-        info = collect_module_info(copy)
-        with eval_mode(copy, info.modules.values()):
-            recorder = ForwardRecorder(copy, info, meta=False, param_ids=parameter_ids)
-            try:
-                recorder.run(to_device(args, device), copy)
-            except Exception as exc:  # noqa: BLE001 - explained by the shape doctor
-                from .doctor import report_failure
-
-                raise report_failure(copy, args, recorder, exc).to_error() from exc
-    return recorder, str(device)

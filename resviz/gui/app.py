@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -116,3 +115,17 @@ def run_app(target: str | None = None, options: LaunchOptions | None = None,
     gc.collect()
     gc.enable()
     return code
+
+
+def quit_when_loaded(window: MainWindow, with_run: bool) -> None:
+    """Close the application once ``window`` shows its model (and its run file), or at an error."""
+    pending = {"model", "run"} if with_run else {"model"}
+
+    def loaded(what: str) -> None:
+        pending.discard(what)
+        if not pending:
+            QApplication.exit(0)
+
+    window.model_loaded.connect(lambda _: loaded("model"))
+    window.runs_read.connect(lambda: loaded("run"))
+    window.error_shown.connect(lambda _: QApplication.exit(1))

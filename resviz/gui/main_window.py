@@ -15,10 +15,19 @@ from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QFontMetrics, QKeySequence
-from PySide6.QtWidgets import (QApplication, QDockWidget, QLabel, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from .. import __version__
+from ..assets import ICON, asset_path
 from ..errors import ResvizError
 from ..train.run_status import FINISHED, RUNNING, status_label, status_sentence
 from .architecture_tab import ArchitectureTab
@@ -27,18 +36,17 @@ from .dialogs import ExportDialog, ShortcutsDialog, TrustDialog, error_dialog
 from .model_choice import LoadedChoice, ModelChoice, load_choice
 from .model_picker import ModelPicker
 from .presentation import CaptionBar
+from .preset_runner import PresetRunner
 from .run_feed import RunFeed
 from .runs_panel import RunsPanel
 from .settings import Settings
 from .theme import LIGHT, PRESENTATION, STATUS_COLOURS, Theme, apply_application_theme
-from .preset_runner import PresetRunner
 from .training_controls import TrainingControls
 from .training_host import TrainingHost
 from .training_view import TrainingView
 from .workers_tasks import TaskThread, stop_all_tasks
 
 TABS = ("architecture", "training", "attribution")
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
 ARCHITECTURE_COLOUR_MS = 100  # the graph is recoloured at most 10 times a second
 
 
@@ -811,7 +819,7 @@ class MainWindow(QMainWindow):
 def app_icon():
     from PySide6.QtGui import QIcon
 
-    return QIcon(str(ASSETS / "icon.svg"))
+    return QIcon(str(asset_path(ICON)))
 
 
 def _unique(path: Path) -> Path:

@@ -117,8 +117,10 @@ def _module_kinds(model_spec: Any, layer_ids: list[str]) -> list[str] | None:
     try:
         import torch
 
+        from ..models import rebuild_model
+
         with torch.device("meta"):
-            model = model_spec.build()
+            model = rebuild_model(model_spec)
     except Exception:  # noqa: BLE001 - an unknown or changed model: fall back to names
         return None
     modules = dict(model.named_modules())

@@ -9,8 +9,20 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QMenu, QPushButton,
-                               QSpinBox, QStyle, QToolButton, QWidget, QWidgetAction)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QSpinBox,
+    QStyle,
+    QToolButton,
+    QWidget,
+    QWidgetAction,
+)
 
 DATASETS = (("shapes (synthetic, offline)", "shapes"), ("MNIST", "mnist"), ("Fashion-MNIST", "fashion"),
             ("CIFAR-10", "cifar10"), ("CIFAR-100", "cifar100"))

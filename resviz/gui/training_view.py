@@ -13,8 +13,15 @@ from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QGridLayout, QLabel, QVBoxLayout, QWidget
 
 from .comparison import Comparison
-from .figures import (BlockGradientFigure, ConfusionFigure, DepthProfileFigure, Figure, GradientFlowFigure,
-                      LossAccuracyFigure, UpdateRatioFigure)
+from .figures import (
+    BlockGradientFigure,
+    ConfusionFigure,
+    DepthProfileFigure,
+    Figure,
+    GradientFlowFigure,
+    LossAccuracyFigure,
+    UpdateRatioFigure,
+)
 from .theme import LIGHT, Theme
 from .timeline_bar import TimelineBar
 from .warning_banner import RunWarning, WarningBanner

@@ -91,8 +91,8 @@ def recipe_for(model: str, options: dict[str, Any] | None = None, *, optimizer: 
 
 
 def _model_recipe(model: str, options: dict[str, Any] | None) -> Recipe:
+    from .reference import is_user_reference
     from .registry import list_models, model_entry, resolve_options
-    from .user import is_user_reference
 
     if is_user_reference(model) or model not in list_models():
         # A user's model file, or a module handed to the trainer under a name of its own.

@@ -8,7 +8,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import torch
@@ -239,7 +239,7 @@ def weighted_depth(model: nn.Module) -> int:
                if isinstance(module, (nn.Conv2d, nn.Linear)) and "downsample" not in qualified_name.split("."))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _info(name: str) -> ModelInfo:
     entry = model_entry(name)
     with torch.device("meta"):  # shapes only: no memory, no initialisation cost

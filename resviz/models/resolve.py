@@ -12,8 +12,9 @@ from torch import nn
 
 from ..errors import ResvizError
 from ..limits import check_input_shape
+from .registry import get_model
 from .spec import ModelSpec
-from .user import is_user_reference, load_user_model
+from .user import load_user_model
 from .weights import WeightReport, load_weights
 
 
@@ -57,6 +58,14 @@ def parse_input_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
+def rebuild_model(spec: ModelSpec, *, trust: bool = False) -> nn.Module:
+    """The model ``spec`` names, built afresh. A user file runs code, so it needs ``trust=True``,
+    and it must still hold the bytes the spec recorded (``sha256``), when it recorded them."""
+    if spec.is_user_model:
+        return load_user_model(spec.name, trust=trust, options=spec.options, expected_sha256=spec.sha256)
+    return get_model(spec.name, **spec.options)
+
+
 def open_model(reference: str, options: dict[str, Any] | None = None, *, trust: bool = False,
                weights: str | Path | None = None, input_shape: tuple[int, ...] | None = None,
                strict_weights: bool = True, expected_sha256: str | None = None) -> LoadedModel:
@@ -65,13 +74,7 @@ def open_model(reference: str, options: dict[str, Any] | None = None, *, trust: 
     A user's file runs only with ``trust=True``; with ``expected_sha256`` (the digest the user
     trusted), only if its bytes still have that digest.
     """
-    options = dict(options or {})
-    if is_user_reference(reference):
-        model = load_user_model(reference, trust=trust, options=options, expected_sha256=expected_sha256)
-    else:
-        from .registry import get_model
-
-        model = get_model(reference, **options)
+    model = rebuild_model(ModelSpec(reference, dict(options or {}), expected_sha256), trust=trust)
     spec: ModelSpec = model.resviz_spec
     shape = input_shape or getattr(model, "input_shape", None)
     if shape is None:

@@ -1,4 +1,5 @@
-"""``ModelSpec``: a model's name and options, enough to rebuild it exactly (run files store it)."""
+"""``ModelSpec``: a model's name and options, enough to rebuild it exactly (run files store it;
+``resviz.models.rebuild_model`` builds it)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from torch import nn
-
 from ..errors import ResvizError
+from .reference import is_user_reference
 
 
 @dataclass
@@ -25,8 +25,6 @@ class ModelSpec:
 
     @property
     def is_user_model(self) -> bool:
-        from .user import is_user_reference
-
         return is_user_reference(self.name)
 
     def to_dict(self) -> dict[str, Any]:
@@ -39,7 +37,7 @@ class ModelSpec:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ModelSpec":
+    def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
         if not isinstance(data, dict) or not isinstance(data.get("name"), str):
             raise ResvizError(f"model spec {data!r} has no model name")
         options = data.get("options") or {}
@@ -51,23 +49,12 @@ class ModelSpec:
         return cls(data["name"], dict(options), sha256)
 
     @classmethod
-    def from_json(cls, text: str) -> "ModelSpec":
+    def from_json(cls, text: str) -> ModelSpec:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ResvizError(f"model spec is not valid JSON: {exc}") from None
         return cls.from_dict(data)
-
-    def build(self, *, trust: bool = False) -> nn.Module:
-        """Rebuild the model. A user file runs code, so it needs ``trust=True``, and it must still
-        hold the bytes this spec recorded (``sha256``)."""
-        if self.is_user_model:
-            from .user import load_user_model
-
-            return load_user_model(self.name, trust=trust, options=self.options, expected_sha256=self.sha256)
-        from .registry import get_model
-
-        return get_model(self.name, **self.options)
 
     def label(self) -> str:
         """A short human-readable form: ``resnet20 (norm=none)``."""

@@ -21,20 +21,8 @@ from typing import Any
 from torch import nn
 
 from ..errors import ResvizError, TrustError, did_you_mean
-
-
-def is_user_reference(reference: str) -> bool:
-    """True for ``file.py`` or ``file.py:factory``."""
-    path = reference.rsplit(":", 1)[0] if ":" in reference.replace("\\", "/").split("/")[-1] else reference
-    return path.endswith(".py")
-
-
-def split_reference(reference: str) -> tuple[Path, str | None]:
-    """``dir/model.py:build`` -> (Path("dir/model.py"), "build"); the factory may be left out."""
-    head, sep, tail = reference.rpartition(":")
-    if sep and head.endswith(".py") and tail:
-        return Path(head), tail
-    return Path(reference), None
+from .reference import split_reference
+from .spec import ModelSpec
 
 
 def file_sha256(path: str | Path) -> str:
@@ -130,8 +118,6 @@ def load_user_model(reference: str, *, trust: bool, options: dict[str, Any] | No
         raise ResvizError(f"{path}:{factory_name} raised {_one_line(exc)}") from exc
     if not isinstance(model, nn.Module):
         raise ResvizError(f"{path}:{factory_name} returned {type(model).__name__}, not a torch.nn.Module")
-    from .spec import ModelSpec
-
     model.resviz_spec = ModelSpec(f"{path}:{factory_name}", dict(options or {}), digest)
     return model
 

@@ -39,7 +39,7 @@ def run(out: Path, options: PresetOptions, on_progress: ProgressCallback | None 
     settings = dict(BUDGETS[options.budget])
     model_options = settings.pop("model_options", {})
     runs, errors = {}, {}
-    for model, label, _ in MODELS:
+    for model, _, _ in MODELS:
         config = TrainConfig(model=model, model_options=dict(model_options), seed=options.seed,
                              device=options.device, out=str(out / f"degradation-{model}.resviz"), overwrite=True,
                              **settings)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 # One colour per role, the same in every preset figure: plain nets warm, residual nets cool.
 COLOURS = {"plain": "#d6604d", "plain-deep": "#8c1d18", "residual": "#4393c3", "residual-deep": "#0b3d6b",
            "other": "#7f7f7f"}

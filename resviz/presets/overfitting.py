@@ -70,7 +70,7 @@ def run(out: Path, options: PresetOptions, on_progress: ProgressCallback | None 
         runs[model] = train_one(config, model, on_progress).path
         series[model] = curves(runs[model])
     summary = {}
-    for model, label, _ in MODELS:
+    for model, _, _ in MODELS:
         s = series[model]
         train_acc, val_acc = float(s["train acc"][1][-1]), float(s["val acc"][1][-1])
         summary[model] = (train_acc, val_acc, train_acc - val_acc, float(np.max(s["val acc"][1])))

@@ -11,7 +11,7 @@ from typing import Any
 
 # ``watch`` is imported eagerly: the function shares its name with its module, and a lazy
 # lookup would hand out the module once something imported ``resviz.train.watch``.
-from .watch import Watcher, watch  # noqa: E402
+from .watch import Watcher, watch  # noqa: F401 - exported (__all__ is computed below)
 
 _LAZY = {
     "Trainer": "resviz.train.trainer",

@@ -5,7 +5,7 @@ from matplotlib.image import imread
 
 from resviz.attribution import attribute
 from resviz.attribution.compare import compare_checkpoints, compare_methods, compare_models
-from resviz.attribution.figures import figure_to_array, comparison_figure, save_comparison
+from resviz.attribution.figures import comparison_figure, figure_to_array, save_comparison
 from resviz.errors import ResvizError
 
 from .conftest import tiny_resnet

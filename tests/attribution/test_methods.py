@@ -5,8 +5,20 @@ import threading
 import numpy as np
 import pytest
 import torch
-from captum.attr import (Deconvolution, DeepLift, GradientShap, GuidedBackprop, GuidedGradCam, InputXGradient,
-                         IntegratedGradients, LayerAttribution, LayerGradCam, NoiseTunnel, Occlusion, Saliency)
+from captum.attr import (
+    Deconvolution,
+    DeepLift,
+    GradientShap,
+    GuidedBackprop,
+    GuidedGradCam,
+    InputXGradient,
+    IntegratedGradients,
+    LayerAttribution,
+    LayerGradCam,
+    NoiseTunnel,
+    Occlusion,
+    Saliency,
+)
 from torch import nn
 
 from resviz.attribution import METHODS, AttributionCancelled, attribute, get_method, list_methods

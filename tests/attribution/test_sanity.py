@@ -5,8 +5,15 @@ from torch import nn
 
 from resviz.attribution import attribute
 from resviz.attribution.figures import save_localisation, save_randomisation
-from resviz.attribution.sanity import (block_of, localisation_scores, randomisation_groups, randomisation_test, rank,
-                                       score_localisation, spearman)
+from resviz.attribution.sanity import (
+    block_of,
+    localisation_scores,
+    randomisation_groups,
+    randomisation_test,
+    rank,
+    score_localisation,
+    spearman,
+)
 from resviz.errors import ResvizError
 
 
@@ -92,9 +99,8 @@ def test_empty_maps_miss_with_no_energy():
 
 
 def test_score_localisation_on_shapes(tmp_path, model):
-    from resviz.data import make_shapes
-
     from resviz.attribution import to_model_input
+    from resviz.data import make_shapes
 
     data = make_shapes(8, size=16, seed=3)
     x = to_model_input(data.images)

@@ -75,7 +75,7 @@ def opened(monkeypatch):
 
 
 def test_a_run_file_alone_opens_it_in_the_window(tmp_path, opened):
-    from resviz.benchmarks.gui import write_synthetic_run
+    from resviz.benchmarks.synthetic import write_synthetic_run
 
     path = str(write_synthetic_run(tmp_path / "mine.resviz", steps=10))
     assert main([path]) == 0
@@ -90,29 +90,6 @@ def test_a_word_that_is_neither_command_nor_target_is_a_usage_error(capsys, open
     err = capsys.readouterr().err
     assert err.startswith("resviz: error: argument COMMAND: invalid choice: 'trian'") and err.count("\n") == 1
     assert not opened
-
-
-@pytest.mark.parametrize("with_run, emitted, exits", [
-    (False, ["model"], [0]), (True, ["model"], []), (True, ["run", "model"], [0]), (True, ["error"], [1])])
-def test_quit_after_load_waits_for_the_model_and_the_run(monkeypatch, with_run, emitted, exits):
-    from PySide6.QtCore import QObject, Signal
-    from PySide6.QtWidgets import QApplication
-
-    from resviz.commands.gui import quit_when_loaded
-
-    class Window(QObject):  # the three signals of the main window that it listens to
-        model_loaded = Signal(object)
-        runs_read = Signal()
-        error_shown = Signal(str)
-
-    codes = []
-    monkeypatch.setattr(QApplication, "exit", staticmethod(codes.append))
-    window = Window()
-    quit_when_loaded(window, with_run=with_run)
-    for what in emitted:
-        {"model": lambda: window.model_loaded.emit(None), "run": window.runs_read.emit,
-         "error": lambda: window.error_shown.emit("boom")}[what]()
-    assert codes == exits
 
 
 # ------------------------------------------------------------------------------ --debug and usage errors

@@ -19,8 +19,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from data_format_writers import cifar_members, python2_pickle, write_idx, write_members, write_mnist_files, \
-    write_tar_gz
 from PIL import Image
 
 from resviz.data import convert_images, load_dataset
@@ -29,6 +27,8 @@ from resviz.data.images import MAX_IMAGE_PIXELS
 from resviz.data.safe_pickle import safe_loads
 from resviz.data.types import sample_indices
 from resviz.errors import ResvizError
+
+from data_format_writers import cifar_members, python2_pickle, write_idx, write_members, write_mnist_files, write_tar_gz
 
 REPO = Path(__file__).resolve().parents[2]
 MB = 1_000_000
@@ -276,7 +276,7 @@ def test_labels_that_are_not_integers_never_reach_numpy(tmp_path):
     # 600000 references to one 1 MB string: numpy would have made a 600 GB array of them.
     ops = Ops().add(pickle.EMPTY_DICT, pickle.MARK).bytes(b"data").reconstruct(0).build_array((2, 3072), bytes(6144))
     ops.bytes(b"labels").add(pickle.EMPTY_LIST).bytes(b"y" * MB).add(pickle.BINPUT + b"\x05", pickle.POP)
-    for start in range(0, 600_000, 1000):
+    for _ in range(0, 600_000, 1000):
         ops.add(pickle.MARK, (pickle.BINGET + b"\x05") * 1000, pickle.APPENDS)
     archive = cifar_archive_with_test_batch(tmp_path, ops.add(pickle.SETITEMS).done())
     with pytest.raises(ResvizError, match=rf"test_batch in {archive}: expected 2 integer labels, got a list of "

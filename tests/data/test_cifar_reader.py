@@ -9,11 +9,12 @@ import tarfile
 import numpy as np
 import pytest
 import torch
-from data_format_writers import cifar_members, write_members, write_tar_gz
 
 from resviz.data import load_dataset
 from resviz.data.safe_pickle import safe_loads
 from resviz.errors import ResvizError
+
+from data_format_writers import cifar_members, write_members, write_tar_gz
 
 
 def expected_images(batch: dict) -> torch.Tensor:

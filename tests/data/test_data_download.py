@@ -8,13 +8,14 @@ import io
 
 import pytest
 import torch
-from data_format_writers import cifar_members, write_mnist_files, write_tar_gz
 
 import resviz.data.datasets as datasets_module
 from resviz.data import ProgressBar, Resource, download_file, fetch_resource, load_dataset
 from resviz.data.cifar import CIFAR10
 from resviz.data.idx import MNIST
 from resviz.errors import ResvizError
+
+from data_format_writers import cifar_members, write_mnist_files, write_tar_gz
 
 
 def test_download_verifies_and_reports_progress(tmp_path):

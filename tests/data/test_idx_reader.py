@@ -7,11 +7,12 @@ import gzip
 import numpy as np
 import pytest
 import torch
-from data_format_writers import idx_bytes, write_idx, write_mnist_files
 
 from resviz.data import load_dataset
 from resviz.data.idx import read_idx
 from resviz.errors import ResvizError
+
+from data_format_writers import idx_bytes, write_idx, write_mnist_files
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64])

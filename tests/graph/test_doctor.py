@@ -7,8 +7,14 @@ from resviz.graph.doctor import explain_failure
 from resviz.graph.hooks import hook_count
 from resviz.models import get_model
 
-from .seed_models import (IdentityShortcutBlock, RaisesInForward, ResNetBlock, SimpleResBlock, StackedBlocks,
-                          StridedBlock)
+from .seed_models import (
+    IdentityShortcutBlock,
+    RaisesInForward,
+    ResNetBlock,
+    SimpleResBlock,
+    StackedBlocks,
+    StridedBlock,
+)
 
 SEED_MESSAGE = ("ResNetBlock: add of (1, 128, 32, 32) and (1, 64, 32, 32) fails: the shortcut carries 64 channels but "
                 "the branch gives 128; fix: add a 1x1 projection: nn.Conv2d(64, 128, kernel_size=1, stride=1) (+ norm) "

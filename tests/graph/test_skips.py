@@ -4,8 +4,18 @@ import torch
 from resviz.graph import find_skips, residual_blocks, skip_counts, trace_graph
 from resviz.models import get_model, list_models
 
-from .seed_models import (IdentityShortcutStack, InPlaceStatement, ListDenseBlock, ParallelBranches, PoolingShortcut,
-                          ResNetBlock, SharedBlock, SimpleResBlock, TinyUNet, TwoInputs)
+from .seed_models import (
+    IdentityShortcutStack,
+    InPlaceStatement,
+    ListDenseBlock,
+    ParallelBranches,
+    PoolingShortcut,
+    ResNetBlock,
+    SharedBlock,
+    SimpleResBlock,
+    TinyUNet,
+    TwoInputs,
+)
 
 
 def skips_of(name, tracer="auto", **options):

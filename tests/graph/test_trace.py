@@ -9,8 +9,18 @@ from resviz.graph import ForwardError, trace_graph
 from resviz.graph.hooks import hook_count
 from resviz.models import count_parameters, get_model
 
-from .seed_models import (DataDependent, IdentityShortcutStack, InPlaceStatement, InPlaceThroughIdentity, NoParameters,
-                          RaisesInForward, SharedBlock, SimpleResBlock, TupleAndDict, TwoInputs)
+from .seed_models import (
+    DataDependent,
+    IdentityShortcutStack,
+    InPlaceStatement,
+    InPlaceThroughIdentity,
+    NoParameters,
+    RaisesInForward,
+    SharedBlock,
+    SimpleResBlock,
+    TupleAndDict,
+    TwoInputs,
+)
 
 
 def meta_model(name, **options):

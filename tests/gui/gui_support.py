@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QTimer
 
-from resviz.benchmarks.gui import synthetic_columns
+from resviz.benchmarks.synthetic import synthetic_columns
 from resviz.models import ModelSpec
 from resviz.train.store import RunInfo, StepBatch
 
@@ -92,7 +92,7 @@ def write_trainer_like_run(path: Path, *, steps: int = 141, eval_steps: tuple[in
     """A run file laid out as the trainer writes one: steps 0..steps-1, each evaluation at the number of
     steps done (one past the last step it saw), with accuracy 0.1, 0.2, ... in order; warning events
     as (step, message). With ``status`` None the writer is returned still open (a live run)."""
-    from resviz.benchmarks.gui import synthetic_columns
+    from resviz.benchmarks.synthetic import synthetic_columns
     from resviz.train.store import EvalRecord, RunWriter
 
     columns = synthetic_columns(steps, layers, blocks, residual=True, first_step=0)

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QObject, QSettings, Signal
+from PySide6.QtWidgets import QApplication
 
-from resviz.benchmarks.gui import write_synthetic_run
+from resviz.benchmarks.synthetic import write_synthetic_run
 from resviz.cli import build_parser
 from resviz.errors import ResvizError
-from resviz.gui.app import LaunchOptions, launch
-from resviz.gui.main_window import TABS
+from resviz.gui.app import LaunchOptions, launch, quit_when_loaded
+from resviz.gui.main_window import TABS, app_icon
 
 from gui_support import assert_nothing_left
 
@@ -25,13 +23,29 @@ def test_gui_command_options_parse():
     assert args.option == ["norm=none"] and args.max_steps == 20
 
 
-def test_the_gui_benchmark_module_keeps_the_core_qt_free():
-    code = ("import sys, resviz.benchmarks.gui, resviz.commands.bench\n"
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'shiboken6', 'pyqtgraph')]\n"
-            "assert not bad, bad\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert "gui" in build_parser().parse_args(["bench", "gui", "--only", "refresh"]).benchmark
+def test_the_application_icon_renders(qapp):
+    icon = app_icon()  # the application's and the window's, read from the package (resviz.assets)
+    image = icon.pixmap(64, 64).toImage()
+    assert not image.isNull() and image.width() == 64
+    assert image.pixelColor(32, 4).alpha() == 255 and image.pixelColor(32, 4).name() != "#000000"
+
+
+@pytest.mark.parametrize("with_run, emitted, exits", [
+    (False, ["model"], [0]), (True, ["model"], []), (True, ["run", "model"], [0]), (True, ["error"], [1])])
+def test_quit_after_load_waits_for_the_model_and_the_run(monkeypatch, with_run, emitted, exits):
+    class Window(QObject):  # the three signals of the main window that it listens to
+        model_loaded = Signal(object)
+        runs_read = Signal()
+        error_shown = Signal(str)
+
+    codes = []
+    monkeypatch.setattr(QApplication, "exit", staticmethod(codes.append))
+    window = Window()
+    quit_when_loaded(window, with_run=with_run)
+    for what in emitted:
+        {"model": lambda: window.model_loaded.emit(None), "run": window.runs_read.emit,
+         "error": lambda: window.error_shown.emit("boom")}[what]()
+    assert codes == exits
 
 
 @pytest.mark.parametrize("target, message", [("resnet2O", "did you mean"), ("nowhere.resviz", "does not exist")])

@@ -8,8 +8,14 @@ from PySide6.QtGui import QImage
 
 from resviz.errors import ResvizError
 from resviz.gui.comparison import Comparison
-from resviz.gui.figures import (BlockGradientFigure, ConfusionFigure, DepthProfileFigure, GradientFlowFigure,
-                                LossAccuracyFigure, UpdateRatioFigure)
+from resviz.gui.figures import (
+    BlockGradientFigure,
+    ConfusionFigure,
+    DepthProfileFigure,
+    GradientFlowFigure,
+    LossAccuracyFigure,
+    UpdateRatioFigure,
+)
 from resviz.gui.theme import PRESENTATION
 from resviz.train.store import EvalRecord, StepBatch
 

@@ -16,7 +16,6 @@ from resviz.train.store import EvalRecord
 
 from gui_support import make_batch, make_info
 
-
 # -- timeline ---------------------------------------------------------------------------------
 
 

@@ -18,7 +18,7 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QImage, QKeySequence
 from PySide6.QtWidgets import QMessageBox
 
-from resviz.benchmarks.gui import write_synthetic_run
+from resviz.benchmarks.synthetic import write_synthetic_run
 from resviz.gui.main_window import TABS
 from resviz.gui.model_choice import ModelChoice
 from resviz.gui.theme import PRESENTATION

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from resviz.benchmarks.gui import write_synthetic_run
+from resviz.benchmarks.synthetic import write_synthetic_run
 from resviz.gui.preset_runner import PresetRunner, run_files_in
 from resviz.presets import list_presets
 

@@ -8,10 +8,11 @@ import sys
 import numpy as np
 import pytest
 
-from resviz.benchmarks.gui import write_synthetic_run
+from resviz.benchmarks.synthetic import write_synthetic_run
 from resviz.gui.run_feed import RunFeed
 
 from gui_support import WRITER
+
 
 @pytest.fixture
 def feed(qtbot):

@@ -12,7 +12,7 @@ from torch import nn
 
 import resviz
 from resviz.errors import ResvizError, TrustError
-from resviz.models import ModelSpec, file_sha256, load_user_model, open_model
+from resviz.models import ModelSpec, file_sha256, load_user_model, open_model, rebuild_model
 
 TRUSTED = textwrap.dedent("""
     from torch import nn
@@ -69,7 +69,7 @@ def test_a_file_replaced_after_it_was_trusted_is_refused_by_the_api(trusted_file
         load_user_model(reference, trust=True, expected_sha256=trusted)
     # A run's recorded spec names the digest of what ran then: rebuilding it refuses the new content.
     with pytest.raises(TrustError, match="changed since it was trusted"):
-        ModelSpec(reference, {}, trusted).build(trust=True)
+        rebuild_model(ModelSpec(reference, {}, trusted), trust=True)
     assert not canary.exists()
 
 
@@ -104,7 +104,7 @@ def test_unchanged_files_load_and_record_their_digest(trusted_file):
     trusted = file_sha256(trusted_file)
     loaded = open_model(f"{trusted_file}:build", trust=True, expected_sha256=trusted)
     assert isinstance(loaded.model, nn.Module) and loaded.model.resviz_spec.sha256 == trusted
-    assert loaded.model.resviz_spec.build(trust=True).fc.out_features == 3
+    assert rebuild_model(loaded.model.resviz_spec, trust=True).fc.out_features == 3
     with pytest.raises(TrustError, match=f"pass --trust if you trust it \\(sha256 {trusted}\\)"):
         open_model(f"{trusted_file}:build", expected_sha256=trusted)
 

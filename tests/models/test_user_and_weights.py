@@ -3,7 +3,15 @@ import torch
 from torch import nn
 
 from resviz.errors import ResvizError, TrustError
-from resviz.models import get_model, load_user_model, load_weights, open_model, read_state_dict, save_weights
+from resviz.models import (
+    get_model,
+    load_user_model,
+    load_weights,
+    open_model,
+    read_state_dict,
+    rebuild_model,
+    save_weights,
+)
 
 MODEL_FILE = '''
 import torch
@@ -47,7 +55,7 @@ def test_user_model_loads_with_trust_and_options(model_file):
     model = load_user_model(f"{model_file}:build", trust=True, options={"channels": 4})
     assert isinstance(model, nn.Module) and model.conv.in_channels == 4
     assert model.resviz_spec.options == {"channels": 4} and len(model.resviz_spec.sha256) == 64
-    rebuilt = model.resviz_spec.build(trust=True)
+    rebuilt = rebuild_model(model.resviz_spec, trust=True)
     assert rebuilt.conv.in_channels == 4
 
 
@@ -80,7 +88,7 @@ def test_changed_user_file_is_detected(model_file):
     spec = load_user_model(f"{model_file}:build", trust=True).resviz_spec
     model_file.write_text(MODEL_FILE + "\n# edited\n")
     with pytest.raises(ResvizError, match="file changed"):
-        spec.build(trust=True)
+        rebuild_model(spec, trust=True)
 
 
 @pytest.mark.parametrize("suffix", [".safetensors", ".pt"])

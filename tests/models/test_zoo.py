@@ -3,8 +3,17 @@ import torch
 from torch import nn
 
 from resviz.errors import ResvizError
-from resviz.models import (ModelSpec, count_parameters, get_model, list_models, model_info, resolve_options,
-                           twin_name, weighted_depth)
+from resviz.models import (
+    ModelSpec,
+    count_parameters,
+    get_model,
+    list_models,
+    model_info,
+    rebuild_model,
+    resolve_options,
+    twin_name,
+    weighted_depth,
+)
 from resviz.models.resnet import PadShortcut
 
 
@@ -156,7 +165,7 @@ def test_model_spec_round_trips_through_json_and_rebuilds_exactly():
     spec = model.resviz_spec
     again = ModelSpec.from_json(spec.to_json())
     assert again == spec and again.options == {"norm": "group", "width": 8}
-    rebuilt = again.build()
+    rebuilt = rebuild_model(again)
     assert [(n, p.shape) for n, p in rebuilt.named_parameters()] == [(n, p.shape) for n, p in model.named_parameters()]
 
 

@@ -6,11 +6,12 @@ The margins were measured over seeds 0-2 on the quick budgets (see each assertio
 
 import pytest
 
-from digit_files import write_digit_files
 from resviz.cli import main
 from resviz.errors import ResvizError
 from resviz.presets import PresetOptions, get_preset, list_presets
 from resviz.train.store import open_run
+
+from digit_files import write_digit_files
 
 
 def test_the_presets_are_listed(capsys):

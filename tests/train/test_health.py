@@ -15,8 +15,17 @@ import resviz
 from resviz.cli import main
 from resviz.commands.train import TrainingProgressLine, WarningLine
 from resviz.train.config import TrainConfig
-from resviz.train.health import (DEAD_ROWS, PLATEAU_AFTER_STEPS, SPIKE_FACTOR, WARNING_KIND, ZERO_ROWS,
-                                 HealthMonitor, HealthWarning, Remedies, model_has_norm)
+from resviz.train.health import (
+    DEAD_ROWS,
+    PLATEAU_AFTER_STEPS,
+    SPIKE_FACTOR,
+    WARNING_KIND,
+    ZERO_ROWS,
+    HealthMonitor,
+    HealthWarning,
+    Remedies,
+    model_has_norm,
+)
 from resviz.train.recorder import RecordedSteps
 from resviz.train.store import open_run
 from resviz.train.trainer import Trainer, TrainProgress

@@ -14,8 +14,15 @@ from torch import nn
 from resviz.errors import ResvizError
 from resviz.models import get_model
 from resviz.train.layers import OUTPUT_ID, find_blocks, layer_parameters
-from resviz.train.recorder import (DEAD_RELU_SAMPLES, NONFINITE_GRAD, NONFINITE_LOSS, GradientRecorder, NonfiniteSteps,
-                                   RecordedSteps, concat_steps)
+from resviz.train.recorder import (
+    DEAD_RELU_SAMPLES,
+    NONFINITE_GRAD,
+    NONFINITE_LOSS,
+    GradientRecorder,
+    NonfiniteSteps,
+    RecordedSteps,
+    concat_steps,
+)
 
 
 def tiny_resnet(residual: bool = True, **options) -> nn.Module:
@@ -166,6 +173,7 @@ def test_every_n_records_one_step_in_n_and_the_update_of_the_step_before():
     recorder = GradientRecorder(model, every=3, sink=got.append)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     expected = {}
+    previous: list[torch.Tensor] = []  # the parameters before the last optimizer step
     with recorder:
         for step in range(7):
             x, y = batch(seed=step)

@@ -20,8 +20,18 @@ import torch
 
 from resviz.errors import ResvizError
 from resviz.models import ModelSpec
-from resviz.train.store import (SCHEMA_VERSION, EvalRecord, RunReader, RunWriter, StepBatch, is_live, list_runs,
-                                mark_run_ended, open_run, summarize_run)
+from resviz.train.store import (
+    SCHEMA_VERSION,
+    EvalRecord,
+    RunReader,
+    RunWriter,
+    StepBatch,
+    is_live,
+    list_runs,
+    mark_run_ended,
+    open_run,
+    summarize_run,
+)
 
 LAYERS = ["conv1", "layer1.0.conv1", "fc"]
 BLOCKS = ["layer1.0"]

@@ -14,13 +14,13 @@ from torch import nn
 
 from resviz.data import ImageData, dataset_stats, make_shapes
 from resviz.errors import ResvizError
-from resviz.models import get_model
+from resviz.models import get_model, rebuild_model
+from resviz.train import trainer as trainer_module
 from resviz.train.config import TrainConfig
 from resviz.train.control import TrainingControl
 from resviz.train.device import choose_device
 from resviz.train.metrics import accuracy, confusion_counts, precision_recall
 from resviz.train.store import open_run
-from resviz.train import trainer as trainer_module
 from resviz.train.trainer import Trainer, lr_at
 
 TINY = {"depth": 8, "width": 4, "norm": "none", "input_size": 8}
@@ -119,7 +119,7 @@ def test_a_run_file_holds_steps_evaluations_checkpoints_and_the_config(tmp_path)
             assert evaluation.acc == pytest.approx(np.trace(evaluation.confusion) / 18)
         assert [c.step for c in reader.checkpoints()] == [3, 6]
         final = reader.load_checkpoint()
-    rebuilt = info.model_spec.build()
+    rebuilt = rebuild_model(info.model_spec)
     rebuilt.load_state_dict(final)
     assert progress[-1].phase == "done" and progress[-1].step == 6 and progress[-1].eval_acc == evals[-1].acc
     assert any(p.phase == "eval" for p in progress)

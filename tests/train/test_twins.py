@@ -8,7 +8,7 @@ import pytest
 from resviz.errors import ResvizError
 from resviz.train.config import TrainConfig
 from resviz.train.store import open_run
-from resviz.train.twins import twin_configs, train_twins
+from resviz.train.twins import train_twins, twin_configs
 
 
 def first_over_last(path) -> np.ndarray:

@@ -7,8 +7,7 @@ model's default level and at ``--level``, it also times a repaint while zooming 
 a gradient recolour in place (what replaying a run does 30 times a second) against rebuilding
 the scene (what a naive view would do).
 
-Qt is imported inside ``run`` only: ``resviz bench --help`` imports every benchmark module and
-the core stays Qt-free.
+Its options are declared by ``resviz.commands.bench``, so that listing them loads no Qt.
 """
 
 from __future__ import annotations
@@ -19,16 +18,7 @@ import statistics
 import time
 from typing import Any
 
-HELP = "the architecture view: open time after tracing (ResNet-152 < 1 s), repaint and in-place recolour"
-DEFAULT_MODELS = "resnet152,resnet1202"
 OPEN_TARGET_MS = 1000.0
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--models", default=DEFAULT_MODELS,
-                        help=f"comma-separated zoo models (default {DEFAULT_MODELS})")
-    parser.add_argument("--level", default="blocks", help="a second level to time besides the default (default blocks)")
-    parser.add_argument("--frames", type=int, default=30, help="frames timed per case (default 30)")
 
 
 def _median_ms(samples: list[float]) -> float:
@@ -40,9 +30,9 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from PySide6.QtWidgets import QApplication
 
-    from ..graph import trace_graph
-    from ..gui.graph_view import ArchitectureView
-    from ..models import get_model
+    from ...graph import trace_graph
+    from ...models import get_model
+    from ..graph_view import ArchitectureView
 
     app = QApplication.instance() or QApplication(["resviz-bench"])
     ok = True
@@ -104,7 +94,7 @@ def _time_level(app: Any, view: Any, opgraph: Any, level: str, frames: int) -> N
         view.canvas.viewport().repaint()
         recolour.append(time.perf_counter() - started)
     rebuild = []
-    for i in range(max(3, frames // 10)):
+    for _ in range(max(3, frames // 10)):
         started = time.perf_counter()
         view.graph_scene.load(view.export_scene(legend=False))
         view.canvas.viewport().repaint()

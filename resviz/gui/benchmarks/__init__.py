@@ -1,0 +1,17 @@
+"""The window's benchmarks: ``resviz bench gui`` (window.py) and ``resviz bench architecture``.
+
+They need Qt, so they live here; their help and options are declared by
+``resviz.commands.bench``, which imports this package only to run one.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from . import architecture, window
+
+BENCHMARKS = {"gui": window, "architecture": architecture}
+
+
+def run(name: str, args: argparse.Namespace) -> int:
+    return BENCHMARKS[name].run(args)
