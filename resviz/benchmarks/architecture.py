@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from PySide6.QtWidgets import QApplication
 
     from ..graph import trace_graph
-    from ..gui.graph_view import ArchitectureView
+    from ..gui.architecture_view import ArchitectureView
     from ..models import get_model
 
     app = QApplication.instance() or QApplication(["resviz-bench"])

@@ -23,6 +23,7 @@ from typing import Any
 from .architecture_details import (GraphSummary, NodeDetails, box_rows, describe_skip, format_count, module_rows,
                                    skip_label)
 from .architecture_state import ArchitectureViewState, ShownState, ancestors_of
+from .colour_levels import log_levels
 from .events import EmitterGroup
 
 _KEEP: Any = object()  # "leave this field as it is" in ``set_gradients``
@@ -47,13 +48,15 @@ class ArchitectureModel:
     """One model's graph as the architecture view shows it.
 
     Events: ``graph(OpGraph)`` when a new graph is set, ``drawn(DrawnGraph)`` when a new drawing
-    is in place, ``gradients()`` when the norms or colour levels change. What is shown lives in
+    is in place, ``gradients()`` when its norms or given levels change, ``scale()`` when the
+    colour scale it shares with a twin changed on the other side. What is shown lives in
     ``state`` (its own events).
     """
 
     def __init__(self, state: ArchitectureViewState | None = None) -> None:
         self.state = state if state is not None else ArchitectureViewState()
-        self.events = EmitterGroup("graph", "drawn", "gradients")
+        self.events = EmitterGroup("graph", "drawn", "gradients", "scale")
+        self.colour_scale: TwinArchitectureModel | None = None  # set by a twin pair: one scale for both
         self.title = ""
         self._opgraph: Any = None
         self._drawn: DrawnGraph | None = None
@@ -100,6 +103,12 @@ class ArchitectureModel:
             self.state.reset_expansions()
             self.state.selected = None
             self.state.propose_default(self, default_level)
+
+    def expect_graph(self, title: str = "") -> None:
+        """A new graph is being traced: until it comes, the old one's default level no longer
+        counts (a twin then opens at the new graphs' defaults, not at the old ones')."""
+        self.title = title
+        self.state.withdraw_default(self)
 
     def wanted(self) -> ShownState:
         """What to draw now: the state's level and fold, and its expansions that name modules of
@@ -293,12 +302,22 @@ class ArchitectureModel:
 
     @property
     def levels(self) -> tuple[float, float] | None:
-        """The log10 (low, high) the colours use, or None to span the values shown."""
+        """The log10 (low, high) given for the colours, or None to span the values shown."""
         return self._levels
 
     @property
     def coloured(self) -> bool:
+        """Whether there are norms to colour by (boxes, skips or both)."""
         return self._layer_norms is not None or self._block_norms is not None
+
+    def colour_levels(self) -> tuple[float, float] | None:
+        """The log10 (low, high) the colours use now: the twins' shared scale, else the levels
+        given, else the span of the norms shown; None when nothing is coloured."""
+        if not self.coloured:
+            return None
+        if self.colour_scale is not None:
+            return self.colour_scale.shared_levels()
+        return self._levels or log_levels(list(self.node_norms().values()) + list(self.edge_norms().values()))
 
     def set_gradients(self, *, layer_norms: dict[str, float] | None = _KEEP,
                       block_norms: dict[str, float] | None = _KEEP,
@@ -422,9 +441,11 @@ class ArchitectureModel:
 
 class TwinArchitectureModel:
     """A plain network and its residual twin shown side by side: two ``ArchitectureModel``s that
-    share one ``ArchitectureViewState`` and one colour scale (``levels``, or None to span both).
+    share one ``ArchitectureViewState`` and one colour scale (``levels``, or the span of both
+    models' norms), so the same layer can be pointed at, and compared, in both.
 
-    Events: ``levels(tuple | None)`` when the shared levels given change.
+    Events: ``levels(tuple | None)`` when the levels given change. A change of one model's
+    gradients or drawing emits ``scale`` on the other, whose colours depend on it.
     """
 
     def __init__(self, state: ArchitectureViewState | None = None) -> None:
@@ -433,6 +454,11 @@ class TwinArchitectureModel:
         self.residual = ArchitectureModel(self.state)
         self.events = EmitterGroup("levels")
         self._levels: tuple[float, float] | None = None
+        self._writing = False
+        for model, other in ((self.plain, self.residual), (self.residual, self.plain)):
+            model.colour_scale = self
+            model.events.gradients.connect(lambda o=other: self._rescale(o))
+            model.events.drawn.connect(lambda _drawn, o=other: self._rescale(o))
 
     @property
     def models(self) -> tuple[ArchitectureModel, ArchitectureModel]:
@@ -440,21 +466,50 @@ class TwinArchitectureModel:
 
     @property
     def levels(self) -> tuple[float, float] | None:
-        """The log10 levels given for both, or None to span both models' values."""
+        """The log10 levels given for both, or None to span both models' norms."""
         return self._levels
 
+    def shared_levels(self) -> tuple[float, float] | None:
+        """The levels given, else the span of every node and edge norm both models show."""
+        if self._levels is not None:
+            return self._levels
+        values: list[float] = []
+        for model in self.models:
+            values += list(model.node_norms().values()) + list(model.edge_norms().values())
+        return log_levels(values)
+
+    def colour_levels(self) -> tuple[float, float] | None:
+        """The shared levels, or None when neither model is coloured."""
+        return self.shared_levels() if any(m.coloured for m in self.models) else None
+
+    def set_gradients(self, *, plain_layer_norms: dict[str, float] | None = _KEEP,
+                      residual_layer_norms: dict[str, float] | None = _KEEP,
+                      plain_block_norms: dict[str, float] | None = _KEEP,
+                      residual_block_norms: dict[str, float] | None = _KEEP,
+                      levels: tuple[float, float] | None = _KEEP) -> None:
+        """Change both models' norms and the shared levels together: one ``gradients`` event
+        each, after every value is in place (a field left out stays)."""
+        self._writing = True  # each model hears once, with both sides in place: no ``scale`` echo
+        try:
+            with self.plain.events.gradients.blocked(), self.residual.events.gradients.blocked():
+                self.plain.set_gradients(layer_norms=plain_layer_norms, block_norms=plain_block_norms)
+                self.residual.set_gradients(layer_norms=residual_layer_norms, block_norms=residual_block_norms)
+            if levels is not _KEEP:
+                self._levels = (float(levels[0]), float(levels[1])) if levels is not None else None
+                self.events.levels.emit(self._levels)
+            for model in self.models:
+                model.events.gradients.emit()
+        finally:
+            self._writing = False
+
     def set_levels(self, levels: tuple[float, float] | None) -> None:
-        self._levels = (float(levels[0]), float(levels[1])) if levels is not None else None
-        self.events.levels.emit(self._levels)
+        self.set_gradients(levels=levels)
 
     def search(self, text: str) -> list[str]:
         """The residual model's hits, then the plain model's others."""
         hits = self.residual.search(text)
         return hits + [h for h in self.plain.search(text) if h not in hits]
 
-    def all_norms(self) -> list[float]:
-        """Every node and edge norm both models show now (what the shared levels span)."""
-        values: list[float] = []
-        for model in self.models:
-            values += list(model.node_norms().values()) + list(model.edge_norms().values())
-        return values
+    def _rescale(self, other: ArchitectureModel) -> None:
+        if not self._writing:  # ``set_gradients`` tells both at the end
+            other.events.scale.emit()

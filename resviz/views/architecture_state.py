@@ -147,6 +147,10 @@ class ArchitectureViewState:
                     self._level = finest
                     self.events.level.emit(finest)
 
+    def withdraw_default(self, owner: Any) -> None:
+        """``owner``'s graph is being replaced: its old default no longer counts."""
+        self._defaults.pop(owner, None)
+
     def expand(self, module: str) -> None:
         """Show the children of ``module``."""
         expanded = self._expanded if module in self._expanded else (*self._expanded, module)

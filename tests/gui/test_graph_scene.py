@@ -7,7 +7,8 @@ from PySide6.QtGui import QColor
 
 from resviz.graph.types import Scene, ScenePath, SceneRect, SceneText
 from resviz.gui.graph_scene import (NONFINITE_FILL, SELECTED_STROKE, GraphScene, arrow_head, gradient_colour,
-                                    log_levels, log_ticks, render_scene_image, text_colour_on)
+                                    log_ticks, render_scene_image, text_colour_on)
+from resviz.views.colour_levels import log_levels
 
 
 def small_scene() -> Scene:

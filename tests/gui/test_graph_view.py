@@ -11,7 +11,9 @@ from torch import nn
 from resviz.graph import block_graph, layout_graph, trace_graph
 from resviz.graph.types import SKIP_COLOURS
 from resviz.gui.graph_scene import gradient_colour
-from resviz.gui.graph_view import BACKGROUND_REGROUP_OPS, ArchitectureView, TwinArchitectureView
+from resviz.gui.architecture_view import ArchitectureView
+from resviz.gui.graph_jobs import BACKGROUND_REGROUP_OPS
+from resviz.gui.twin_architecture_view import TwinArchitectureView
 from resviz.gui.workers_tasks import running_tasks
 from resviz.models import get_model
 
