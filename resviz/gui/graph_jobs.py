@@ -1,5 +1,5 @@
-"""The architecture view's long work, in plain functions a worker thread can run: trace a
-model, group the traced graph for a ``ShownState``, lay it out and build the Scene to draw.
+"""The architecture view's long work, as functions a worker thread runs: trace a model, and draw
+its graph for a ``ShownState`` (``resviz.views.architecture_drawing``) with progress and cancel.
 Only plain data goes in and comes out; the OpGraph is only read.
 """
 
@@ -9,10 +9,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..graph import block_graph, default_level, layout_graph, trace_graph
+from ..graph import trace_graph
 from ..graph.draw import build_scene
 from ..graph.types import Layout, Scene, SceneText
-from ..views.architecture import DrawnGraph
+from ..views.architecture_drawing import DrawnGraph, Step, draw_graph, first_drawing
 from ..views.architecture_state import ShownState
 from .graph_scene import text_colour_on
 from .workers_tasks import MODEL_LOCK, TaskCancelled
@@ -20,6 +20,7 @@ from .workers_tasks import MODEL_LOCK, TaskCancelled
 # Graphs with more ops than this re-group and re-lay out in a worker; smaller ones take
 # milliseconds and redraw at once, so clicking through a small model stays immediate.
 BACKGROUND_REGROUP_OPS = 300
+_STAGES = {"level": (1, "Finding blocks and skips…"), "layout": (2, "Laying out…"), "scene": (3, "Drawing…")}
 
 
 @dataclass
@@ -56,6 +57,16 @@ def build_view_scene(layout: Layout, *, node_colours: dict[str, str] | None = No
     return scene
 
 
+def _steps(cancel=None, progress=None) -> Step:
+    """Stop at the next stage once ``cancel`` is set; report the stages to ``progress``."""
+    def step(stage: str) -> None:
+        if cancel is not None and cancel.is_set():
+            raise TaskCancelled()
+        if progress is not None and stage in _STAGES:
+            progress(*_STAGES[stage])
+    return step
+
+
 def trace_job(model, example_input, title: str, progress, cancel, *, level: str | None = None,
               fold: bool = False) -> TracedModel:
     """The worker's half of ``ArchitectureView.set_model``: trace, then what ``prepare_graph`` does."""
@@ -72,48 +83,18 @@ def trace_job(model, example_input, title: str, progress, cancel, *, level: str 
 
 def regroup_job(opgraph, shown: ShownState, cancel=None) -> DrawnGraph:
     """Group, lay out and build the scene of a traced graph for ``shown``."""
-    started = time.perf_counter()
-    blocks = block_graph(opgraph, level=shown.level, expand=tuple(shown.expanded), collapse=tuple(shown.collapsed),
-                         fold_repeats=shown.fold)
-    grouped = time.perf_counter()
-    if cancel is not None and cancel.is_set():
-        raise TaskCancelled()
-    layout = layout_graph(blocks)
-    laid = time.perf_counter()
-    if cancel is not None and cancel.is_set():
-        raise TaskCancelled()
-    scene = build_view_scene(layout)
-    built = time.perf_counter()
-    return DrawnGraph(shown=shown, block_graph=blocks, layout=layout, scene=scene,
-                      seconds={"blocks": grouped - started, "layout": laid - grouped, "scene": built - laid})
+    return draw_graph(opgraph, shown, _steps(cancel))
 
 
 def prepare_graph(opgraph, title: str = "", progress=None, cancel=None, *, level: str | None = None,
                   fold: bool = False) -> TracedModel:
     """Find a traced graph's default level and draw it at ``level`` (its default when None),
-    folded when ``fold``: grouped, laid out and built as a scene."""
-    seconds: dict[str, float] = {}
-
-    def stage(index: int, text: str) -> None:
-        if cancel is not None and cancel.is_set():
-            raise TaskCancelled()
-        if progress is not None:
-            progress(index, 4, text)
-
-    stage(1, "Finding blocks and skips…")
+    folded when ``fold``."""
     started = time.perf_counter()
-    default = default_level(opgraph)
-    shown = ShownState(level or default, fold=fold)
-    blocks = block_graph(opgraph, level=shown.level, fold_repeats=fold)
-    seconds["blocks"] = time.perf_counter() - started
-    stage(2, "Laying out…")
-    started = time.perf_counter()
-    layout = layout_graph(blocks)
-    seconds["layout"] = time.perf_counter() - started
-    stage(3, "Drawing…")
-    started = time.perf_counter()
-    scene = build_view_scene(layout)
-    seconds["scene"] = time.perf_counter() - started
-    stage(4, "Drawing…")
-    drawn = DrawnGraph(shown=shown, block_graph=blocks, layout=layout, scene=scene, seconds=dict(seconds))
+    report = (lambda done, text: progress(done, 4, text)) if progress is not None else None
+    default, drawn = first_drawing(opgraph, level, fold, _steps(cancel, report))
+    seconds = dict(drawn.seconds)
+    seconds["level"] = time.perf_counter() - started - sum(seconds.values())
+    if progress is not None:
+        progress(4, 4, "Drawing…")
     return TracedModel(opgraph=opgraph, title=title, default_level=default, drawn=drawn, seconds=seconds)

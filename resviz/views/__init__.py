@@ -8,12 +8,13 @@ Nothing here imports Qt.
 
 from __future__ import annotations
 
-from .architecture import ArchitectureModel, DrawnGraph, TwinArchitectureModel
+from .architecture import ArchitectureModel, TwinArchitectureModel
 from .architecture_details import GraphSummary, NodeDetails
+from .architecture_drawing import DrawnGraph, draw_graph, first_drawing
 from .architecture_state import ArchitectureViewState, ShownState
 from .events import EmitterGroup, EventEmitter
 
 __all__ = [
     "ArchitectureModel", "ArchitectureViewState", "DrawnGraph", "EmitterGroup", "EventEmitter", "GraphSummary",
-    "NodeDetails", "ShownState", "TwinArchitectureModel",
+    "NodeDetails", "ShownState", "TwinArchitectureModel", "draw_graph", "first_drawing",
 ]

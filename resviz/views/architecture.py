@@ -17,11 +17,11 @@ the result back with ``set_drawn``); the model never imports Qt.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Any
 
 from .architecture_details import (GraphSummary, NodeDetails, box_rows, describe_skip, format_count, module_rows,
                                    skip_label)
+from .architecture_drawing import DrawnGraph, draw_graph, first_drawing
 from .architecture_state import ArchitectureViewState, ShownState, ancestors_of
 from .colour_levels import log_levels
 from .events import EmitterGroup
@@ -31,17 +31,6 @@ _KEEP: Any = object()  # "leave this field as it is" in ``set_gradients``
 
 def _parent(name: str) -> str:
     return name.rpartition(".")[0]
-
-
-@dataclass
-class DrawnGraph:
-    """A drawing of the graph: the state it was made for, its BlockGraph, Layout and Scene."""
-
-    shown: ShownState
-    block_graph: Any  # resviz.graph.BlockGraph
-    layout: Any  # resviz.graph.Layout
-    scene: Any  # resviz.graph.Scene (without gradient colours: the widget applies those in place)
-    seconds: dict[str, float] = field(default_factory=dict)  # time per stage
 
 
 class ArchitectureModel:
@@ -123,6 +112,17 @@ class ArchitectureModel:
     def needs_drawing(self) -> bool:
         """Whether the drawing in place is not (yet) what the state asks for."""
         return self._opgraph is not None and (self._drawn is None or self._drawn.shown != self.wanted())
+
+    def open_graph(self, opgraph: Any, title: str = "") -> None:
+        """Set and draw a traced graph here, at once (the window traces and draws in workers)."""
+        default, drawn = first_drawing(opgraph, self.state.chosen_level, self.state.fold)
+        self.set_graph(opgraph, default, drawn, title=title)
+        self.draw_now()
+
+    def draw_now(self) -> None:
+        """Draw what the state asks for, at once, if the drawing in place is not that."""
+        if self.needs_drawing():
+            self.set_drawn(draw_graph(self._opgraph, self.wanted()))
 
     def set_drawn(self, drawn: DrawnGraph) -> None:
         """Put a new drawing in place (the widget made it for ``drawn.shown``)."""
