@@ -64,6 +64,7 @@ class ArchitectureToolbar(QWidget):
 
         bar = QHBoxLayout(self)
         bar.setContentsMargins(4, 2, 4, 2)
+        bar.setSpacing(2)  # as tight as the view's own layout
         bar.addWidget(self.title_label)
         bar.addStretch(1)
         bar.addWidget(QLabel("Level"))
