@@ -245,7 +245,11 @@ class ArchitectureView(QWidget):
         before = self.model.state.shown()
         self.model.set_level(level)
         if self.model.state.shown() == before and self.model.drawn is not None:
-            self._when_drawn(self.fit)  # nothing to re-group: still fit, as choosing a level does
+            self._when_drawn(self._redraw)  # nothing to re-group: draw it afresh and fit, as a level change does
+
+    def _redraw(self) -> None:
+        self._fit_after_regroup = True
+        self.model.set_drawn(self.model.drawn)
 
     def set_fold_repeats(self, fold: bool) -> None:
         """Fold runs of identical collapsed blocks into one box ("BasicBlock ×9")."""
