@@ -41,7 +41,8 @@ class ArchitectureTab(QWidget):
         self.single = None
         self.twins = None
         try:
-            from .graph_view import ArchitectureView, TwinArchitectureView
+            from .architecture_view import ArchitectureView
+            from .twin_architecture_view import TwinArchitectureView
         except ImportError as exc:  # pragma: no cover - the view ships with the package
             self.placeholder.setText(f"The architecture view could not be loaded: {exc}")
             return

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -452,17 +451,6 @@ def gradient_lut(entries: int = 256) -> np.ndarray:
 
 _LUT = gradient_lut()
 _LUT_HEX = [f"#{r:02X}{g:02X}{b:02X}" for r, g, b in _LUT]
-
-
-def log_levels(values: Iterable[float]) -> tuple[float, float] | None:
-    """log10 (min, max) of the finite positive values, widened when they are all equal; None if none."""
-    logs = [math.log10(v) for v in values if v is not None and math.isfinite(v) and v > 0]
-    if not logs:
-        return None
-    low, high = min(logs), max(logs)
-    if high - low < 1e-6:
-        low, high = low - 0.5, high + 0.5
-    return low, high
 
 
 def gradient_colour(value: float | None, levels: tuple[float, float]) -> str | None:

@@ -87,7 +87,7 @@ def test_saliency_and_grad_cam_grid(panel, qtbot):
 
 
 def test_layer_slot_follows_the_architecture_view(panel, qtbot):
-    from resviz.gui.graph_view import ArchitectureView
+    from resviz.gui.architecture_view import ArchitectureView
 
     load(panel, qtbot, tiny_model())
     view = ArchitectureView()

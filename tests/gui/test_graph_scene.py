@@ -12,11 +12,11 @@ from resviz.gui.graph_scene import (
     GraphScene,
     arrow_head,
     gradient_colour,
-    log_levels,
     log_ticks,
     render_scene_image,
     text_colour_on,
 )
+from resviz.views.colour_levels import log_levels
 
 
 def small_scene() -> Scene:

@@ -10,8 +10,10 @@ from torch import nn
 
 from resviz.graph import block_graph, layout_graph, trace_graph
 from resviz.graph.types import SKIP_COLOURS
+from resviz.gui.architecture_view import ArchitectureView
+from resviz.gui.graph_jobs import BACKGROUND_REGROUP_OPS
 from resviz.gui.graph_scene import gradient_colour
-from resviz.gui.graph_view import BACKGROUND_REGROUP_OPS, ArchitectureView, TwinArchitectureView
+from resviz.gui.twin_architecture_view import TwinArchitectureView
 from resviz.gui.workers_tasks import running_tasks
 from resviz.models import get_model
 
@@ -359,4 +361,60 @@ def test_twin_view_shares_level_selection_and_gradient_levels(qtbot):
     twin.set_gradient_colours(None, None)
     twin.set_edge_gradients(None, None)
     assert twin.gradient_levels() is None and not twin.plain_view.colour_bar.isVisibleTo(twin.plain_view)
+    twin.shutdown()
+
+
+def folded_boxes(widget: ArchitectureView) -> dict[str, int]:
+    return {n: box.folded for n, box in widget.layout_data.nodes.items() if box.folded > 1}
+
+
+def test_a_chosen_level_survives_a_retrace(qtbot, resnet20_graph):
+    widget = ArchitectureView()
+    qtbot.addWidget(widget)
+    widget.set_graph(resnet20_graph, "resnet20")
+    assert widget.level() == "layers"  # its default
+    widget.level_box.setCurrentText("blocks")  # the user's choice
+    assert widget.level() == "blocks" and "layer2.0" in widget.node_ids()
+    with qtbot.waitSignal(widget.graph_ready, timeout=60000):
+        widget.set_model(get_model("resnet20"), torch.zeros(1, 3, 32, 32), "resnet20 (re-traced)")
+    assert widget.level() == "blocks" and widget.level_box.currentText() == "blocks"
+    assert "layer2.0" in widget.node_ids() and "layer2.0.conv1" not in widget.node_ids()
+    widget.shutdown()
+
+
+def test_fold_repeats_ticked_is_always_applied(qtbot, resnet20_graph):
+    widget = ArchitectureView()
+    qtbot.addWidget(widget)
+    widget.set_graph(resnet20_graph, "resnet20")
+    widget.set_level("blocks")
+    widget.fold_check.setChecked(True)
+    assert folded_boxes(widget) == {"layer1.0": 3, "layer2.1": 2, "layer3.1": 2}
+    # A new model opens folded, as the tick says (it used to open unfolded, ticked).
+    with qtbot.waitSignal(widget.graph_ready, timeout=60000):
+        widget.set_model(get_model("resnet56"), torch.zeros(1, 3, 32, 32), "resnet56")
+    assert widget.fold_check.isChecked() and folded_boxes(widget) == {"layer1.0": 9, "layer2.1": 8, "layer3.1": 8}
+    # Ticked while a model is traced: applied once it is drawn.
+    widget.fold_check.setChecked(False)
+    with qtbot.waitSignal(widget.graph_ready, timeout=60000):
+        widget.set_model(get_model("resnet20"), torch.zeros(1, 3, 32, 32), "resnet20")
+        widget.fold_check.setChecked(True)
+    assert widget.fold_check.isChecked() and folded_boxes(widget) == {"layer1.0": 3, "layer2.1": 2, "layer3.1": 2}
+    widget.shutdown()
+
+
+def test_twins_keep_the_chosen_level_and_folding_when_redrawn(qtbot, resnet20_graph):
+    plain = get_model("plain20")
+    plain_graph = trace_graph(plain, torch.zeros(1, *plain.input_shape))
+    twin = TwinArchitectureView()
+    qtbot.addWidget(twin)
+    twin.set_graphs(plain_graph, resnet20_graph, "plain20", "resnet20")
+    twin.residual_view.level_box.setCurrentText("blocks")
+    twin.plain_view.fold_check.setChecked(True)
+    for view in twin.views:
+        assert view.level() == "blocks" and view.fold_check.isChecked()
+        assert folded_boxes(view) == {"layer1.0": 3, "layer2.1": 2, "layer3.1": 2}
+    twin.set_graphs(plain_graph, resnet20_graph, "plain20", "resnet20")
+    for view in twin.views:
+        assert view.level_box.currentText() == "blocks" and view.fold_check.isChecked()
+        assert folded_boxes(view) == {"layer1.0": 3, "layer2.1": 2, "layer3.1": 2}
     twin.shutdown()

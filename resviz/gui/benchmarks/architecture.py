@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ...graph import trace_graph
     from ...models import get_model
-    from ..graph_view import ArchitectureView
+    from ..architecture_view import ArchitectureView
 
     app = QApplication.instance() or QApplication(["resviz-bench"])
     ok = True
