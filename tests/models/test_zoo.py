@@ -4,7 +4,7 @@ from torch import nn
 
 from resviz.errors import ResvizError
 from resviz.models import (ModelSpec, count_parameters, get_model, list_models, model_info, resolve_options,
-                           twin_name, weighted_depth)
+                           twin_pair, weighted_depth)
 from resviz.models.resnet import PadShortcut
 
 
@@ -74,7 +74,7 @@ def test_model_info_reports_family_depth_and_twin():
         "cifar-resnet", 56, 853_018, "add", "plain56")
     assert model_info("densenet").skips == "concat"
     assert model_info("plain20").skips == "no"
-    assert twin_name("plain20") == "resnet20"
+    assert twin_pair("plain20").residual == "resnet20"
 
 
 @pytest.mark.parametrize("norm", ["batch", "group", "layer", "none"])
