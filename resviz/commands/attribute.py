@@ -154,7 +154,7 @@ def _load_source(reference: str, args: argparse.Namespace):
 
 def _twin_source(source, reference: str, args: argparse.Namespace):
     from ..attribution.sources import source_from_model, source_from_run
-    from ..models import open_model, twin_name
+    from ..models import open_model, twin_pair
 
     if source.run_path is not None:
         if source.twin_path is None or not source.twin_path.exists():
@@ -162,11 +162,11 @@ def _twin_source(source, reference: str, args: argparse.Namespace):
                               f"other run with --with")
         twin = source_from_run(source.twin_path, None, trust=args.trust)
     else:
-        spec = source.model.resviz_spec
-        other = twin_name(spec.name) if not spec.is_user_model else None
-        if other is None:
-            raise ResvizError(f"{spec.name} has no twin in the zoo; give the other model with --with")
-        loaded = open_model(other, dict(spec.options), input_shape=tuple(source.input_shape))
+        try:
+            pair = twin_pair(source.model.resviz_spec)
+        except ResvizError as exc:
+            raise ResvizError(f"{exc}; give the other model with --with") from None
+        loaded = open_model(pair.other, dict(pair.options), input_shape=tuple(source.input_shape))
         loaded.model.input_shape = tuple(loaded.input_shape)
         twin = source_from_model(loaded.model, loaded.spec.label())
     twin.model.to(args.device)

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from .. import __version__
 from ..assets import ICON, asset_path
 from ..errors import ResvizError
+from ..models import find_twin_pair
 from ..train.run_status import FINISHED, RUNNING, status_label, status_sentence
 from .architecture_tab import ArchitectureTab
 from .comparison import Comparison
@@ -505,7 +506,8 @@ class MainWindow(QMainWindow):
         main = specs[0]
         names = {spec.name for spec in specs}
         wanted = ModelChoice(main.name, dict(main.options))
-        wanted.twin = wanted.twin_reference() in names
+        pair = find_twin_pair(main)
+        wanted.twin = pair is not None and pair.other in names
         current = self._requested  # what this session asked for (the remembered choice may never have loaded)
         if current is not None and (current.reference, current.options, current.twin) == \
                 (wanted.reference, wanted.options, wanted.twin):

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..errors import ResvizError
-from ..models import LoadedModel, is_user_reference, model_entry, open_model
+from ..models import LoadedModel, TwinPair, find_twin_pair, is_user_reference, open_model
 from .run_data import DATA_FITTED_OPTIONS
 
 
@@ -38,30 +38,18 @@ class ModelChoice:
     def is_user_file(self) -> bool:
         return is_user_reference(self.reference)
 
-    def twin_reference(self) -> str | None:
-        """The zoo twin of the model (None for a user's file, an unknown name or a model without one)."""
-        if self.is_user_file:
-            return None
-        try:
-            return model_entry(self.reference).twin
-        except ResvizError:
-            return None  # loading the choice reports the unknown name, with suggestions
-
-    def residual_and_plain(self) -> tuple[str, str | None]:
-        """(residual, plain) references; the plain one is None without a twin."""
-        twin = self.twin_reference() if self.twin else None
-        if twin is None:
-            return self.reference, None
-        residual = bool(model_entry(self.reference).defaults.get("residual", False))
-        return (self.reference, twin) if residual else (twin, self.reference)
+    def twin_pair(self) -> TwinPair | None:
+        """The twins the choice shows; None when it shows one model (twin unticked, a user's file, a
+        model without a twin, or an unknown name, which loading the choice reports with suggestions)."""
+        return find_twin_pair(self.reference, self.options) if self.twin else None
 
     def label(self) -> str:
         # Options a trainer fits to its data set (channels, size, classes) say nothing about the architecture.
         options = ", ".join(f"{k}={v}" for k, v in sorted(self.options.items()) if k not in DATA_FITTED_OPTIONS)
         head = self.reference if not options else f"{self.reference} ({options})"
-        residual, plain = self.residual_and_plain()
-        if plain is not None:
-            head = f"{residual} vs {plain}" + (f" ({options})" if options else "")
+        pair = self.twin_pair()
+        if pair is not None:
+            head = f"{pair.residual} vs {pair.plain}" + (f" ({options})" if options else "")
         return head + (f" + weights {self.weights}" if self.weights else "")
 
     def to_json(self) -> str:
@@ -100,11 +88,12 @@ def load_choice(choice: ModelChoice) -> LoadedChoice:
         # The bytes that run are checked against this digest as they are read (a file replaced
         # since the dialog showed it is refused).
         trust, trusted = True, choice.trusted_sha256
-    residual, plain = choice.residual_and_plain()
-    main = open_model(residual, choice.options, trust=trust, expected_sha256=trusted,
-                      weights=choice.weights if residual == choice.reference else None)
-    twin = None
-    if plain is not None:
-        twin = open_model(plain, choice.options, trust=trust, expected_sha256=trusted,
-                          weights=choice.weights if plain == choice.reference else None)
-    return LoadedChoice(choice, main, twin)
+    pair = choice.twin_pair()
+    if pair is None:
+        main = open_model(choice.reference, choice.options, trust=trust, expected_sha256=trusted,
+                          weights=choice.weights)
+        return LoadedChoice(choice, main)
+    # The weights belong to the model the user named, whichever twin it is.
+    main = open_model(pair.residual, pair.options, weights=choice.weights if pair.named == pair.residual else None)
+    plain = open_model(pair.plain, pair.options, weights=choice.weights if pair.named == pair.plain else None)
+    return LoadedChoice(choice, main, plain)

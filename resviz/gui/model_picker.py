@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..models import list_models, model_entry
+from ..models import find_twin_pair, list_models, model_entry
 from ..models.layers import ACTIVATIONS, INITS, NORMS
 from ..models.user import split_reference
 from .model_choice import ModelChoice
@@ -213,10 +213,10 @@ class ModelPicker(QDialog):
         if item is None:
             return
         name = item.data(Qt.UserRole)
-        entry = model_entry(name)
-        twin = f" Its twin: <b>{entry.twin}</b>." if entry.twin else " It has no twin."
-        self.description.setText(f"<b>{name}</b>: {entry.description}.{twin}")
-        self.twin_box.setEnabled(entry.twin is not None)
+        pair = find_twin_pair(name)
+        twin = f" Its twin: <b>{pair.other}</b>." if pair else " It has no twin."
+        self.description.setText(f"<b>{name}</b>: {model_entry(name).description}.{twin}")
+        self.twin_box.setEnabled(pair is not None)
         self.options_form.show_model(name)
 
     def choice(self) -> ModelChoice | str:
@@ -228,7 +228,7 @@ class ModelPicker(QDialog):
             if item is None:
                 raise ValueError("choose a model from the list")
             name = item.data(Qt.UserRole)
-            twin = self.twin_box.isChecked() and model_entry(name).twin is not None
+            twin = self.twin_box.isChecked() and find_twin_pair(name) is not None
             return ModelChoice(name, self.options_form.options(), twin, weights)
         if page == 1:
             path = self.file_field.text().strip()

@@ -255,8 +255,3 @@ def _info(name: str) -> ModelInfo:
 def model_info(name: str) -> ModelInfo:
     """Family, depth, parameter count, skips and twin of a zoo model at its defaults."""
     return _info(name)
-
-
-def twin_name(name: str) -> str | None:
-    """The residual model's plain twin, or the plain model's residual twin."""
-    return model_entry(name).twin

@@ -48,8 +48,8 @@ def run(out: Path, options: PresetOptions, on_progress: ProgressCallback | None 
     base = TrainConfig(model="resnet20", model_options=model_options, seed=options.seed, device=options.device,
                        out=str(out / "vanishing.resviz"), overwrite=True, **settings)
     plain_config, residual_config = twin_configs(base)
-    plain = train_one(plain_config, "plain20", on_progress)
-    residual = train_one(residual_config, "resnet20", on_progress)
+    plain = train_one(plain_config, plain_config.model, on_progress)
+    residual = train_one(residual_config, residual_config.model, on_progress)
 
     plain_ratio, plain_profile, _ = gradient_ratio(plain.path)
     residual_ratio, residual_profile, _ = gradient_ratio(residual.path)

@@ -20,7 +20,6 @@ on), the flag is read on the host each step instead, and the run file says so.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -38,9 +37,9 @@ from .config import TrainConfig
 from .control import TrainingControl
 from .device import choose_device
 from .health import HealthMonitor, HealthWarning, Remedies
-from .metrics import confusion_counts, precision_recall
-from .recorder import (NONFINITE_GRAD, NONFINITE_LOSS, GradientRecorder, NonfiniteSteps, RecordedSteps,
-                       describe_nonfinite)
+from .metrics import confusion_counts
+from .recorder import NONFINITE_GRAD, NONFINITE_LOSS, GradientRecorder, RecordedSteps, describe_nonfinite
+from .session import RecordingSession, describe_exception
 
 # Devices whose fused SGD and Adam kernels take ``found_inf`` and skip the update where it is 1.
 FUSED_DEVICE_TYPES = ("cuda", "cpu")
@@ -189,6 +188,7 @@ class Trainer:
         self.on_warning = on_warning
         self._model_override, self._train_override, self._test_override = model, train_data, test_data
         self.path = config.run_path()
+        self.session: RecordingSession | None = None
         self.writer = None
         self.recorder: GradientRecorder | None = None
         self.health: HealthMonitor | None = None
@@ -251,12 +251,7 @@ class Trainer:
                                        augment=False, mean=mean, std=std)
 
     def _open_run(self) -> None:
-        from .store import RunWriter
-
         config = self.config
-        self.recorder = GradientRecorder(self.model, every=config.record_every, flush_every=config.flush_every,
-                                         flush_seconds=config.flush_seconds, sink=self._on_recorded,
-                                         nonfinite_sink=self._on_nonfinite)
         stored = config.to_dict()
         stored["resolved"] = {"device": str(self.device), "lr": config.learning_rate, "amp": self.amp,
                               "total_steps": self.total_steps, "steps_per_epoch": self.steps_per_epoch,
@@ -265,15 +260,16 @@ class Trainer:
         mean, std = self.normalisation
         if mean is not None:
             stored["resolved"].update(mean=[float(m) for m in mean], std=[float(s) for s in std])
-        self.writer = RunWriter(self.path, model_spec=self.spec, config=stored, layer_ids=self.recorder.layer_ids,
-                                block_ids=self.recorder.block_ids, device=str(self.device), classes=self.classes,
-                                twin=config.twin, commit_every=config.flush_every, overwrite=config.overwrite)
-        self.recorder.clock = self.writer.elapsed
         zoo_model = self._model_override is None and not self.spec.is_user_model
-        self.health = HealthMonitor(self.recorder.layer_ids, self.recorder.block_ids, num_classes=len(self.classes),
-                                    remedies=Remedies.for_model(self.model, flags=True, optimizer=config.optimizer,
-                                                                norm_option=zoo_model,
-                                                                base_lr=config.learning_rate))
+        remedies = Remedies.for_model(self.model, flags=True, optimizer=config.optimizer, norm_option=zoo_model,
+                                      base_lr=config.learning_rate)
+        self.session = RecordingSession(
+            self.model, self.path, model_spec=self.spec, config=stored, classes=self.classes, device=str(self.device),
+            twin=config.twin, every=config.record_every, flush_every=config.flush_every,
+            flush_seconds=config.flush_seconds, overwrite=config.overwrite, remedies=remedies,
+            outcome=self._outcome, on_nonfinite=self._on_nonfinite, on_steps=self._on_recorded,
+            on_warning=self.on_warning)
+        self.recorder, self.writer, self.health = self.session.recorder, self.session.writer, self.session.health
         parameters = sum(p.numel() for p in self.model.parameters())
         self.writer.add_event(0, "info", f"training {self.spec.label()} ({parameters:,} parameters) on "
                                          f"{self.train_data.name} ({len(self.train_data)} train / "
@@ -303,7 +299,7 @@ class Trainer:
         self._clock_start = time.perf_counter()
         self._rate_mark = (self._clock_start, 0)
         status, error = "finished", None
-        self.recorder.attach()
+        self.session.attach()
         try:
             try:
                 self._train()
@@ -318,7 +314,7 @@ class Trainer:
             self._save_checkpoint(final=True)
             if error:
                 self.writer.add_event(self.step, "error", error)
-            self.writer.finish(status, error)
+            self.session.finish(status, error)
         except BaseException as exc:
             message, explained = self._fail(exc)
             if explained:
@@ -332,10 +328,6 @@ class Trainer:
     def _fail(self, exc: BaseException) -> tuple[str, bool]:
         """Keep every recorded step and mark the run failed (stopped, for an interrupt). Returns the
         message and whether it explains the failure in one line (out of memory, the model's forward)."""
-        from .store import describe_exception
-
-        with contextlib.suppress(Exception):
-            self.recorder.close()
         explained = True
         if isinstance(exc, torch.OutOfMemoryError):
             message, status = out_of_memory_message(self.device, self.step, self.config.batch_size), "failed"
@@ -349,11 +341,7 @@ class Trainer:
             message, status = failure, "failed"
         else:
             message, status, explained = describe_exception(exc), "failed", False
-        if not self.writer.closed:
-            with contextlib.suppress(Exception):
-                self.writer.add_event(self.step, "error" if status == "failed" else "stop", message)
-            with contextlib.suppress(Exception):
-                self.writer.finish(status, message)
+        self.session.fail(self.step, status, message)
         return message, explained
 
     def _failed_forward(self, exc: Exception) -> str | None:
@@ -454,7 +442,8 @@ class Trainer:
         bits = int(flags.item())
         if bits:
             if self.config.nonfinite == "stop":
-                self._divergence = self._divergence or _Divergence(self.step, bits)
+                if self._divergence is None:
+                    self._diverge(self.step, bits)
             elif scaler is not None:
                 scaler.update()
             return  # skip: no optimizer step
@@ -491,7 +480,7 @@ class Trainer:
     # ------------------------------------------------------------------ pause, eval, checkpoints
 
     def _pause(self) -> None:
-        self.recorder.finish()
+        self.session.deliver()
         self._raise_if_diverged()
         self.writer.add_event(self.step, "pause", f"paused at step {self.step}")
         self.writer.flush()
@@ -507,9 +496,7 @@ class Trainer:
 
     @torch.no_grad()
     def _evaluate(self, epoch: int) -> None:
-        from .store import EvalRecord
-
-        self.recorder.finish()  # the steps before the evaluation reach the file first
+        self.session.deliver()  # the steps before the evaluation reach the file first
         self._raise_if_diverged()
         model = self.model
         model.eval()
@@ -528,48 +515,34 @@ class Trainer:
         self._evaluating = False
         matrix = confusion.cpu().numpy()
         total = int(matrix.sum())
-        precision, recall = precision_recall(matrix)
-        record = EvalRecord(step=self.step, epoch=epoch, split="test",
-                            loss=float(loss_sum.item()) / total if total else float("nan"),
-                            acc=float(np.trace(matrix)) / total if total else float("nan"),
-                            confusion=matrix, precision=precision, recall=recall)
-        self.writer.add_eval(record)
+        loss = float(loss_sum.item()) / total if total else float("nan")
+        record = self.session.add_eval(self.step, epoch, loss=loss, confusion=matrix)
         self.evals.append(record)
         self._report("eval")
 
     def _save_checkpoint(self, final: bool = False) -> None:
         if final and self.step in self._saved_steps:
             return
-        state = {k: v for k, v in self.recorder.model.state_dict().items() if isinstance(v, torch.Tensor)}
-        self.writer.add_checkpoint(self.step, self.epoch, state)
+        self.session.add_checkpoint(self.step, self.epoch, self.recorder.model.state_dict())
         self._saved_steps.add(self.step)
         self.writer.add_event(self.step, "checkpoint", f"{'final weights' if final else 'checkpoint'} at step "
                                                        f"{self.step} (epoch {self.epoch + 1})")
 
     # ------------------------------------------------------------------ recorded steps and progress
 
-    def _on_nonfinite(self, found: NonfiniteSteps) -> None:
-        """The non-finite steps of a delivery (before its rows): note the first one the stop
-        policy acts on, and an event for each unrecorded one (recorded ones get theirs with the rows)."""
-        for step, flags, recorded in zip(found.step.tolist(), found.flags.tolist(), found.recorded.tolist()):
-            if self._divergence is not None and step > self._divergence.step:
-                break  # computed after training stopped: not part of the run
-            acted_on = flags & NONFINITE_LOSS if self.scaler is not None else flags
-            if acted_on and self.config.nonfinite == "stop" and self._divergence is None:
-                self._divergence = _Divergence(step, acted_on)
-            if not recorded:
-                self.writer.add_event(step, "nonfinite", f"non-finite {describe_nonfinite(flags)} at step {step} "
-                                                         f"(not recorded); {self._outcome(flags)}")
+    def _on_nonfinite(self, step: int, flags: int) -> None:
+        """A non-finite step, as the host learns of it: the first one the stop policy acts on ends
+        the run there (the session writes the events)."""
+        acted_on = flags & NONFINITE_LOSS if self.scaler is not None else flags
+        if acted_on and self.config.nonfinite == "stop" and self._divergence is None:
+            self._diverge(step, acted_on)
+
+    def _diverge(self, step: int, flags: int) -> None:
+        self._divergence = _Divergence(step, flags)
+        self.session.end_at(step)
 
     def _on_recorded(self, steps: RecordedSteps) -> None:
-        if self._divergence is not None:
-            steps = steps[steps.step <= self._divergence.step]  # rows after the stop are not part of the run
-            if not len(steps):
-                return
-        self.writer.add_steps(steps.to_step_batch())
-        for i in np.flatnonzero(steps.nonfinite):
-            self._nonfinite_event(steps, int(i))
-        self.health.report(steps, self.writer, self.on_warning)
+        """Rows the session has written into the run file."""
         self._last_steps = steps
         self._report("train")
 
@@ -577,19 +550,6 @@ class Trainer:
         if self.scaler is not None and not flags & NONFINITE_LOSS and flags & NONFINITE_GRAD:
             return "step skipped by the gradient scaler"
         return "step skipped" if self.config.nonfinite == "skip" else "training stopped"
-
-    def _nonfinite_event(self, steps: RecordedSteps, i: int) -> None:
-        step, flags = int(steps.step[i]), int(steps.nonfinite_flags[i])
-        bad_grads = np.flatnonzero(~np.isfinite(steps.grad_norm[i]))
-        bad_weights = np.flatnonzero(~np.isfinite(steps.weight_norm[i]))
-        layers = self.recorder.layer_ids
-        where = bad_grads if len(bad_grads) else bad_weights
-        layer = layers[int(where[0])] if len(where) else None
-        parts = [f"non-finite {describe_nonfinite(flags)} at step {step} (loss {steps.loss[i]:g})"]
-        if len(bad_grads):
-            parts.append(f"gradients non-finite in {len(bad_grads)} of {len(layers)} layers, first {layer}")
-        parts.append(self._outcome(flags))
-        self.writer.add_event(step, "nonfinite", "; ".join(parts), layer)
 
     def _report(self, phase: str) -> None:
         if self.on_progress is None:

@@ -9,23 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import ResvizError
-from ..models import is_user_reference, model_entry
+from ..models import twin_pair
 from .config import TrainConfig
 from .control import TrainingControl
-
-
-def twin_models(name: str) -> tuple[str, str]:
-    """(plain, residual) zoo names of a model and its twin, whichever of the two ``name`` is."""
-    if is_user_reference(name):
-        raise ResvizError(f"{name}: twins are trained for zoo models with a plain twin (see 'resviz models'); "
-                          "a user's model has none")
-    entry = model_entry(name)
-    if entry.twin is None:
-        raise ResvizError(f"{name} has no plain/residual twin; 'resviz models' lists each model's twin")
-    if entry.defaults.get("residual", False):
-        return entry.twin, name
-    return name, entry.twin
 
 
 def twin_paths(path: Path) -> tuple[Path, Path]:
@@ -38,15 +24,14 @@ def twin_paths(path: Path) -> tuple[Path, Path]:
 
 def twin_configs(config: TrainConfig) -> tuple[TrainConfig, TrainConfig]:
     """The plain and the residual run of ``config``; only the model and the run file differ."""
-    plain_model, residual_model = twin_models(config.model)
-    options = dict(config.model_options)
-    options.pop("residual", None)  # the twin's own default decides
+    pair = twin_pair(config.model, config.model_options)
     path = config.run_path()
     if not config.out:
-        path = path.with_name(path.name.replace(config.model, f"{residual_model}-twins", 1))
+        path = path.with_name(path.name.replace(config.model, f"{pair.residual}-twins", 1))
     plain_path, residual_path = twin_paths(path)
-    plain = config.replace(model=plain_model, model_options=options, out=str(plain_path), twin=str(residual_path))
-    residual = config.replace(model=residual_model, model_options=dict(options), out=str(residual_path),
+    plain = config.replace(model=pair.plain, model_options=dict(pair.options), out=str(plain_path),
+                           twin=str(residual_path))
+    residual = config.replace(model=pair.residual, model_options=dict(pair.options), out=str(residual_path),
                               twin=str(plain_path))
     return plain, residual
 

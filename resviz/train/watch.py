@@ -25,16 +25,15 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from ..errors import ResvizError
 from .config import RUNS_FOLDER
-from .health import HealthMonitor, Remedies
+from .health import HealthMonitor
 from .layers import unwrap_model
-from .metrics import precision_recall
-from .recorder import GradientRecorder, RecordedSteps
+from .recorder import GradientRecorder
+from .session import RecordingSession, describe_exception
 
 
 def distributed_rank() -> int:
@@ -68,32 +67,21 @@ class Watcher:
         self.path = Path(run) if run is not None else default_run_path(self.model)
         self.epoch = 0
         self.closed = False
+        self.session: RecordingSession | None = None
         self.recorder: GradientRecorder | None = None
         self.writer = None
         self.health: HealthMonitor | None = None
         self._steps = 0  # steps seen by an idle (non-zero rank) handle
         if not self.active:
             return
-        from .store import RunWriter
-
-        classes = list(classes)
-        recorder = GradientRecorder(model, every=every, flush_every=flush_every, flush_seconds=flush_seconds,
-                                    blocks=blocks, sink=self._on_recorded)
         stored = {"source": "watch", "model_class": type(self.model).__name__, "record_every": every,
                   **dict(config or {})}
-        self.writer = RunWriter(self.path, model_spec=getattr(self.model, "resviz_spec", None), config=stored,
-                                layer_ids=recorder.layer_ids, block_ids=recorder.block_ids,
-                                device=str(recorder.device), classes=classes, twin=twin,
-                                commit_every=flush_every, overwrite=overwrite)
-        recorder.clock = self.writer.elapsed
-        self.recorder = recorder
-        self.health = HealthMonitor(recorder.layer_ids, recorder.block_ids, num_classes=len(classes) or None,
-                                    remedies=Remedies.for_model(self.model))
-        try:
-            recorder.attach()
-        except BaseException:
-            self.writer.finish("failed", "could not register the recorder's hooks")
-            raise
+        self.session = RecordingSession(model, self.path, model_spec=getattr(self.model, "resviz_spec", None),
+                                        config=stored, classes=classes, twin=twin, every=every,
+                                        flush_every=flush_every, flush_seconds=flush_seconds, blocks=blocks,
+                                        overwrite=overwrite)
+        self.recorder, self.writer, self.health = self.session.recorder, self.session.writer, self.session.health
+        self.session.attach()
         # A script that ends without close() still gets its last steps and an end status
         # (finalizers run at interpreter exit).
         self._finalizer = weakref.finalize(self, _close_at_exit, weakref.ref(self))
@@ -137,46 +125,21 @@ class Watcher:
         self._check_open()
         if not self.active:
             return
-        from .store import EvalRecord
-
-        if confusion is None:
-            confusion = np.zeros((0, 0), dtype=np.int64)
-        matrix = np.asarray(confusion.cpu() if isinstance(confusion, torch.Tensor) else confusion, dtype=np.int64)
-        precision, recall = precision_recall(matrix) if matrix.size else (np.zeros(0), np.zeros(0))
-        if acc is None:
-            acc = float(np.trace(matrix) / matrix.sum()) if matrix.size and matrix.sum() else float("nan")
-        self._flush()
-        self.writer.add_eval(EvalRecord(step=max(self.step_count - 1, 0), epoch=self.epoch if epoch is None else epoch,
-                                        split=split, loss=float(loss), acc=float(acc), confusion=matrix,
-                                        precision=precision, recall=recall))
+        self.session.flush()
+        self.session.add_eval(max(self.step_count - 1, 0), self.epoch if epoch is None else epoch, loss=loss,
+                              confusion=confusion, acc=acc, split=split)
 
     def event(self, kind: str, message: str, layer: str | None = None) -> None:
         self._check_open()
         if self.active:
-            self.writer.add_event(max(self.step_count - 1, 0), kind, message, layer)
+            self.session.event(max(self.step_count - 1, 0), kind, message, layer)
 
     def checkpoint(self, state_dict: Mapping[str, torch.Tensor] | None = None) -> None:
         """Store the model's weights (or ``state_dict``) at the current step."""
         self._check_open()
         if self.active:
             state = state_dict if state_dict is not None else self.model.state_dict()
-            self.writer.add_checkpoint(max(self.step_count - 1, 0), self.epoch,
-                                       {k: v for k, v in state.items() if isinstance(v, torch.Tensor)})
-
-    def _flush(self) -> None:
-        self.recorder.finish()
-        self.writer.flush()
-
-    def _on_recorded(self, steps: RecordedSteps) -> None:
-        self.writer.add_steps(steps.to_step_batch())
-        layers = self.recorder.layer_ids
-        for i in np.flatnonzero(steps.nonfinite):
-            bad = np.flatnonzero(~np.isfinite(steps.grad_norm[i]))
-            self.writer.add_event(int(steps.step[i]), "nonfinite",
-                                  f"non-finite values at step {int(steps.step[i])} (loss {steps.loss[i]:g}); "
-                                  f"gradients non-finite in {len(bad)} layers",
-                                  layers[int(bad[0])] if len(bad) else None)
-        self.health.report(steps, self.writer)
+            self.session.add_checkpoint(max(self.step_count - 1, 0), self.epoch, state)
 
     # ------------------------------------------------------------------ end
 
@@ -192,10 +155,7 @@ class Watcher:
         if not self.active:
             return
         self._finalizer.detach()
-        try:
-            self.recorder.close()
-        finally:
-            self.writer.finish(status, error)
+        self.session.finish(status, error)
 
     def __enter__(self) -> Watcher:
         return self
@@ -207,7 +167,6 @@ class Watcher:
             self.close("stopped", "interrupted")
         else:
             from ..graph.doctor import describe_failed_forward
-            from .store import describe_exception
 
             # A forward pass of the watched model that failed: name the module (and the fix for a
             # shape mismatch) in the run file and under the traceback.

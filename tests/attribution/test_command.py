@@ -92,6 +92,14 @@ def test_twin_of_a_zoo_model(tmp_path, capsys):
     assert data["kind"] == "models" and data["columns"][1].startswith("plain20")
 
 
+def test_a_model_without_a_twin_is_refused_in_one_line(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "simple_cnn", "-o", "width=4", "--twin", "-m", "saliency", "--out",
+                           tmp_path / "t.png")
+    assert code == 2 and not (tmp_path / "t.png").exists()
+    assert err.strip() == ("resviz: error: simple_cnn has no plain/residual twin ('resviz models' lists each "
+                           "model's twin); give the other model with --with")
+
+
 def test_sanity_scores(tmp_path, capsys, run_file):
     out = tmp_path / "sanity.png"
     code, stdout, err = run_cli(capsys, run_file, "--sanity", "-m", "saliency", "--images", "2", "--json",

@@ -11,7 +11,7 @@ from resviz.models import (
     model_info,
     rebuild_model,
     resolve_options,
-    twin_name,
+    twin_pair,
     weighted_depth,
 )
 from resviz.models.resnet import PadShortcut
@@ -83,7 +83,7 @@ def test_model_info_reports_family_depth_and_twin():
         "cifar-resnet", 56, 853_018, "add", "plain56")
     assert model_info("densenet").skips == "concat"
     assert model_info("plain20").skips == "no"
-    assert twin_name("plain20") == "resnet20"
+    assert twin_pair("plain20").residual == "resnet20"
 
 
 @pytest.mark.parametrize("norm", ["batch", "group", "layer", "none"])
