@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ResvizError
+
+if TYPE_CHECKING:  # pragma: no cover - torch loads only to build a model
+    from torch import nn
 
 
 @dataclass
