@@ -22,7 +22,7 @@ _LAZY = {
     "list_models": ("resviz.models.registry", "list_models"),
     "open_model": ("resviz.models.resolve", "open_model"),
     "watch": ("resviz.train.watch", "watch"),
-    "open_run": ("resviz.train.store", "open_run"),
+    "open_run": ("resviz.runfile", "open_run"),
     "trace_graph": ("resviz.graph", "trace_graph"),
 }
 

@@ -89,7 +89,7 @@ def write_synthetic_run(path: str | Path, *, steps: int = 200, layers: int = 19,
                         model: str | None = None, twin: str | Path | None = None) -> Path:
     """A complete run file of synthetic steps, evaluations and events (for tests and benchmarks)."""
     from ..models import ModelSpec
-    from ..train.store import EvalRecord, RunWriter, StepBatch
+    from ..runfile import EvalRecord, RunWriter, StepBatch
 
     path = Path(path)
     layer_ids = ["conv1"] + [f"layer{1 + i // 6}.{(i % 6) // 2}.conv{1 + i % 2}" for i in range(max(0, layers - 2))]
@@ -143,7 +143,7 @@ def _percentiles(samples: list[float]) -> str:
 
 def _synthetic_info(name: str, layers: int, blocks: int, residual: bool):
     from ..models import ModelSpec
-    from ..train.store import RunInfo
+    from ..runfile import RunInfo
 
     return RunInfo(path=Path(f"{name}.resviz"), name=name, schema_version=1,
                    model_spec=ModelSpec("resnet110" if residual else "plain110", {}), config={}, device="cpu",
@@ -162,7 +162,7 @@ def _bench_refresh(app: Any, args: argparse.Namespace) -> None:
     from ..gui.comparison import Comparison
     from ..gui.figures import GradientFlowFigure, LossAccuracyFigure
     from ..gui.theme import lookup_table
-    from ..train.store import EvalRecord, StepBatch
+    from ..runfile import EvalRecord, StepBatch
 
     steps, layers = args.steps, args.layers
     runs_for_curves = max(1, math.ceil(args.curves / 5))

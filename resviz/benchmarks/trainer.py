@@ -101,11 +101,11 @@ def _time_trainer(config) -> float:
 def _time_hand_written(config) -> float:
     """The same work without the trainer: the loop a user would write around the recorder."""
     from ..data import BatchLoader, dataset_stats
+    from ..runfile import EvalRecord, RunWriter
     from ..train.device import choose_device, synchronize
     from ..train.metrics import confusion_counts, precision_recall
     from ..train.recorder import GradientRecorder
     from ..train.setup import prepare
-    from ..train.store import EvalRecord, RunWriter
     from ..train.trainer import make_optimizer
 
     device = choose_device(config.device)

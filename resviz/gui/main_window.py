@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (QApplication, QDockWidget, QLabel, QMainWindow, Q
 
 from .. import __version__
 from ..errors import ResvizError
-from ..train.run_status import FINISHED, RUNNING, status_label, status_sentence
+from ..runfile import FINISHED, RUNNING, status_label, status_sentence
 from .architecture_tab import ArchitectureTab
 from .comparison import Comparison
 from .dialogs import ExportDialog, ShortcutsDialog, TrustDialog, error_dialog
@@ -824,7 +824,7 @@ def _unique(path: Path) -> Path:
 
 
 def _has_checkpoints(path: Path) -> bool:
-    from ..train.store import RunReader
+    from ..runfile import RunReader
 
     try:
         with RunReader(path) as reader:

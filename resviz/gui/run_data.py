@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..train.run_status import RUNNING, status_label
+from ..runfile import RUNNING, status_label
 from .decimate import MaxPyramid
 
 # log10 of the smallest norm drawn; zero gradients (a dead layer) sit at the bottom of the scale.
@@ -207,7 +207,7 @@ class RunData:
         """Work out the status word again (a writer may have died); returns whether it changed."""
         live = None
         if self.info.status == RUNNING:
-            from ..train.store import is_live
+            from ..runfile import is_live
 
             live = is_live(self.info)
         word = status_label(self.info.status, self.info.error, live=live)

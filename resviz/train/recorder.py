@@ -38,7 +38,7 @@ from ..errors import ResvizError
 from .layers import OUTPUT_ID, block_modules, layer_parameters, resolve_blocks, unwrap_model
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .store import StepBatch
+    from ..runfile import StepBatch
 
 # Bits of the per-step non-finite flag.
 NONFINITE_LOSS = 1
@@ -82,7 +82,7 @@ class RecordedSteps:
 
     def to_step_batch(self) -> StepBatch:
         """The same steps as the run file's ``StepBatch``."""
-        from .store import StepBatch
+        from ..runfile import StepBatch
 
         return StepBatch(step=self.step, epoch=self.epoch, time=self.time, loss=self.loss, acc=self.acc,
                          lr=self.lr, grad_norm=self.grad_norm, weight_norm=self.weight_norm,

@@ -251,7 +251,7 @@ class Trainer:
                                        augment=False, mean=mean, std=std)
 
     def _open_run(self) -> None:
-        from .store import RunWriter
+        from ..runfile import RunWriter
 
         config = self.config
         self.recorder = GradientRecorder(self.model, every=config.record_every, flush_every=config.flush_every,
@@ -332,7 +332,7 @@ class Trainer:
     def _fail(self, exc: BaseException) -> tuple[str, bool]:
         """Keep every recorded step and mark the run failed (stopped, for an interrupt). Returns the
         message and whether it explains the failure in one line (out of memory, the model's forward)."""
-        from .store import describe_exception
+        from ..runfile import describe_exception
 
         with contextlib.suppress(Exception):
             self.recorder.close()
@@ -507,7 +507,7 @@ class Trainer:
 
     @torch.no_grad()
     def _evaluate(self, epoch: int) -> None:
-        from .store import EvalRecord
+        from ..runfile import EvalRecord
 
         self.recorder.finish()  # the steps before the evaluation reach the file first
         self._raise_if_diverged()

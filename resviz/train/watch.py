@@ -74,7 +74,7 @@ class Watcher:
         self._steps = 0  # steps seen by an idle (non-zero rank) handle
         if not self.active:
             return
-        from .store import RunWriter
+        from ..runfile import RunWriter
 
         classes = list(classes)
         recorder = GradientRecorder(model, every=every, flush_every=flush_every, flush_seconds=flush_seconds,
@@ -137,7 +137,7 @@ class Watcher:
         self._check_open()
         if not self.active:
             return
-        from .store import EvalRecord
+        from ..runfile import EvalRecord
 
         if confusion is None:
             confusion = np.zeros((0, 0), dtype=np.int64)
@@ -207,7 +207,7 @@ class Watcher:
             self.close("stopped", "interrupted")
         else:
             from ..graph.doctor import describe_failed_forward
-            from .store import describe_exception
+            from ..runfile import describe_exception
 
             # A forward pass of the watched model that failed: name the module (and the fix for a
             # shape mismatch) in the run file and under the traceback.

@@ -11,7 +11,7 @@ from resviz.gui.comparison import Comparison
 from resviz.gui.figures import (BlockGradientFigure, ConfusionFigure, DepthProfileFigure, GradientFlowFigure,
                                 LossAccuracyFigure, UpdateRatioFigure)
 from resviz.gui.theme import PRESENTATION
-from resviz.train.store import EvalRecord, StepBatch
+from resviz.runfile import EvalRecord, StepBatch
 
 from gui_support import make_batch, make_info, write_trainer_like_run
 
@@ -202,7 +202,7 @@ def test_profiles_range_follows_the_data(qtbot, twins):
 
 def comparison_of(*paths) -> Comparison:
     """What the run feed hands the window for these run files, read in one go."""
-    from resviz.train.store import RunReader
+    from resviz.runfile import RunReader
 
     comparison = Comparison(max_columns=128)
     for path in paths:

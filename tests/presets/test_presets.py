@@ -10,7 +10,7 @@ from digit_files import write_digit_files
 from resviz.cli import main
 from resviz.errors import ResvizError
 from resviz.presets import PresetOptions, get_preset, list_presets
-from resviz.train.store import open_run
+from resviz.runfile import open_run
 
 
 def test_the_presets_are_listed(capsys):

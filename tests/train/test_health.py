@@ -18,7 +18,7 @@ from resviz.train.config import TrainConfig
 from resviz.train.health import (DEAD_ROWS, PLATEAU_AFTER_STEPS, SPIKE_FACTOR, WARNING_KIND, ZERO_ROWS,
                                  HealthMonitor, HealthWarning, Remedies, model_has_norm)
 from resviz.train.recorder import RecordedSteps
-from resviz.train.store import open_run
+from resviz.runfile import open_run
 from resviz.train.trainer import Trainer, TrainProgress
 
 LAYERS = ["conv1", "block1.conv1", "block1.conv2", "fc"]

@@ -19,7 +19,7 @@ from resviz.train.config import TrainConfig
 from resviz.train.control import TrainingControl
 from resviz.train.device import choose_device
 from resviz.train.metrics import accuracy, confusion_counts, precision_recall
-from resviz.train.store import open_run
+from resviz.runfile import open_run
 from resviz.train import trainer as trainer_module
 from resviz.train.trainer import Trainer, lr_at
 

@@ -7,7 +7,7 @@ import pytest
 
 from resviz.errors import ResvizError
 from resviz.train.config import TrainConfig
-from resviz.train.store import open_run
+from resviz.runfile import open_run
 from resviz.train.twins import twin_configs, train_twins
 
 
