@@ -267,7 +267,8 @@ class Trainer:
             stored["resolved"].update(mean=[float(m) for m in mean], std=[float(s) for s in std])
         self.writer = RunWriter(self.path, model_spec=self.spec, config=stored, layer_ids=self.recorder.layer_ids,
                                 block_ids=self.recorder.block_ids, device=str(self.device), classes=self.classes,
-                                twin=config.twin, commit_every=config.flush_every, overwrite=config.overwrite)
+                                twin=config.twin, commit_every=config.flush_every, overwrite=config.overwrite,
+                                structure=self.recorder.structure)
         self.recorder.clock = self.writer.elapsed
         zoo_model = self._model_override is None and not self.spec.is_user_model
         self.health = HealthMonitor(self.recorder.layer_ids, self.recorder.block_ids, num_classes=len(self.classes),

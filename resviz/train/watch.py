@@ -84,7 +84,7 @@ class Watcher:
         self.writer = RunWriter(self.path, model_spec=getattr(self.model, "resviz_spec", None), config=stored,
                                 layer_ids=recorder.layer_ids, block_ids=recorder.block_ids,
                                 device=str(recorder.device), classes=classes, twin=twin,
-                                commit_every=flush_every, overwrite=overwrite)
+                                commit_every=flush_every, overwrite=overwrite, structure=recorder.structure)
         recorder.clock = self.writer.elapsed
         self.recorder = recorder
         self.health = HealthMonitor(recorder.layer_ids, recorder.block_ids, num_classes=len(classes) or None,
