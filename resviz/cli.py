@@ -87,7 +87,7 @@ def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.Argument
 def is_window_target(word: str) -> bool:
     """A run file, a zoo model name or a model file: what ``resviz WORD`` opens in the window."""
     from .models import is_user_reference, list_models
-    from .train.store import RUN_SUFFIX
+    from .runfile import RUN_SUFFIX
 
     return word.endswith(RUN_SUFFIX) or is_user_reference(word) or word in list_models()
 

@@ -331,7 +331,7 @@ def check_cifar_family(match, command, outcome, folder) -> None:
 def check_vanishing(match, command, outcome, folder) -> None:
     """In the run written, the first layer's gradient norm is orders of magnitude below the last layer's
     (measured: exactly 0 against about 1e-1 for plain56 without norm layers, several seeds)."""
-    from resviz.train.store import RunReader
+    from resviz.runfile import RunReader
 
     runs = [path for path in outcome.written if path.endswith(".resviz")]
     assert len(runs) == 1, outcome.written

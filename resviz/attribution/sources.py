@@ -46,7 +46,7 @@ class ModelSource:
 
 
 def open_run_reader(path: str | os.PathLike):
-    from ..train.store import open_run
+    from ..runfile import open_run
 
     return open_run(path)
 

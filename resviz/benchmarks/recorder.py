@@ -46,8 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..errors import ResvizError
     from ..models import get_model, parse_option
+    from ..runfile import RunWriter
     from ..train.device import choose_device, device_label, synchronize
-    from ..train.store import RunWriter
     from .trainer import report
 
     GradientRecorder = _timed_recorder_class()

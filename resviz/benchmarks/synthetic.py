@@ -46,7 +46,7 @@ def write_synthetic_run(path: str | Path, *, steps: int = 200, layers: int = 19,
                         model: str | None = None, twin: str | Path | None = None) -> Path:
     """A complete run file of synthetic steps, evaluations and events (for tests and benchmarks)."""
     from ..models import ModelSpec
-    from ..train.store import EvalRecord, RunWriter, StepBatch
+    from ..runfile import EvalRecord, RunWriter, StepBatch
 
     path = Path(path)
     layer_ids = ["conv1"] + [f"layer{1 + i // 6}.{(i % 6) // 2}.conv{1 + i % 2}" for i in range(max(0, layers - 2))]

@@ -101,11 +101,11 @@ def _time_trainer(config) -> float:
 def _time_hand_written(config) -> float:
     """The same work without the trainer: the loop a user would write around the recorder."""
     from ..data import BatchLoader, dataset_stats
+    from ..runfile import EvalRecord, RunWriter
     from ..train.device import choose_device, synchronize
     from ..train.metrics import confusion_counts, precision_recall
     from ..train.recorder import GradientRecorder
     from ..train.setup import prepare
-    from ..train.store import EvalRecord, RunWriter
     from ..train.trainer import make_optimizer
 
     device = choose_device(config.device)
@@ -123,7 +123,7 @@ def _time_hand_written(config) -> float:
     recorder = GradientRecorder(model, flush_every=config.flush_every, flush_seconds=config.flush_seconds)
     writer = RunWriter(config.out, model_spec=prepared.spec, config=config.to_dict(), layer_ids=recorder.layer_ids,
                        block_ids=recorder.block_ids, device=str(device), classes=prepared.train.classes,
-                       commit_every=config.flush_every)
+                       commit_every=config.flush_every, structure=recorder.structure)
     recorder.sink = lambda steps: writer.add_steps(steps.to_step_batch())
     recorder.clock = writer.elapsed
     step = 0

@@ -88,7 +88,7 @@ def format_age(updated: float, now: float | None = None) -> str:
 
 
 def list_command(target: Path, *, as_json: bool) -> int:
-    from ..train.store import list_runs, summarize_run
+    from ..runfile import list_runs, summarize_run
 
     if target.is_file():
         summaries = [summarize_run(target)]
@@ -96,7 +96,7 @@ def list_command(target: Path, *, as_json: bool) -> int:
             raise ResvizError(summaries[0].error)
     else:
         summaries = list_runs(target)
-    from ..train.run_status import status_label
+    from ..runfile import status_label
 
     if as_json:
         print(json.dumps([{
@@ -209,7 +209,7 @@ def default_outputs(run_path: Path, out: str | None, evals_out: str | None) -> t
 
 
 def export_run(run_path: Path, *, out: str | None = None, evals_out: str | None = None) -> int:
-    from ..train.store import RunReader
+    from ..runfile import RunReader
 
     steps_out, evals_target = default_outputs(run_path, out, evals_out)
     with RunReader(run_path) as reader:

@@ -30,7 +30,7 @@ from .. import __version__
 from ..assets import ICON, asset_path
 from ..errors import ResvizError
 from ..models import find_twin_pair
-from ..train.run_status import FINISHED, RUNNING, status_label, status_sentence
+from ..runfile import FINISHED, RUNNING, status_label, status_sentence
 from .architecture_tab import ArchitectureTab
 from .comparison import Comparison
 from .dialogs import ExportDialog, ShortcutsDialog, TrustDialog, error_dialog
@@ -834,7 +834,7 @@ def _unique(path: Path) -> Path:
 
 
 def _has_checkpoints(path: Path) -> bool:
-    from ..train.store import RunReader
+    from ..runfile import RunReader
 
     try:
         with RunReader(path) as reader:

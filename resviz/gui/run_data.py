@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..train.run_status import RUNNING, status_label
+from ..runfile import RUNNING, status_label
 from .decimate import MaxPyramid
 
 # log10 of the smallest norm drawn; zero gradients (a dead layer) sit at the bottom of the scale.
@@ -77,7 +77,6 @@ OTHER_COLOURS = ("#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442")
 
 # Options the trainer fits to the data set; they say nothing about the architecture.
 DATA_FITTED_OPTIONS = ("in_channels", "input_size", "num_classes")
-NORM_NAMES = ("BatchNorm", "GroupNorm", "LayerNorm", "InstanceNorm", "LocalResponseNorm", "RMSNorm")
 
 
 def run_label(model_spec: Any, fallback: str) -> str:
@@ -91,15 +90,18 @@ def run_label(model_spec: Any, fallback: str) -> str:
 
 
 def weight_layer_mask(info: Any) -> np.ndarray:
-    """True for the layers with weights proper (convolutions, linear layers), False for norms.
+    """True for the layers with weights proper (convolutions, linear layers), False for norms
+    and other layers (see ``train.layers.layer_kind``).
 
     Normalisation layers' gradients sit on another scale, so interleaved with the convolutions
     they zig-zag the depth profile; the weight layers alone give the classic picture (and are
-    the layers the ResNet paper counts). Zoo models are built on the meta device to look the
-    module types up (free: no memory, no initialisation); otherwise names decide.
+    the layers the ResNet paper counts). The run file records each layer's kind; for a file
+    written before it did, a zoo model is built on the meta device to look the module types up
+    (free: no memory, no initialisation), and otherwise names decide.
     """
     layer_ids = list(info.layer_ids)
-    kinds = _module_kinds(info.model_spec, layer_ids)
+    structure = getattr(info, "structure", None)
+    kinds = structure.layer_kinds if structure is not None else _module_kinds(info.model_spec, layer_ids)
     if kinds is None:
         kinds = ["norm" if _looks_like_norm(name) else "weight" for name in layer_ids]
     mask = np.array([kind == "weight" for kind in kinds], bool)
@@ -112,26 +114,24 @@ def _looks_like_norm(layer_id: str) -> bool:
 
 
 def _module_kinds(model_spec: Any, layer_ids: list[str]) -> list[str] | None:
+    """The layer kinds of a zoo model, rebuilt on the meta device (for run files without them)."""
     if model_spec is None or getattr(model_spec, "is_user_model", True):
         return None
     try:
         import torch
 
         from ..models import rebuild_model
+        from ..train.layers import ROOT_ID, layer_kind
 
         with torch.device("meta"):
             model = rebuild_model(model_spec)
     except Exception:  # noqa: BLE001 - an unknown or changed model: fall back to names
         return None
     modules = dict(model.named_modules())
-    kinds = []
-    for layer_id in layer_ids:
-        module = modules.get(layer_id)
-        if module is None:
-            return None
-        name = type(module).__name__
-        kinds.append("norm" if any(norm in name for norm in NORM_NAMES) else "weight")
-    return kinds
+    modules[ROOT_ID] = model
+    if any(layer_id not in modules for layer_id in layer_ids):
+        return None
+    return [layer_kind(modules[layer_id]) for layer_id in layer_ids]
 
 
 def is_residual(model_spec: Any) -> bool | None:
@@ -209,7 +209,7 @@ class RunData:
         """Work out the status word again (a writer may have died); returns whether it changed."""
         live = None
         if self.info.status == RUNNING:
-            from ..train.store import is_live
+            from ..runfile import is_live
 
             live = is_live(self.info)
         word = status_label(self.info.status, self.info.error, live=live)

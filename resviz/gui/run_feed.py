@@ -69,7 +69,7 @@ class _FeedWorker(QObject):
     def watch(self, path: str) -> None:
         if path in self._watched:
             return
-        from ..train.store import RunReader
+        from ..runfile import RunReader
 
         try:
             reader = RunReader(path)

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..train.run_status import FAILED, RUNNING, STOPPED, status_label, status_sentence
+from ..runfile import FAILED, RUNNING, STOPPED, status_label, status_sentence
 from .theme import STATUS_COLOURS
 from .workers_tasks import TaskThread
 
@@ -31,7 +31,7 @@ STATUS_COLUMN = COLUMNS.index("status")
 
 
 def _list(folder: Path):
-    from ..train.store import list_runs
+    from ..runfile import list_runs
 
     if not folder.is_dir():
         return None
@@ -43,7 +43,7 @@ def _list(folder: Path):
 def _recorded_error(path: Path) -> str | None:
     """The error a run recorded as it ended: why it failed; "interrupted" tells an interrupt from Stop."""
     from ..errors import ResvizError
-    from ..train.store import RunReader
+    from ..runfile import RunReader
 
     try:
         with RunReader(path) as reader:

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QApplication
 # One colour map for gradient norms everywhere (perceptually uniform, colour-blind safe).
 GRADIENT_COLORMAP = "viridis"
 NONFINITE_COLOUR = "#FF2D55"  # non-finite events: a colour no colour map uses
-# Run statuses (run_status words) that call for attention, in the status bar and the runs panel.
+# Run statuses (resviz.runfile.status words) that call for attention, in the status bar and the runs panel.
 STATUS_COLOURS = {"running": "#2E7D32", "stopped": "#B45F06", "interrupted": "#C62828", "failed": "#C62828",
                   "unreadable": "#C62828"}
 # The health-warning banner: dark text on amber, readable in both themes.

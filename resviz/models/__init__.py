@@ -1,26 +1,35 @@
-"""The model zoo: residual networks and their plain twins, plus users' own models."""
+"""The model zoo: residual networks and their plain twins, plus users' own models.
 
-from .pairs import TwinPair, find_twin_pair, twin_pair
-from .reference import is_user_reference
-from .registry import (
-                       ModelInfo,
-                       count_parameters,
-                       get_model,
-                       list_models,
-                       model_device,
-                       model_entry,
-                       model_info,
-                       resolve_options,
-                       weighted_depth,
-)
-from .resolve import LoadedModel, open_model, parse_input_shape, parse_option, rebuild_model
-from .spec import ModelSpec
-from .user import file_sha256, load_user_model
-from .weights import WeightReport, load_weights, read_state_dict, save_weights
+Names load on first use, so ``ModelSpec`` (which run files store) is read without importing
+torch; everything that builds a model imports it.
+"""
 
-__all__ = [
-    "LoadedModel", "ModelInfo", "ModelSpec", "TwinPair", "WeightReport", "count_parameters", "file_sha256",
-    "find_twin_pair", "get_model", "is_user_reference", "list_models", "load_user_model", "model_device",
-    "load_weights", "model_entry", "model_info", "open_model", "parse_input_shape", "parse_option", "read_state_dict",
-    "rebuild_model", "resolve_options", "save_weights", "twin_pair", "weighted_depth",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "TwinPair": "pairs", "find_twin_pair": "pairs", "twin_pair": "pairs",
+    "is_user_reference": "reference",
+    "ModelInfo": "registry", "count_parameters": "registry", "get_model": "registry", "list_models": "registry",
+    "model_device": "registry", "model_entry": "registry", "model_info": "registry", "resolve_options": "registry",
+    "weighted_depth": "registry",
+    "LoadedModel": "resolve", "open_model": "resolve", "parse_input_shape": "resolve", "parse_option": "resolve",
+    "rebuild_model": "resolve",
+    "ModelSpec": "spec",
+    "file_sha256": "user", "load_user_model": "user",
+    "WeightReport": "weights", "load_weights": "weights", "read_state_dict": "weights", "save_weights": "weights",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

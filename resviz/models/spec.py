@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ResvizError
 from .reference import is_user_reference
+
+if TYPE_CHECKING:  # pragma: no cover - torch loads only to build a model
+    pass
 
 
 @dataclass

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..runfile import open_run
 from ..train.config import TrainConfig
-from ..train.store import open_run
 from .base import Claim, Preset, PresetOptions, PresetResult, ProgressCallback, final_mean, smoothed, train_one
 from .figures import new_figure, plot_curves, save_figure
 

@@ -54,7 +54,7 @@ def run(out: Path, options: PresetOptions, on_progress: ProgressCallback | None 
                          device=options.device, out=str(out / "metrics.resviz"), overwrite=True, **settings)
     result = train_one(config, "resnet20", on_progress)
     final = result.evals[-1]
-    from ..train.store import open_run
+    from ..runfile import open_run
 
     with open_run(result.path) as reader:
         classes = list(reader.info().classes)

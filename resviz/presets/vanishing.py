@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..runfile import open_run
 from ..train.config import TrainConfig
-from ..train.store import open_run
 from ..train.twins import twin_configs
 from .base import Claim, Preset, PresetOptions, PresetResult, ProgressCallback, train_one
 from .figures import new_figure, plot_curves, plot_depth_profile, save_figure

@@ -1,4 +1,5 @@
-"""Training: the trainer, the on-device gradient recorder, the run file and the training host.
+"""Training: the trainer, the on-device gradient recorder and the training host (the run file
+they write is ``resviz.runfile``).
 
 Qt-free. Heavier parts load on first use, so ``import resviz.train`` stays quick and one
 part can be used without the others.
@@ -21,12 +22,6 @@ _LAZY = {
     "TrainingProcess": "resviz.train.worker",
     "start_twins": "resviz.train.worker",
     "GradientRecorder": "resviz.train.recorder",
-    "open_run": "resviz.train.store",
-    "list_runs": "resviz.train.store",
-    "RunReader": "resviz.train.store",
-    "RunWriter": "resviz.train.store",
-    "RunInfo": "resviz.train.store",
-    "StepBatch": "resviz.train.store",
 }
 
 __all__ = sorted([*_LAZY, "Watcher", "watch"])

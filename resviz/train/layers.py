@@ -11,11 +11,14 @@ from collections.abc import Iterable, Sequence
 from torch import nn
 
 from ..errors import ResvizError, did_you_mean
+from ..runfile import RunStructure
 
 # The id of the model's own output when it has no blocks (or a user asks for it).
 OUTPUT_ID = "output"
 # The id of parameters held directly by the root module (rare: most models keep them in leaves).
 ROOT_ID = "(model)"
+# Class names of normalisation layers (``nn.BatchNorm2d``, ``nn.GroupNorm``, a user's ``RMSNorm``...).
+NORM_CLASS_NAMES = ("BatchNorm", "GroupNorm", "LayerNorm", "InstanceNorm", "LocalResponseNorm", "RMSNorm")
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
@@ -94,3 +97,33 @@ def resolve_blocks(model: nn.Module, blocks: Iterable[str] | None) -> list[str]:
 def block_modules(model: nn.Module, block_ids: Sequence[str]) -> list[nn.Module]:
     names = dict(model.named_modules())
     return [model if block == OUTPUT_ID else names[block] for block in block_ids]
+
+
+def layer_kind(module: nn.Module) -> str:
+    """What a recorded layer is, by its own parameters: ``"norm"`` (a normalisation layer, by its
+    class name), ``"weight"`` (a weight matrix or kernel: convolutions, linear layers,
+    embeddings) or ``"other"`` (only vectors or scalars, e.g. PReLU).
+
+    Normalisation layers' gradients sit on another scale than the weight layers', so readers
+    draw the depth profile of the weight layers alone (the layers the ResNet paper counts).
+    """
+    if any(norm in type(module).__name__ for norm in NORM_CLASS_NAMES):
+        return "norm"
+    if any(parameter.ndim >= 2 for parameter in module.parameters(recurse=False)):
+        return "weight"
+    return "other"
+
+
+def block_layers(layer_ids: Sequence[str], block_ids: Sequence[str]) -> list[list[str]]:
+    """The layers inside each block: those whose module lies in the block's (every layer for
+    the model's output, ``"output"``)."""
+    return [list(layer_ids) if block == OUTPUT_ID else
+            [layer for layer in layer_ids if layer == block or layer.startswith(block + ".")]
+            for block in block_ids]
+
+
+def run_structure(model: nn.Module, layer_ids: Sequence[str], block_ids: Sequence[str]) -> RunStructure:
+    """What the run file records about the model so that readers never rebuild it."""
+    modules = dict(model.named_modules())
+    kinds = [layer_kind(model if layer == ROOT_ID else modules[layer]) for layer in layer_ids]
+    return RunStructure(layer_kinds=kinds, block_layers=block_layers(layer_ids, block_ids))

@@ -35,10 +35,10 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ResvizError
-from .layers import OUTPUT_ID, block_modules, layer_parameters, resolve_blocks, unwrap_model
+from .layers import OUTPUT_ID, block_modules, layer_parameters, resolve_blocks, run_structure, unwrap_model
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .store import StepBatch
+    from ..runfile import StepBatch
 
 # Bits of the per-step non-finite flag.
 NONFINITE_LOSS = 1
@@ -82,7 +82,7 @@ class RecordedSteps:
 
     def to_step_batch(self) -> StepBatch:
         """The same steps as the run file's ``StepBatch``."""
-        from .store import StepBatch
+        from ..runfile import StepBatch
 
         return StepBatch(step=self.step, epoch=self.epoch, time=self.time, loss=self.loss, acc=self.acc,
                          lr=self.lr, grad_norm=self.grad_norm, weight_norm=self.weight_norm,
@@ -181,6 +181,8 @@ class GradientRecorder:
             raise ResvizError(f"{type(self.model).__name__} has no trainable parameters to record")
         self.layer_ids = [name for name, _ in layers]
         self.block_ids = resolve_blocks(self.model, blocks)
+        # Each layer's kind and each block's layers, for the run file (``RunWriter(structure=...)``).
+        self.structure = run_structure(self.model, self.layer_ids, self.block_ids)
         self.every = every
         self.flush_every = flush_every
         self.flush_seconds = flush_seconds

@@ -26,15 +26,15 @@ from .metrics import precision_recall
 from .recorder import GradientRecorder, NonfiniteSteps, RecordedSteps, describe_nonfinite
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .store import EvalRecord
+    from ..runfile import EvalRecord
 
 NONFINITE_KIND = "nonfinite"
 
 
 def _run_file() -> Any:
-    from . import store
+    from .. import runfile
 
-    return store
+    return runfile
 
 
 def describe_exception(exc: BaseException) -> str:
@@ -93,7 +93,7 @@ class RecordingSession:
         self.writer = _run_file().RunWriter(
             path, model_spec=model_spec, config=dict(config), layer_ids=self.recorder.layer_ids,
             block_ids=self.recorder.block_ids, device=device or str(self.recorder.device), classes=classes,
-            twin=twin, commit_every=flush_every, overwrite=overwrite)
+            twin=twin, commit_every=flush_every, overwrite=overwrite, structure=self.recorder.structure)
         self.recorder.clock = self.writer.elapsed
         self.health = HealthMonitor(self.recorder.layer_ids, self.recorder.block_ids,
                                     num_classes=len(classes) or None,

@@ -153,7 +153,7 @@ class TrainingProcess:
 
     def _mark_run_failed(self, message: str) -> bool:
         """Mark the child's run file failed, unless the child finished it or never wrote one."""
-        from .store import mark_run_ended
+        from ..runfile import mark_run_ended
 
         try:
             return mark_run_ended(self.path, "failed", message, pid=self.pid)
@@ -287,7 +287,7 @@ def child_main(config_data: dict[str, Any], control, messages, threads: int | No
     except ResvizError as exc:
         send("failed", error=str(exc), path=path)
     except BaseException as exc:  # noqa: BLE001 - reported to the window, never raised into it
-        from .store import describe_exception
+        from ..runfile import describe_exception
 
         send("failed", error=describe_exception(exc), path=path)
     finally:

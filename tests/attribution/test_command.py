@@ -18,7 +18,7 @@ SPEC_OPTIONS = {"depth": 8, "width": 4, "input_size": 16, "num_classes": 6}
 @pytest.fixture(scope="module")
 def run_file(tmp_path_factory):
     """A run of the tiny ResNet on shapes with three checkpoints (weights from three seeds)."""
-    from resviz.train.store import RunWriter
+    from resviz.runfile import RunWriter
 
     path = tmp_path_factory.mktemp("runs") / "tiny.resviz"
     config = {"dataset": "shapes", "train_samples": 60, "test_samples": 30, "data_seed": 0, "normalize": True,

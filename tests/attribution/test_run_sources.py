@@ -8,7 +8,7 @@ import pytest
 from resviz.attribution.sources import source_from_run
 from resviz.errors import ResvizError
 from resviz.models import ModelSpec, get_model
-from resviz.train.store import RunWriter
+from resviz.runfile import RunWriter
 
 OPTIONS = {"depth": 8, "width": 4, "input_size": 8, "num_classes": 6}
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from resviz.cli import main
 from resviz.models import ModelSpec
-from resviz.train.store import EvalRecord, RunWriter, StepBatch
+from resviz.runfile import EvalRecord, RunWriter, StepBatch
 
 LAYERS = ["conv1", "layer1.0.conv1", "fc"]
 BLOCKS = ["layer1.0"]
@@ -79,7 +79,7 @@ def test_list_shows_every_run_with_status_and_best_accuracy(tmp_path, capsys):
 def test_a_killed_writer_shows_as_interrupted(tmp_path, capsys):
     path = tmp_path / "killed.resviz"
     code = ("import sys, time, numpy as np\n"
-            "from resviz.train.store import RunWriter\n"
+            "from resviz.runfile import RunWriter\n"
             "w = RunWriter(sys.argv[1], model_spec=None, config={}, layer_ids=['a'], block_ids=[], commit_every=1)\n"
             "w.add_step(0, epoch=0, loss=1.0, grad_norm=[1.0], weight_norm=[1.0], update_ratio=[0.0],\n"
             "           act_grad_norm=[], dead_relu=[])\n"

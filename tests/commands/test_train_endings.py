@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from resviz.errors import ResvizError
-from resviz.train.store import open_run
+from resviz.runfile import open_run
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["-o", "depth=8", "-o", "width=4", "-o", "input_size=8", "--samples", "32", "--test-samples", "12",

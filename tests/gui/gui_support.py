@@ -10,7 +10,7 @@ from PySide6.QtCore import QTimer
 
 from resviz.benchmarks.synthetic import synthetic_columns
 from resviz.models import ModelSpec
-from resviz.train.store import RunInfo, StepBatch
+from resviz.runfile import RunInfo, StepBatch
 
 
 def make_info(name: str = "run", model: str = "resnet20", layers: int = 5, blocks: int = 3) -> RunInfo:
@@ -30,7 +30,7 @@ WRITER = textwrap.dedent("""
     import pathlib, sys, time
     import numpy as np
     from resviz.models import ModelSpec
-    from resviz.train.store import RunWriter
+    from resviz.runfile import RunWriter
     path, gate = sys.argv[1], pathlib.Path(sys.argv[2])
     with RunWriter(path, model_spec=ModelSpec("resnet20", {}), config={}, layer_ids=["conv1", "fc"],
                    block_ids=["layer1.0"], classes=["a", "b"], commit_every=10, commit_seconds=60) as writer:
@@ -93,7 +93,7 @@ def write_trainer_like_run(path: Path, *, steps: int = 141, eval_steps: tuple[in
     steps done (one past the last step it saw), with accuracy 0.1, 0.2, ... in order; warning events
     as (step, message). With ``status`` None the writer is returned still open (a live run)."""
     from resviz.benchmarks.synthetic import synthetic_columns
-    from resviz.train.store import EvalRecord, RunWriter
+    from resviz.runfile import EvalRecord, RunWriter
 
     columns = synthetic_columns(steps, layers, blocks, residual=True, first_step=0)
     writer = RunWriter(path, model_spec=ModelSpec("resnet20", {}), config={}, classes=["a", "b"],

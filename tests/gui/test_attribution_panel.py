@@ -173,7 +173,7 @@ def test_image_files_and_models_side_by_side(panel, qtbot, tmp_path):
 
 
 def test_run_checkpoints_across_training(panel, qtbot, tmp_path):
-    from resviz.train.store import RunWriter
+    from resviz.runfile import RunWriter
 
     model = tiny_model()
     path = tmp_path / "tiny.resviz"

@@ -17,7 +17,7 @@ from resviz.gui.figures import (
     UpdateRatioFigure,
 )
 from resviz.gui.theme import PRESENTATION
-from resviz.train.store import EvalRecord, StepBatch
+from resviz.runfile import EvalRecord, StepBatch
 
 from gui_support import make_batch, make_info, write_trainer_like_run
 
@@ -208,7 +208,7 @@ def test_profiles_range_follows_the_data(qtbot, twins):
 
 def comparison_of(*paths) -> Comparison:
     """What the run feed hands the window for these run files, read in one go."""
-    from resviz.train.store import RunReader
+    from resviz.runfile import RunReader
 
     comparison = Comparison(max_columns=128)
     for path in paths:

@@ -12,7 +12,7 @@ from resviz.gui.comparison import Comparison
 from resviz.gui.decimate import MaxPyramid, max_pool_rows
 from resviz.gui.run_data import LOG_FLOOR, LOG_NONFINITE, PLAIN_COLOUR, RESIDUAL_COLOUR, RunData, log10_norms
 from resviz.gui.state import ColourLevels, Timeline
-from resviz.train.store import EvalRecord
+from resviz.runfile import EvalRecord
 
 from gui_support import make_batch, make_info
 
@@ -194,7 +194,7 @@ def test_the_last_evaluation_shows_when_the_last_steps_were_not_recorded():
 
 
 def test_warnings_are_reached_with_the_timeline():
-    from resviz.train.store import EventRecord
+    from resviz.runfile import EventRecord
 
     comparison = Comparison()
     run = comparison.add(make_info("p", "plain20"))

@@ -22,7 +22,7 @@ from resviz.benchmarks.synthetic import write_synthetic_run
 from resviz.gui.main_window import TABS
 from resviz.gui.model_choice import ModelChoice
 from resviz.gui.theme import PRESENTATION
-from resviz.train.store import RunReader, RunWriter
+from resviz.runfile import RunReader, RunWriter
 
 from gui_support import WRITER, write_trainer_like_run
 

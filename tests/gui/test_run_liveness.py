@@ -9,7 +9,7 @@ import sys
 
 from resviz.cli import main
 from resviz.errors import ResvizError
-from resviz.train.store import open_run
+from resviz.runfile import open_run
 
 from gui_support import WRITER
 

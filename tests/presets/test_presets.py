@@ -9,7 +9,7 @@ import pytest
 from resviz.cli import main
 from resviz.errors import ResvizError
 from resviz.presets import PresetOptions, get_preset, list_presets
-from resviz.train.store import open_run
+from resviz.runfile import open_run
 
 from digit_files import write_digit_files
 

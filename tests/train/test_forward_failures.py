@@ -14,8 +14,8 @@ import resviz
 from resviz.cli import main
 from resviz.data import make_shapes
 from resviz.errors import ResvizError
+from resviz.runfile import open_run
 from resviz.train.config import TrainConfig
-from resviz.train.store import open_run
 from resviz.train.trainer import Trainer
 
 # ``body.1.inner`` raises at training step 7; ``layer1.0`` is the seeds' ResNetBlock(64, 128)

@@ -14,6 +14,7 @@ from torch import nn
 import resviz
 from resviz.cli import main
 from resviz.commands.train import TrainingProgressLine, WarningLine
+from resviz.runfile import open_run
 from resviz.train.config import TrainConfig
 from resviz.train.health import (
     DEAD_ROWS,
@@ -27,7 +28,6 @@ from resviz.train.health import (
     model_has_norm,
 )
 from resviz.train.recorder import RecordedSteps
-from resviz.train.store import open_run
 from resviz.train.trainer import Trainer, TrainProgress
 
 LAYERS = ["conv1", "block1.conv1", "block1.conv2", "fc"]

@@ -11,9 +11,9 @@ from torch import nn
 import resviz
 from resviz.data import make_shapes
 from resviz.models import get_model
+from resviz.runfile import open_run
 from resviz.train.config import TrainConfig
 from resviz.train.session import NONFINITE_KIND, RecordingSession
-from resviz.train.store import open_run
 from resviz.train.trainer import Trainer
 
 NAN_AT = 1

@@ -8,7 +8,7 @@ import torch
 
 from resviz.cli import main
 from resviz.commands.train import TrainingProgressLine
-from resviz.train.store import open_run
+from resviz.runfile import open_run
 from resviz.train.trainer import TrainProgress
 
 TINY = ["-o", "depth=8", "-o", "width=4", "-o", "input_size=8", "--samples", "32", "--test-samples", "12",

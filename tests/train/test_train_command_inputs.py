@@ -9,8 +9,8 @@ import numpy as np
 from PIL import Image
 
 from resviz.cli import main
+from resviz.runfile import open_run
 from resviz.train.config import TrainConfig
-from resviz.train.store import open_run
 
 TINY = ["-o", "depth=8", "-o", "width=4", "--batch-size", "4", "--steps", "1", "--quiet"]
 

@@ -15,12 +15,12 @@ from torch import nn
 from resviz.data import ImageData, dataset_stats, make_shapes
 from resviz.errors import ResvizError
 from resviz.models import get_model, rebuild_model
+from resviz.runfile import open_run
 from resviz.train import trainer as trainer_module
 from resviz.train.config import TrainConfig
 from resviz.train.control import TrainingControl
 from resviz.train.device import choose_device
 from resviz.train.metrics import accuracy, confusion_counts, precision_recall
-from resviz.train.store import open_run
 from resviz.train.trainer import Trainer, lr_at
 
 TINY = {"depth": 8, "width": 4, "norm": "none", "input_size": 8}

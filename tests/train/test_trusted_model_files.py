@@ -7,9 +7,9 @@ import textwrap
 
 from resviz.cli import main
 from resviz.models import file_sha256
+from resviz.runfile import open_run
 from resviz.train import setup
 from resviz.train.config import TrainConfig
-from resviz.train.store import open_run
 from resviz.train.worker import TrainingProcess
 
 TRUSTED = textwrap.dedent("""

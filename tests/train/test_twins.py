@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from resviz.errors import ResvizError
+from resviz.runfile import open_run
 from resviz.train.config import TrainConfig
-from resviz.train.store import open_run
 from resviz.train.twins import train_twins, twin_configs
 
 

@@ -15,8 +15,8 @@ import torch.nn.functional as F
 import resviz
 from resviz.errors import ResvizError
 from resviz.models import get_model
+from resviz.runfile import open_run
 from resviz.train.layers import layer_parameters
-from resviz.train.store import open_run
 from resviz.train.watch import Watcher
 
 HERE = Path(__file__).parent
@@ -151,7 +151,7 @@ def test_distributed_data_parallel_under_torchrun_records_averaged_gradients_on_
 def test_two_watches_of_one_run_file_at_once_one_records_the_other_gets_one_line(tmp_path, monkeypatch):
     import threading
 
-    import resviz.train.store as store
+    import resviz.runfile.writer as store
 
     monkeypatch.setattr(store, "CLAIM_SECONDS", 0.05)  # the loser need not wait out a probing reader here
     path = tmp_path / "same.resviz"

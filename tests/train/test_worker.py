@@ -6,8 +6,8 @@ import os
 import textwrap
 import time
 
+from resviz.runfile import open_run
 from resviz.train.config import TrainConfig
-from resviz.train.store import open_run
 from resviz.train.worker import TrainingProcess, describe_exit, start_twins
 
 TINY = {"depth": 8, "width": 4, "norm": "none", "input_size": 8}

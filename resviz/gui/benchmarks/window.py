@@ -56,7 +56,7 @@ def _percentiles(samples: list[float]) -> str:
 
 def _synthetic_info(name: str, layers: int, blocks: int, residual: bool):
     from ...models import ModelSpec
-    from ...train.store import RunInfo
+    from ...runfile import RunInfo
 
     return RunInfo(path=Path(f"{name}.resviz"), name=name, schema_version=1,
                    model_spec=ModelSpec("resnet110" if residual else "plain110", {}), config={}, device="cpu",
@@ -71,7 +71,7 @@ def _bench_refresh(app: Any, args: argparse.Namespace) -> None:
     import pyqtgraph as pg
     from PySide6.QtCore import QRectF
 
-    from ...train.store import EvalRecord, StepBatch
+    from ...runfile import EvalRecord, StepBatch
     from ..comparison import Comparison
     from ..figures import GradientFlowFigure, LossAccuracyFigure
     from ..theme import lookup_table

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QSizePolicy
 
 from ...errors import ResvizError
 from ...files import atomic_path
-from ...train.run_status import RUNNING
+from ...runfile import RUNNING
 from ..run_data import RunData
 from ..theme import LIGHT, Theme
 

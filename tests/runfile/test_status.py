@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from resviz.train.run_status import status_label, status_sentence
+from resviz.runfile import status_label, status_sentence
 
 
 @pytest.mark.parametrize("status, error, live, word", [

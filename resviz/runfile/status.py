@@ -1,4 +1,5 @@
-"""The word a run's status is shown as, the same in the window and on the command line.
+"""How a run ended, in words: the status word shown in the window and on the command line, and
+the error text a failed run records.
 
 A run file records ``running``, ``finished``, ``failed`` or ``stopped`` (with an error text).
 Readers tell more than that: a run still marked running whose writer is gone, or one stopped
@@ -29,6 +30,12 @@ def status_label(status: str, error: str | None = None, *, live: bool | None = N
     return status
 
 
+def run_status(recorded_status: str, live: bool) -> str:
+    """The status to show for a run: its file's, except ``"interrupted"`` for a run the file calls
+    running whose writer is gone."""
+    return status_label(recorded_status, live=live)
+
+
 def status_sentence(label: str, error: str | None = None) -> str:
     """One line that explains ``label`` (for tooltips): what happened, and the recorded reason."""
     reason = (error or "").strip().splitlines()[0] if (error or "").strip() else ""
@@ -45,5 +52,11 @@ def status_sentence(label: str, error: str | None = None) -> str:
     return text
 
 
+def describe_exception(exc: BaseException) -> str:
+    """The error text stored with a failed run: ``TypeName: message``."""
+    message = str(exc).strip()
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
 __all__ = ["FAILED", "FINISHED", "INTERRUPTED", "INTERRUPTED_ERROR", "RUNNING", "STOPPED", "TROUBLE", "UNREADABLE",
-           "status_label", "status_sentence"]
+           "describe_exception", "run_status", "status_label", "status_sentence"]

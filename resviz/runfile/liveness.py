@@ -17,11 +17,15 @@ import socket
 import time
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 try:  # POSIX; without it liveness falls back to the process id
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .records import RunInfo
 
 LOCK_SUFFIX = "-lock"
 # A run written on another machine whose writer has not committed for this long is no longer live.
@@ -199,5 +203,13 @@ def writer_alive(status: str, *, host: str | None, pid: int | None, start: str |
     return ((now if now is not None else time.time()) - updated) < LIVE_SECONDS
 
 
-__all__ = ["LIVE_SECONDS", "WriterLock", "lock_path", "own_process_start", "probe_writer_lock", "process_alive",
-           "process_start", "writer_alive"]
+def is_live(info: RunInfo, now: float | None = None) -> bool:
+    """Whether the run's writer is writing it now, judged again (``RunReader.info()`` already
+    judged it when it read ``info``: ``info.live``). See ``writer_alive``."""
+    return writer_alive(info.recorded_status or info.status, host=info.host, pid=info.pid,
+                        start=info.writer_start, updated=info.updated, lock=probe_writer_lock(Path(info.path)),
+                        now=now)
+
+
+__all__ = ["LIVE_SECONDS", "WriterLock", "is_live", "lock_path", "own_process_start", "probe_writer_lock",
+           "process_alive", "process_start", "writer_alive"]

@@ -1,0 +1,71 @@
+"""What the recorder watches, and what the run file records about it: each layer's kind and
+each block's layers, so that readers never rebuild the model."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import resviz
+from resviz.models import get_model
+from resviz.runfile import open_run
+from resviz.train.layers import OUTPUT_ID, ROOT_ID, layer_kind, layer_parameters, run_structure
+from resviz.train.recorder import GradientRecorder
+
+
+class RMSNorm(nn.Module):  # a user's norm layer: known by its class name
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(width))
+
+
+class Scaled(nn.Module):  # a learnable scalar around a linear layer, held by the root itself
+    def __init__(self) -> None:
+        super().__init__()
+        self.gain = nn.Parameter(torch.ones(()))
+        self.body = nn.Sequential(nn.Linear(3, 4), nn.PReLU(), nn.Linear(4, 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.gain * self.body(x)
+
+
+def test_each_layer_kind_follows_its_own_parameters_and_norms_their_class():
+    kinds = [layer_kind(module) for module in (
+        nn.Conv2d(3, 4, 3), nn.Linear(3, 4), nn.Embedding(5, 2), nn.BatchNorm2d(4), nn.GroupNorm(2, 4),
+        nn.LayerNorm(4), nn.InstanceNorm2d(4, affine=True), RMSNorm(4), nn.PReLU())]
+    assert kinds == ["weight"] * 3 + ["norm"] * 5 + ["other"]
+
+
+def test_the_structure_of_a_zoo_model_matches_its_module_types_and_blocks():
+    model = get_model("resnet20", width=4)
+    layer_ids = [name for name, _ in layer_parameters(model)]
+    block_ids = [f"layer{s}.{b}" for s in (1, 2, 3) for b in range(3)]
+    structure = run_structure(model, layer_ids, block_ids)
+    modules = dict(model.named_modules())
+    expected = ["norm" if isinstance(modules[i], nn.BatchNorm2d) else "weight" for i in layer_ids]
+    assert structure.layer_kinds == expected and expected.count("weight") == 20  # ResNet-20's 19 convs + fc
+    assert structure.block_layers[0] == ["layer1.0.conv1", "layer1.0.bn1", "layer1.0.conv2", "layer1.0.bn2"]
+    inside = [layer for layers in structure.block_layers for layer in layers]
+    assert sorted(inside) == sorted(set(layer_ids) - {"conv1", "bn1", "fc"})  # each block layer once
+
+
+def test_a_model_watched_at_its_output_with_parameters_on_its_root():
+    model = Scaled()
+    layer_ids = [name for name, _ in layer_parameters(model)]
+    assert layer_ids == [ROOT_ID, "body.0", "body.1", "body.2"]
+    structure = run_structure(model, layer_ids, [OUTPUT_ID])
+    assert structure.layer_kinds == ["other", "weight", "other", "weight"]
+    assert structure.block_layers == [layer_ids]
+
+
+def test_a_watched_loop_records_the_structure_the_recorder_found(tmp_path):
+    model = get_model("resnet20", depth=8, width=4, input_size=8)
+    with resviz.watch(model, run=tmp_path / "mine.resviz") as rec:
+        loss = F.cross_entropy(model(torch.randn(2, 3, 8, 8)), torch.tensor([0, 1]))
+        loss.backward()
+        rec.step(loss=loss)
+    recorder = GradientRecorder(model)
+    with open_run(tmp_path / "mine.resviz") as reader:
+        assert reader.structure == recorder.structure
+        assert set(reader.structure.layer_kinds) == {"weight", "norm"}
