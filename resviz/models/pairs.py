@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ResvizError
+from .reference import is_user_reference
 from .registry import model_entry
 from .spec import ModelSpec
-from .user import is_user_reference
 
 # The option that makes a zoo model plain or residual: each twin's own default decides it.
 SIDE_OPTION = "residual"

@@ -2,11 +2,12 @@
 
 Plain-20 and Plain-56, ResNet-20 and ResNet-56, all with BatchNorm, trained with the same
 recipe, seed and data order. BatchNorm keeps the gradient from vanishing, yet the 56-layer
-plain net reaches a higher *training* error than the 20-layer one: the problem is
-optimisation, not overfitting. With shortcuts the deeper net trains, and depth costs far less.
-The figure shows the four training-error curves on one axis, as in the paper. (He et al.'s
-ResNet-56 overtakes ResNet-20 only after tens of thousands of steps; a CPU budget of minutes
-shows the plain net's collapse, not that overtaking.)
+plain net reaches a far higher *training* error than the 20-layer one: the problem is
+optimisation, not overfitting. With shortcuts the deeper net trains as well as the shallower
+one: at the full budget (about 1,000 steps) both residual nets end near zero training error.
+The figure shows the four training-error curves on one axis, as in the paper. On the quick
+budget ResNet-56 is still behind ResNet-20 (it starts slower), so that claim is checked on
+the full budget only; the quick one checks that depth costs the residual nets far less.
 """
 
 from __future__ import annotations
@@ -23,9 +24,15 @@ from .figures import new_figure, plot_curves, save_figure
 MODELS = (("plain20", "Plain-20", "plain"), ("plain56", "Plain-56", "plain-deep"),
           ("resnet20", "ResNet-20", "residual"), ("resnet56", "ResNet-56", "residual-deep"))
 BUDGETS = {
-    "full": dict(epochs=10, train_samples=2000, test_samples=300, model_options={"input_size": 16, "width": 8}),
-    "quick": dict(epochs=2, train_samples=1000, test_samples=200, model_options={"input_size": 16, "width": 8}),
+    "full": dict(epochs=16, batch_size=32, train_samples=2000, test_samples=300,
+                 model_options={"input_size": 16, "width": 8}),
+    "quick": dict(epochs=2, batch_size=32, train_samples=1000, test_samples=200,
+                  model_options={"input_size": 16, "width": 8}),
 }
+# "Does not train worse": ResNet-56 ends within this much training error of ResNet-20. Both end
+# near zero at the full budget (0.5 % and 0.1 %, seed 0, where Plain-56 ends 67 points above Plain-20):
+# a point is the noise of an almost-fitted training set, not a cost of depth.
+RESIDUAL_TOLERANCE = 0.01
 
 
 def training_error(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -57,6 +64,10 @@ def run(out: Path, options: PresetOptions, on_progress: ProgressCallback | None 
         Claim("depth costs the residual nets less than the plain nets",
               residual_gap < plain_gap, f"{residual_gap:+.1%} vs {plain_gap:+.1%}"),
     ]
+    if options.budget == "full":
+        claims.append(Claim(f"the deeper residual net does not train worse: ResNet-56 ends within "
+                            f"{RESIDUAL_TOLERANCE:.0%} of ResNet-20", residual_gap <= RESIDUAL_TOLERANCE,
+                            f"{final['resnet56']:.1%} vs {final['resnet20']:.1%}"))
     figure, (axes,) = new_figure(1, width=7.0, height=4.6)
     window = max(5, len(next(iter(errors.values()))[0]) // 25)
     curves = [(label, errors[model][0], smoothed(errors[model][1], window), role) for model, label, role in MODELS]

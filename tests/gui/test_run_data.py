@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from resviz.gui.run_data import weight_layer_mask
+from resviz.models import resolve
 from resviz.models.spec import ModelSpec
 from resviz.runfile import RunStructure
 
@@ -15,7 +16,7 @@ def test_weight_layers_come_from_the_run_file_without_rebuilding_the_model(monke
     def never(*args, **kwargs):
         pytest.fail("the model was rebuilt although the run file says what each layer is")
 
-    monkeypatch.setattr(ModelSpec, "build", never)
+    monkeypatch.setattr(resolve, "rebuild_model", never)
     info = make_info("r", "resnet20", layers=4)
     info.layer_ids = ["conv1", "bn1", "act", "fc"]
     # Names alone would call "act" a weight layer; the run file knows it holds only a vector.
