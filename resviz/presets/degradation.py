@@ -5,9 +5,10 @@ recipe, seed and data order. BatchNorm keeps the gradient from vanishing, yet th
 plain net reaches a far higher *training* error than the 20-layer one: the problem is
 optimisation, not overfitting. With shortcuts the deeper net trains as well as the shallower
 one: at the full budget (about 1,000 steps) both residual nets end near zero training error.
-The figure shows the four training-error curves on one axis, as in the paper. On the quick
-budget ResNet-56 is still behind ResNet-20 (it starts slower), so that claim is checked on
-the full budget only; the quick one checks that depth costs the residual nets far less.
+The figure shows the four training-error curves on one axis, as in the paper. After the
+quick budget's 64 steps ResNet-56 is still catching up with ResNet-20 (it starts slower), so
+``--quick`` checks only that Plain-56 trains worse than Plain-20 and ResNet-56 better than
+Plain-56; the full budget also checks what depth costs each family.
 """
 
 from __future__ import annotations
@@ -61,13 +62,15 @@ def run(out: Path, options: PresetOptions, on_progress: ProgressCallback | None 
               f"{final['plain56']:.1%} vs {final['plain20']:.1%}"),
         Claim("with shortcuts the deep net trains: ResNet-56's training error is below Plain-56's",
               final["resnet56"] < final["plain56"], f"{final['resnet56']:.1%} vs {final['plain56']:.1%}"),
-        Claim("depth costs the residual nets less than the plain nets",
-              residual_gap < plain_gap, f"{residual_gap:+.1%} vs {plain_gap:+.1%}"),
     ]
-    if options.budget == "full":
-        claims.append(Claim(f"the deeper residual net does not train worse: ResNet-56 ends within "
-                            f"{RESIDUAL_TOLERANCE:.0%} of ResNet-20", residual_gap <= RESIDUAL_TOLERANCE,
-                            f"{final['resnet56']:.1%} vs {final['resnet20']:.1%}"))
+    if options.budget == "full":  # after 64 quick steps ResNet-56 is still catching up (see the docstring)
+        claims += [
+            Claim("depth costs the residual nets less than the plain nets",
+                  residual_gap < plain_gap, f"{residual_gap:+.1%} vs {plain_gap:+.1%}"),
+            Claim(f"the deeper residual net does not train worse: ResNet-56 ends within "
+                  f"{RESIDUAL_TOLERANCE:.0%} of ResNet-20", residual_gap <= RESIDUAL_TOLERANCE,
+                  f"{final['resnet56']:.1%} vs {final['resnet20']:.1%}"),
+        ]
     figure, (axes,) = new_figure(1, width=7.0, height=4.6)
     window = max(5, len(next(iter(errors.values()))[0]) // 25)
     curves = [(label, errors[model][0], smoothed(errors[model][1], window), role) for model, label, role in MODELS]
