@@ -17,27 +17,19 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from PySide6.QtCore import QSize, Qt, Signal, Slot
-from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QComboBox,
-    QCompleter,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
     QProgressBar,
     QPushButton,
     QScrollArea,
-    QSlider,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -47,7 +39,6 @@ from ..attribution.grid import (
     GridResult,
     SampleSet,
     compute_grid,
-    merge_samples,
     panel_source,
     resolve_sources,
     subset_samples,
@@ -56,13 +47,15 @@ from ..attribution.sources import pick_steps
 from ..errors import ResvizError
 from ..files import atomic_path
 from ..views.attribution import AttributionRequest
-from .attribution_drawing import ERROR, MUTED, DrawSettings, numpy_to_qimage
+from .attribution_display import DisplaySettingsBox
+from .attribution_drawing import ERROR, MUTED, DrawSettings
+from .attribution_explain import ExplainBox
 from .attribution_grid import AttributionGrid
 from .attribution_options import MethodOptionsEditor
+from .attribution_samples import SamplePicker
 from .workers_tasks import MODEL_LOCK, TaskThread, stop_all_tasks
 
 POOL_SIZE = 24  # samples offered to pick from (balanced over the classes)
-DEFAULT_SELECTION = 4
 CHECKPOINT_COLUMNS = 6  # checkpoints compared across training
 
 
@@ -93,8 +86,6 @@ class AttributionPanel(QWidget):
         self._pool_key: tuple = ("model", 0)  # the source whose input shape and data set the samples follow
         self._run_path: Path | None = None
         self._run_steps: list[int] = []
-        self._pool: SampleSet | None = None
-        self._files = None  # Samples from image files
         self._task: TaskThread | None = None
         self._task_kind = ""
         self._pending_run = False
@@ -104,21 +95,15 @@ class AttributionPanel(QWidget):
         events = self.request.events
         events.sources.connect(self._show_sources)
         events.source.connect(self._show_source)
-        events.samples.connect(self._show_samples)
         events.methods.connect(self._show_methods)
-        events.target.connect(self._show_target)
         events.layer.connect(self._show_layer)
         self._show_sources()
         self._show_methods(self.request.methods)
-        self._show_target(self.request.target)
         self._update_enabled()
 
     # construction ---------------------------------------------------------------------------
 
     def _build_ui(self) -> None:
-        from ..attribution.colormaps import list_colormaps
-        from ..attribution.render import SIGNS
-        from ..data import DATASETS
 
         controls = QWidget()
         column = QVBoxLayout(controls)
@@ -136,38 +121,11 @@ class AttributionPanel(QWidget):
         model_form.addRow("explain", self.source_box)
         column.addWidget(model_box)
 
-        samples_box = QGroupBox("Samples")
-        samples_layout = QVBoxLayout(samples_box)
-        row = QHBoxLayout()
-        self.dataset_box = QComboBox()
-        self.dataset_box.addItems(list(DATASETS))
-        self.dataset_box.setCurrentText(self.request.dataset)
-        self.dataset_box.setToolTip("The data set to take samples from (shapes needs no download)")
-        self.dataset_box.currentTextChanged.connect(self.set_dataset)
-        row.addWidget(QLabel("data set"))
-        row.addWidget(self.dataset_box, 1)
-        samples_layout.addLayout(row)
-        self.sample_list = QListWidget()
-        self.sample_list.setViewMode(QListWidget.ViewMode.IconMode)
-        self.sample_list.setIconSize(QSize(48, 48))
-        self.sample_list.setGridSize(QSize(64, 72))
-        self.sample_list.setResizeMode(QListWidget.ResizeMode.Adjust)
-        self.sample_list.setMovement(QListWidget.Movement.Static)
-        self.sample_list.setSelectionMode(QAbstractItemView.SelectionMode.MultiSelection)
-        self.sample_list.setMinimumHeight(160)
-        self.sample_list.setToolTip("Click to pick the samples to explain (one row each)")
-        self.sample_list.itemSelectionChanged.connect(self._on_samples_picked)
-        samples_layout.addWidget(self.sample_list)
-        row = QHBoxLayout()
-        add_file = QPushButton("Add image…")
-        add_file.setToolTip("Explain an image file (converted to the model's input size and channels)")
-        add_file.clicked.connect(self._on_add_file)
-        one_each = QPushButton("One per class")
-        one_each.clicked.connect(lambda: self.select_samples(list(range(DEFAULT_SELECTION))))
-        row.addWidget(add_file)
-        row.addWidget(one_each)
-        samples_layout.addLayout(row)
-        column.addWidget(samples_box)
+        self.samples_box = SamplePicker(self.request)
+        self.samples_box.dataset_chosen.connect(self.set_dataset)
+        self.samples_box.add_files_clicked.connect(self._on_add_file)
+        self.sample_list, self.dataset_box = self.samples_box.sample_list, self.samples_box.dataset_box
+        column.addWidget(self.samples_box)
 
         methods_box = QGroupBox("Methods")
         methods_grid = QGridLayout(methods_box)
@@ -182,54 +140,13 @@ class AttributionPanel(QWidget):
         methods_grid.addWidget(self.options_editor, (len(self._methods_info) + 1) // 2, 0, 1, 2)
         column.addWidget(methods_box)
 
-        target_box = QGroupBox("Explain")
-        target_form = QFormLayout(target_box)
-        self.target_box = QComboBox()
-        self.target_box.addItem("predicted class", None)
-        self.target_box.addItem("true label", "label")
-        self.target_box.currentIndexChanged.connect(
-            lambda index: setattr(self.request, "target", self.target_box.itemData(index)))
-        self.layer_box = QComboBox()
-        self.layer_box.setEditable(True)
-        self.layer_box.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        self.layer_box.lineEdit().setPlaceholderText("default: last spatial layer")
-        self.layer_box.setToolTip("The Grad-CAM layer (a module qualified name); click a box in the architecture view")
-        self.layer_box.currentTextChanged.connect(lambda text: setattr(self.request, "layer", text))
-        target_form.addRow("class", self.target_box)
-        target_form.addRow("Grad-CAM layer", self.layer_box)
-        column.addWidget(target_box)
+        self.explain_box = ExplainBox(self.request)
+        self.target_box, self.layer_box = self.explain_box.target_box, self.explain_box.layer_box
+        column.addWidget(self.explain_box)
 
-        draw_box = QGroupBox("Display")
-        draw_form = QFormLayout(draw_box)
-        self.sign_box = QComboBox()
-        self.sign_box.addItem("method default", None)
-        for sign in SIGNS:
-            self.sign_box.addItem(sign, sign)
-        self.percentile_box = QDoubleSpinBox()
-        self.percentile_box.setRange(0.0, 50.0)
-        self.percentile_box.setSingleStep(0.5)
-        self.percentile_box.setValue(1.0)
-        self.percentile_box.setSuffix(" %")
-        self.percentile_box.setToolTip("Clip the top percent of values as outliers, so they do not wash out the map")
-        self.cmap_box = QComboBox()
-        self.cmap_box.addItem("default", None)
-        for name in list_colormaps():
-            self.cmap_box.addItem(name, name)
-        self.overlay_check = QCheckBox("overlay on the image")
-        self.overlay_check.setChecked(True)
-        self.alpha_slider = QSlider(Qt.Orientation.Horizontal)
-        self.alpha_slider.setRange(0, 100)
-        self.alpha_slider.setValue(70)
-        self.alpha_slider.setToolTip("Overlay opacity")
-        draw_form.addRow("sign", self.sign_box)
-        draw_form.addRow("clip outliers", self.percentile_box)
-        draw_form.addRow("colour map", self.cmap_box)
-        draw_form.addRow(self.overlay_check)
-        draw_form.addRow("opacity", self.alpha_slider)
-        for signal in (self.sign_box.currentIndexChanged, self.cmap_box.currentIndexChanged,
-                       self.percentile_box.valueChanged, self.overlay_check.toggled, self.alpha_slider.valueChanged):
-            signal.connect(self._on_settings_changed)
-        column.addWidget(draw_box)
+        self.display_box = DisplaySettingsBox()
+        self.display_box.settings_changed.connect(self._on_display_changed)
+        column.addWidget(self.display_box)
         column.addStretch(1)
 
         scroll = QScrollArea()
@@ -306,12 +223,12 @@ class AttributionPanel(QWidget):
                               + ", ".join("x".join(map(str, sh)) for sh in sorted(shapes)))
         self.cancel()
         if dataset:
-            self._set_dataset_box(dataset)
+            self.request.dataset = dataset
         self._run_path, self._run_steps = None, []
         self._model_sources = sources
         self._resolved = {("model", i): src for i, src in enumerate(sources)}
         self._pool_key = ("model", 0)
-        self._fill_layers(sources[0].model)
+        self.explain_box.fill_layers(sources[0].model)
         choices = [(f"model:{i}", src.label) for i, src in enumerate(sources)]
         self.request.set_source_choices(choices + ([("models", "all side by side")] if len(sources) > 1 else []))
         self.source_box.setEnabled(len(sources) > 1)
@@ -347,19 +264,11 @@ class AttributionPanel(QWidget):
         self.source_box.setEnabled(True)
         dataset = (info.config or {}).get("dataset")
         if dataset:
-            self._set_dataset_box(dataset)
+            self.request.dataset = dataset
         name = info.model_spec.name if info.model_spec else info.name
         self.model_label.setText(html.escape(f"{name} ({path.name})"))
         self._clear_grid()
         self._load_pool()
-
-    def _set_dataset_box(self, dataset: str) -> None:
-        self.request.dataset = dataset
-        self.dataset_box.blockSignals(True)
-        if self.dataset_box.findText(dataset) < 0:
-            self.dataset_box.addItem(dataset)
-        self.dataset_box.setCurrentText(dataset)
-        self.dataset_box.blockSignals(False)
 
     def _on_source_chosen(self, index: int) -> None:
         if index >= 0:
@@ -407,21 +316,6 @@ class AttributionPanel(QWidget):
             return [("run", s) for s in pick_steps(self._run_steps, CHECKPOINT_COLUMNS)]
         return [key]
 
-    def _fill_layers(self, model) -> None:
-        names = [name for name, _ in model.named_modules() if name]
-        current = self.layer_box.currentText()
-        self.layer_box.blockSignals(True)
-        self.layer_box.clear()
-        self.layer_box.addItem("")
-        self.layer_box.addItems(names)
-        completer = QCompleter(names, self.layer_box)
-        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        completer.setFilterMode(Qt.MatchFlag.MatchContains)
-        self.layer_box.setCompleter(completer)
-        self.layer_box.setEditText(current if current in names else "")
-        self.layer_box.blockSignals(False)
-        self.request.layer = self.layer_box.currentText()
-
     @Slot(str)
     def set_layer(self, qualified_name: str) -> None:
         """The Grad-CAM layer by module qualified name ("" for the default: the last spatial layer)."""
@@ -431,25 +325,14 @@ class AttributionPanel(QWidget):
         return self.request.layer
 
     def _show_layer(self, name: str) -> None:
-        if self.layer_box.currentText().strip() != name:
-            self.layer_box.blockSignals(True)
-            self.layer_box.setEditText(name)
-            self.layer_box.blockSignals(False)
         self.layer_changed.emit(name)
-
-    def _show_target(self, target: str | None) -> None:
-        self.target_box.blockSignals(True)
-        self.target_box.setCurrentIndex(self.target_box.findData(target))
-        self.target_box.blockSignals(False)
 
     def set_dataset(self, name: str) -> None:
         """Take samples from another data set (its images are converted to the model's input)."""
-        if name == self.request.dataset and self._pool is not None:
+        if name == self.request.dataset and self.samples_box.pool is not None:
             return
-        self._set_dataset_box(name)
-        self._pool = None
-        self.sample_list.clear()
-        self.request.set_sample_count(0)
+        self.request.dataset = name
+        self.samples_box.set_pool(None)
         if self._model_sources or self._run_path is not None:
             self._load_pool()
 
@@ -475,69 +358,16 @@ class AttributionPanel(QWidget):
         self._finish_task()
         sources, pool = result
         self._resolved.update(sources)
-        self._fill_layers(sources[self._pool_key].model)
-        self._pool = pool
-        self._fill_samples(select=DEFAULT_SELECTION)
+        self.explain_box.fill_layers(sources[self._pool_key].model)
+        self.samples_box.set_pool(pool)
         self._set_status(f"{len(pool.samples.names)} samples of {pool.dataset}; pick some and press Explain.")
         self.samples_ready.emit()
         if self._pending_run:
             self._pending_run = False
             self.run()
 
-    def _fill_samples(self, select: int | None = None) -> None:
-        from ..attribution.inputs import to_display
-
-        self.sample_list.blockSignals(True)
-        self.sample_list.clear()
-        shown = self._all_names_and_images()
-        for index, (image, name) in enumerate(shown):
-            rgb = to_display(image)
-            item = QListWidgetItem(QIcon(QPixmap.fromImage(numpy_to_qimage(rgb))), self._short_name(index))
-            item.setToolTip(name)
-            self.sample_list.addItem(item)
-        self.sample_list.blockSignals(False)
-        self.request.set_sample_count(len(shown), range(select) if select is not None else None)
-        self._show_samples(self.request.samples)
-
-    def _on_samples_picked(self) -> None:
-        self.request.samples = [self.sample_list.row(item) for item in self.sample_list.selectedItems()]
-
-    def _show_samples(self, indices: tuple[int, ...]) -> None:
-        wanted = set(indices)
-        self.sample_list.blockSignals(True)
-        for row in range(self.sample_list.count()):
-            self.sample_list.item(row).setSelected(row in wanted)
-        self.sample_list.blockSignals(False)
-
-    def _all_samples(self):
-        return merge_samples([self._files, self._pool.samples if self._pool else None])
-
-    def _all_names_and_images(self) -> list[tuple[np.ndarray, str]]:
-        samples = self._all_samples()
-        if samples is None:
-            return []
-        out = []
-        for i, name in enumerate(samples.names):
-            label = ""
-            if samples.labels is not None and samples.classes and samples.labels[i] >= 0:
-                label = f": {samples.classes[int(samples.labels[i])]}"
-            out.append((samples.images[i], name + label))
-        return out
-
-    def _short_name(self, index: int) -> str:
-        samples = self._all_samples()
-        if samples is None:
-            return ""
-        files = len(self._files.names) if self._files is not None else 0
-        if index < files:
-            return Path(samples.names[index]).stem[:10]
-        if samples.labels is not None and samples.classes and samples.labels[index] >= 0:
-            return samples.classes[int(samples.labels[index])]
-        return f"#{index}"
-
     def sample_names(self) -> list[str]:
-        samples = self._all_samples()
-        return list(samples.names) if samples is not None else []
+        return self.samples_box.sample_names()
 
     def selected_samples(self) -> list[int]:
         """Indices (into ``sample_names()``) of the samples that will be explained, in list order."""
@@ -554,13 +384,7 @@ class AttributionPanel(QWidget):
         if source is None:
             raise ResvizError("attribution panel: choose a model before adding images")
         added = file_samples(source, [str(p) for p in paths])
-        previous = self.selected_samples()
-        files_before = len(self._files.names) if self._files is not None else 0
-        self._files = merge_samples([self._files, added])
-        shift = len(added.names)
-        self._fill_samples()
-        self.select_samples([i + shift if i >= files_before else i for i in previous]
-                            + list(range(files_before, files_before + shift)))
+        self.samples_box.add_files(added)
         if added.notes:
             self._set_status("; ".join(added.notes))
 
@@ -598,38 +422,16 @@ class AttributionPanel(QWidget):
         """The control of SmoothGrad's noisy samples per input."""
         return self.options_editor.control("smoothgrad", "nt_samples")
 
-    def set_display(self, *, sign: str | None = ..., clip_percentile: float | None = None, cmap: str | None = ...,
-                    overlay: bool | None = None, alpha: float | None = None) -> None:
-        """Change how maps are drawn (re-renders the kept maps; nothing is recomputed).
-
-        ``sign``: None for each method's default, or positive / negative / absolute / all;
-        ``cmap``: None for the sign's default, or a colour map name.
-        """
-        if sign is not ...:
-            index = self.sign_box.findData(sign)
-            if index < 0:
-                raise ResvizError(f"sign {sign!r} is not one of positive, negative, absolute, all")
-            self.sign_box.setCurrentIndex(index)
-        if cmap is not ...:
-            index = self.cmap_box.findData(cmap)
-            if index < 0:
-                raise ResvizError(f"unknown colour map {cmap!r}")
-            self.cmap_box.setCurrentIndex(index)
-        if clip_percentile is not None:
-            self.percentile_box.setValue(float(clip_percentile))
-        if overlay is not None:
-            self.overlay_check.setChecked(bool(overlay))
-        if alpha is not None:
-            self.alpha_slider.setValue(int(round(float(alpha) * 100)))
+    def set_display(self, **settings) -> None:
+        """Change how maps are drawn (re-renders the kept maps; nothing is recomputed); see
+        ``DisplaySettingsBox.set_display``."""
+        self.display_box.set_display(**settings)
 
     def draw_settings(self) -> DrawSettings:
-        return DrawSettings(sign=self.sign_box.currentData(), clip_percentile=float(self.percentile_box.value()),
-                            cmap=self.cmap_box.currentData(), overlay=self.overlay_check.isChecked(),
-                            alpha=self.alpha_slider.value() / 100.0)
+        return self.display_box.draw_settings()
 
-    def _on_settings_changed(self, *args) -> None:
-        self.alpha_slider.setEnabled(self.overlay_check.isChecked())
-        self.grid_view.set_settings(self.draw_settings())
+    def _on_display_changed(self, settings: DrawSettings) -> None:
+        self.grid_view.set_settings(settings)
 
     # computing ------------------------------------------------------------------------------
 
@@ -641,7 +443,7 @@ class AttributionPanel(QWidget):
             return True
         if self._task is not None:
             return False
-        samples = self._all_samples()
+        samples = self.samples_box.all_samples()
         problem = request.problem()
         if problem is None and samples is None:
             problem = "Pick at least one sample."
