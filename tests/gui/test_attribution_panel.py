@@ -232,3 +232,25 @@ def test_every_method_option_shows_as_a_control_that_writes_the_request(panel):
     assert window.text() == "auto" and panel.request.option("occlusion", "window") is None
     window.setValue(4)
     assert panel.request.option("occlusion", "window") == 4
+
+
+def test_the_panel_shows_the_request_it_is_given_and_follows_it(qtbot):
+    from resviz.views import AttributionRequest
+
+    request = AttributionRequest(methods=["smoothgrad"])
+    request.set_option("smoothgrad", "nt_samples", 12)
+    panel = AttributionPanel(request)
+    qtbot.addWidget(panel)
+    assert panel.request is request and panel.methods() == ["smoothgrad"]
+    assert panel.method_checks["smoothgrad"].isChecked() and not panel.method_checks["saliency"].isChecked()
+    assert panel.nt_samples.value() == 12
+    layers = []
+    panel.layer_changed.connect(layers.append)
+    request.layer = "features.1"
+    request.target = "label"
+    request.use_method("saliency")
+    assert panel.layer_box.currentText() == "features.1" and layers == ["features.1"]
+    assert panel.target_box.currentData() == "label"
+    assert panel.method_checks["saliency"].isChecked() and panel.run_button.isEnabled()
+    assert not panel.run() and panel.status.text() == "No model: open one in the window first."
+    panel.shutdown()
