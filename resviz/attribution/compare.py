@@ -14,7 +14,7 @@ import numpy as np
 from torch import Tensor, nn
 
 from ..errors import ResvizError
-from .core import AttributionResult, CancelEvent, ProgressCallback, attribute, predict
+from .core import AttributionCancelled, AttributionResult, CancelEvent, ProgressCallback, attribute, predict
 from .inputs import as_batch, fit_inputs, model_input_shape, to_display
 from .methods import get_method
 from .render import check_sign, render
@@ -49,6 +49,7 @@ class Comparison:
     panels: list[list[Panel]]               # [row][column]
     results: list[AttributionResult] = field(default_factory=list)   # one per column
     notes: list[str] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)  # method -> why it has no column (keep_failures)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -116,11 +117,12 @@ def compare_methods(model: nn.Module, inputs: Tensor | np.ndarray, methods: Sequ
                     class_names: Sequence[str] | None = None, display: Sequence[np.ndarray] | None = None,
                     row_names: Sequence[str] | None = None, sign: str | None = None, baseline: Any = None,
                     seed: int | None = 0, title: str = "", progress: ProgressCallback | None = None,
-                    cancel: CancelEvent | None = None, method_options: Mapping[str, Mapping[str, Any]] | None = None
-                    ) -> Comparison:
+                    cancel: CancelEvent | None = None, method_options: Mapping[str, Mapping[str, Any]] | None = None,
+                    keep_failures: bool = False) -> Comparison:
     """A grid of inputs (rows) x methods (columns), all explaining the same class per input
     (``target``, or the model's prediction). ``methods`` are names or (name, options) pairs;
-    ``labels`` are the true classes (shown in the row labels)."""
+    ``labels`` are the true classes (shown in the row labels). With ``keep_failures`` a method
+    that fails (a ResvizError other than a cancel) gets no column and its reason in ``failures``."""
     if not methods:
         raise ResvizError("no attribution method to compare")
     if sign is not None:
@@ -132,13 +134,22 @@ def compare_methods(model: nn.Module, inputs: Tensor | np.ndarray, methods: Sequ
     shown = _fit_display(_display_images(as_batch(inputs), display), tuple(x.shape[-2:]))
     part = _split_progress(progress, len(methods))
     results = []
+    failures: dict[str, str] = {}
     for i, spec in enumerate(methods):
         name, options = _method_spec(spec)
         info = get_method(name)
         options = {**dict((method_options or {}).get(info.name, {})), **options}
-        result = attribute(model, x, targets, info.name, layer=layer if info.needs_layer else None,
-                           baseline=baseline if info.uses_baseline else None, progress=part(i), cancel=cancel,
-                           seed=seed if info.stochastic else None, **options)
+        try:
+            result = attribute(model, x, targets, info.name, layer=layer if info.needs_layer else None,
+                               baseline=baseline if info.uses_baseline else None, progress=part(i), cancel=cancel,
+                               seed=seed if info.stochastic else None, **options)
+        except AttributionCancelled:
+            raise
+        except ResvizError as error:
+            if not keep_failures or (cancel is not None and cancel.is_set()):
+                raise
+            failures[info.name] = str(error)
+            continue
         results.append(result)
         notes += [f"{info.title}: {note}" for note in result.notes]
     panels = []
@@ -146,7 +157,7 @@ def compare_methods(model: nn.Module, inputs: Tensor | np.ndarray, methods: Sequ
         caption = f"pred {class_label(int(predicted[row]), class_names)} {confidence[row]:.0%}"
         panels.append([Panel(r.maps[row], shown[row], sign or r.default_sign, caption) for r in results])
     return Comparison("methods", title, _row_labels(x.shape[0], labels, class_names, row_names),
-                      [r.label for r in results], shown, panels, results, _dedupe(notes))
+                      [r.label for r in results], shown, panels, results, _dedupe(notes), failures)
 
 
 def compare_models(models: Mapping[str, nn.Module], inputs: Tensor | np.ndarray, method: str = "grad_cam", *,

@@ -57,6 +57,7 @@ class MethodInfo:
     rows: Callable[[int, tuple[int, ...], dict[str, Any]], int] = field(repr=False, compare=False)
     options: dict[str, Any] = field(default_factory=dict)
     option_help: dict[str, str] = field(default_factory=dict)
+    option_choices: dict[str, tuple[str, ...]] = field(default_factory=dict)  # the names a text option takes
     aliases: tuple[str, ...] = ()
     needs_layer: bool = False
     hooks_modules: bool = False        # Captum finds the nonlinearities by their modules
@@ -78,17 +79,23 @@ class MethodInfo:
         return {**self.options, **given}
 
 
+# The names the text options take (Captum's), one definition for the checks and the window's choices.
+INTEGRATIONS = ("gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle")
+NOISE_TYPES = ("smoothgrad", "smoothgrad_sq", "vargrad")
+GRAD_CAM_MODES = ("bilinear", "nearest", "bicubic", "area")
+
 # Options whose default is None but that take a number when given (the pixel pairs are checked by ``_pair``).
-_OPTIONAL_COUNTS = ("internal_batch_size", "nt_samples_batch_size")
-_OPTIONAL_AMOUNTS = ("stdevs",)
+OPTIONAL_COUNTS = ("internal_batch_size", "nt_samples_batch_size")
+OPTIONAL_AMOUNTS = ("stdevs",)
+OPTIONAL_SIZES = ("window", "stride")  # pixels, or a (height, width) pair; None: from the image size
 
 
 def _check_option(method: str, key: str, value: Any, default: Any) -> None:
     """The type and range of a given option, judged by its default, before anything runs."""
-    if key in _OPTIONAL_COUNTS or (isinstance(default, int) and not isinstance(default, bool)):
-        _positive_int(method, key, value, allow_none=key in _OPTIONAL_COUNTS)
-    elif key in _OPTIONAL_AMOUNTS or isinstance(default, float):
-        if value is None and key in _OPTIONAL_AMOUNTS:
+    if key in OPTIONAL_COUNTS or (isinstance(default, int) and not isinstance(default, bool)):
+        _positive_int(method, key, value, allow_none=key in OPTIONAL_COUNTS)
+    elif key in OPTIONAL_AMOUNTS or isinstance(default, float):
+        if value is None and key in OPTIONAL_AMOUNTS:
             return
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
             raise ResvizError(f"{method}: option {key}={value!r} must be a number of at least 0")
@@ -136,8 +143,7 @@ def _integrated_gradients(call: MethodCall):
     o = call.options
     _positive_int("integrated_gradients", "n_steps", o["n_steps"])
     _positive_int("integrated_gradients", "internal_batch_size", o["internal_batch_size"], allow_none=True)
-    _choice("integrated_gradients", "integration", o["integration"],
-            ("gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle"))
+    _choice("integrated_gradients", "integration", o["integration"], INTEGRATIONS)
     ig = IntegratedGradients(call.forward, multiply_by_inputs=True)
     return ig.attribute(call.inputs, baselines=call.baseline, target=call.target, n_steps=o["n_steps"],
                         method=o["integration"], internal_batch_size=o["internal_batch_size"],
@@ -154,7 +160,7 @@ def _smoothgrad(call: MethodCall):
     o = call.options
     _positive_int("smoothgrad", "nt_samples", o["nt_samples"])
     _positive_int("smoothgrad", "nt_samples_batch_size", o["nt_samples_batch_size"], allow_none=True)
-    _choice("smoothgrad", "nt_type", o["nt_type"], ("smoothgrad", "smoothgrad_sq", "vargrad"))
+    _choice("smoothgrad", "nt_type", o["nt_type"], NOISE_TYPES)
     stdevs = default_stdevs(call.inputs) if o["stdevs"] is None else float(o["stdevs"])
     tunnel = NoiseTunnel(Saliency(call.forward))
     return tunnel.attribute(call.inputs, nt_type=o["nt_type"], nt_samples=o["nt_samples"],
@@ -189,15 +195,14 @@ def _deconvolution(call: MethodCall):
 
 def _grad_cam(call: MethodCall):
     o = call.options
-    mode = _choice("grad_cam", "interpolate_mode", o["interpolate_mode"], ("bilinear", "nearest", "bicubic", "area"))
+    mode = _choice("grad_cam", "interpolate_mode", o["interpolate_mode"], GRAD_CAM_MODES)
     layer_map = LayerGradCam(call.forward, call.layer).attribute(
         call.inputs, target=call.target, relu_attributions=bool(o["relu_attributions"]))
     return LayerAttribution.interpolate(layer_map, tuple(call.inputs.shape[-2:]), interpolate_mode=mode), None
 
 
 def _guided_grad_cam(call: MethodCall):
-    mode = _choice("guided_grad_cam", "interpolate_mode", call.options["interpolate_mode"],
-                   ("nearest", "bilinear", "bicubic", "area"))
+    mode = _choice("guided_grad_cam", "interpolate_mode", call.options["interpolate_mode"], GRAD_CAM_MODES)
     return GuidedGradCam(call.forward, call.layer).attribute(call.inputs, target=call.target,
                                                              interpolate_mode=mode), None
 
@@ -260,6 +265,7 @@ register_method(MethodInfo(
     options={"n_steps": 50, "integration": "gausslegendre", "internal_batch_size": None},
     option_help={"n_steps": "steps along the path", "integration": "integral approximation",
                  "internal_batch_size": "path points per forward pass (None: all at once)"},
+    option_choices={"integration": INTEGRATIONS},
     aliases=("ig", "integrated_gradient"), uses_baseline=True, has_delta=True))
 register_method(MethodInfo(
     "smoothgrad", "SmoothGrad", "NoiseTunnel(Saliency)",
@@ -269,6 +275,7 @@ register_method(MethodInfo(
     option_help={"nt_samples": "noisy samples per input", "stdevs": "noise std (None: 15% of the input range)",
                  "nt_type": "smoothgrad, smoothgrad_sq or vargrad", "nt_samples_batch_size": "samples per pass",
                  "abs": "absolute gradients"},
+    option_choices={"nt_type": NOISE_TYPES},
     aliases=("noise_tunnel", "nt", "smooth_grad"), stochastic=True, default_sign="positive"))
 register_method(MethodInfo(
     "gradient_shap", "GradientSHAP", "GradientShap",
@@ -294,11 +301,13 @@ register_method(MethodInfo(
     "a layer's activations weighted by their mean gradient, upsampled to the input (Selvaraju et al. 2017)",
     _grad_cam, lambda n, s, o: n, options={"relu_attributions": True, "interpolate_mode": "bilinear"},
     option_help={"relu_attributions": "keep only positive evidence", "interpolate_mode": "upsampling mode"},
+    option_choices={"interpolate_mode": GRAD_CAM_MODES},
     aliases=("gradcam", "layer_grad_cam", "cam"), needs_layer=True, default_sign="positive", input_gradients=False))
 register_method(MethodInfo(
     "guided_grad_cam", "Guided Grad-CAM", "GuidedGradCam", "guided backprop times the Grad-CAM map",
     _guided_grad_cam, lambda n, s, o: 2 * n, options={"interpolate_mode": "nearest"},
     option_help={"interpolate_mode": "upsampling mode of the Grad-CAM map"},
+    option_choices={"interpolate_mode": GRAD_CAM_MODES},
     aliases=("guided_gradcam", "ggc"), needs_layer=True, hooks_modules=True, hooks_relu_only=True))
 register_method(MethodInfo(
     "occlusion", "Occlusion", "Occlusion", "drop in the target score when a window of the input is blanked out",

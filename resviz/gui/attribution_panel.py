@@ -13,459 +13,50 @@ from __future__ import annotations
 
 import html
 import os
-import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from PySide6.QtCore import QRectF, QSize, Qt, Signal, Slot
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QIcon, QImage, QLinearGradient, QPainter, QPixmap
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QComboBox,
-    QCompleter,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
     QProgressBar,
     QPushButton,
     QScrollArea,
-    QSizePolicy,
-    QSlider,
-    QSpinBox,
     QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
+from ..attribution.grid import (
+    GridResult,
+    SampleSet,
+    compute_grid,
+    panel_source,
+    resolve_sources,
+    subset_samples,
+)
 from ..attribution.sources import pick_steps
 from ..errors import ResvizError
 from ..files import atomic_path
-from .workers_tasks import MODEL_LOCK, TaskCancelled, TaskThread, stop_all_tasks
+from ..views.attribution import AttributionRequest
+from .attribution_display import DisplaySettingsBox
+from .attribution_drawing import ERROR, MUTED, DrawSettings
+from .attribution_explain import ExplainBox
+from .attribution_grid import AttributionGrid
+from .attribution_options import MethodOptionsEditor
+from .attribution_samples import SamplePicker
+from .workers_tasks import MODEL_LOCK, TaskThread, stop_all_tasks
 
-DEFAULT_METHODS = ("saliency", "integrated_gradients", "grad_cam")
 POOL_SIZE = 24  # samples offered to pick from (balanced over the classes)
-DEFAULT_SELECTION = 4
 CHECKPOINT_COLUMNS = 6  # checkpoints compared across training
-INK, MUTED, ERROR = "#1F2933", "#616E7C", "#B42318"
-
-
-# --- what the worker computes --------------------------------------------------------------
-
-
-@dataclass
-class GridColumn:
-    """One column: a method on one model (or checkpoint); its panels, or why it failed."""
-
-    method: str
-    label: str
-    panels: list[Any] = field(default_factory=list)  # resviz.attribution.compare.Panel, one per row
-    error: str | None = None
-    seconds: float = 0.0
-    layer: str | None = None
-    source: str = ""  # the model or checkpoint it explains
-
-    @property
-    def captions(self) -> list[str]:
-        return [panel.caption for panel in self.panels]
-
-
-@dataclass
-class GridResult:
-    """A computed grid: inputs (rows) × methods, per model or checkpoint (columns)."""
-
-    title: str
-    row_labels: list[str]
-    inputs: list[np.ndarray]  # (H, W, 3) uint8
-    columns: list[GridColumn]
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return len(self.row_labels), len(self.columns)
-
-    def row_caption(self, row: int) -> str | None:
-        """The prediction shown beside a row when every column agrees on it (one model), else None."""
-        captions = {c.panels[row].caption for c in self.columns if c.error is None and row < len(c.panels)}
-        return captions.pop() if len(captions) == 1 else (None if captions else "")
-
-
-@dataclass
-class SampleSet:
-    """The images offered to pick from, at the model's input shape."""
-
-    samples: Any  # resviz.attribution.sources.Samples
-    dataset: str
-
-
-def _panel_source(model, title: str, input_shape, dataset: str, classes: Sequence[str], mean, std):
-    from ..attribution.sources import ModelSource
-
-    class _Source(ModelSource):
-        # A model that declares no input shape gets the one the window knows.
-        @property
-        def input_shape(self) -> tuple[int, ...]:
-            if input_shape is not None:
-                return tuple(int(v) for v in input_shape)
-            return ModelSource.input_shape.fget(self)
-
-    return _Source(model, title, list(classes), dataset, mean=tuple(mean) if mean else None,
-                   std=tuple(std) if std else None)
-
-
-def _merge_samples(parts: Sequence[Any]):
-    from ..attribution.sources import Samples
-
-    parts = [p for p in parts if p is not None and len(p.images)]
-    if not parts:
-        return None
-    # -1 marks an unknown true class (an image file) beside data set samples.
-    labels = np.concatenate([p.labels if p.labels is not None else np.full(len(p.images), -1, np.int64)
-                             for p in parts]).astype(np.int64)
-    if (labels < 0).all():
-        labels = None
-    return Samples(np.concatenate([p.images for p in parts]), [n for p in parts for n in p.names], labels, None,
-                   list(parts[0].classes), [n for p in parts for n in p.notes])
-
-
-def compute_grid(sources: Sequence[Any], samples, methods: Sequence[str], *, target: Any, layer: str | None,
-                 method_options: dict[str, dict[str, Any]], progress: Callable[[float], None],
-                 cancel: threading.Event) -> GridResult:
-    """Every method on every sample for each model source (a model, or a run's checkpoint): one
-    column per (source, method). A method that fails for a model leaves its reason in its column."""
-    from ..attribution import get_method
-    from ..attribution.compare import compare_methods
-    from ..attribution.core import AttributionCancelled
-    from ..attribution.inputs import to_display
-
-    columns: list[GridColumn] = []
-    notes: list[str] = list(samples.notes)
-    row_labels: list[str] | None = None
-    inputs: list[np.ndarray] | None = None
-    total = max(1, len(sources) * len(methods))
-    for s_index, source in enumerate(sources):
-        x = samples.model_input(source)
-        classes = samples.classes or source.classes
-        for m_index, method in enumerate(methods):
-            info = get_method(method)
-            done = s_index * len(methods) + m_index
-            part = (lambda f, done=done: progress((done + f) / total))
-            label = info.title if len(sources) == 1 else f"{source.label} · {info.title}"
-            try:
-                comparison = compare_methods(
-                    source.model, x, [(info.name, method_options.get(info.name, {}))], target=target,
-                    layer=(layer or None) if info.needs_layer else None, labels=samples.labels, class_names=classes,
-                    display=list(samples.images), row_names=samples.names, seed=0, title=source.label,
-                    progress=part, cancel=cancel)
-            except AttributionCancelled:
-                raise
-            except ResvizError as error:
-                if cancel.is_set():
-                    raise
-                columns.append(GridColumn(info.name, label, error=str(error), source=source.label))
-                continue
-            result = comparison.results[0]
-            if result.layer and len(sources) == 1:
-                label = result.label
-            elif result.layer:
-                label = f"{label} ({result.layer})"
-            columns.append(GridColumn(info.name, label, [row[0] for row in comparison.panels],
-                                      seconds=result.seconds, layer=result.layer, source=source.label))
-            notes += comparison.notes
-            if row_labels is None:
-                row_labels, inputs = comparison.row_labels, comparison.inputs
-    if row_labels is None:  # every method failed: still show the inputs, and the reasons
-        row_labels = list(samples.names)
-        inputs = [to_display(image) for image in samples.images]
-    title = sources[0].label if len(sources) == 1 else " vs ".join(s.label for s in sources[:3]) + (
-        " …" if len(sources) > 3 else "")
-    progress(1.0)
-    return GridResult(title, row_labels, inputs, columns, list(dict.fromkeys(notes)))
-
-
-# --- drawing the grid ----------------------------------------------------------------------
-
-
-@dataclass
-class DrawSettings:
-    sign: str | None = None  # None: each method's default sign
-    clip_percentile: float = 1.0
-    cmap: str | None = None  # None: the sign's default colour map
-    overlay: bool = True
-    alpha: float = 0.7
-
-
-def numpy_to_qimage(rgb: np.ndarray) -> QImage:
-    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
-    h, w, _ = rgb.shape
-    return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-
-
-def render_column(column: GridColumn, settings: DrawSettings) -> list[QImage]:
-    from ..attribution.render import render
-
-    out = []
-    for panel in column.panels:
-        sign = settings.sign or panel.sign
-        picture = render(panel.map, panel.image if settings.overlay else None, sign=sign, cmap=settings.cmap,
-                         clip_percentile=settings.clip_percentile, alpha=settings.alpha, scale=panel.scale)
-        out.append(numpy_to_qimage(picture))
-    return out
-
-
-def legend_table(sign: str, settings: DrawSettings) -> np.ndarray:
-    from ..attribution.colormaps import get_colormap
-    from ..attribution.render import DEFAULT_COLORMAPS, OVERLAY_COLORMAPS
-
-    if settings.cmap:
-        return get_colormap(settings.cmap)
-    return get_colormap((OVERLAY_COLORMAPS if settings.overlay else DEFAULT_COLORMAPS)[sign])
-
-
-SIGN_TEXT = {  # sign -> (what the bar shows, low end, middle, high end)
-    "positive": ("positive evidence", "0", "", "max"),
-    "negative": ("negative evidence", "0", "", "max"),
-    "absolute": ("|attribution|", "0", "", "max"),
-    "all": ("negative · positive", "−", "0", "+"),
-}
-
-
-@dataclass
-class GridGeometry:
-    cell: int
-    label_width: int
-    header: int
-    caption: int
-    legend: int
-    gap: int
-    margin: int
-    width: int
-    height: int
-
-
-def grid_geometry(rows: int, columns: int, cell: int, font: QFont, cell_captions: bool = False) -> GridGeometry:
-    """Where everything goes for ``cell``-pixel images; ``cell_captions`` leaves a line under each
-    image (the prediction of each column's model, when the columns' models differ)."""
-    metrics = QFontMetrics(font)
-    line = metrics.height()
-    gap, margin = max(4, cell // 24), 10
-    label_width = max(120, int(cell * 1.1))
-    header = 2 * line + 8
-    caption = line + 2 if cell_captions else 0
-    legend = 3 * line + 22
-    n_cols = columns + 1  # the input image first
-    width = margin * 2 + label_width + n_cols * cell + (n_cols - 1) * gap
-    height = margin * 2 + line + 6 + header + rows * (cell + caption) + max(0, rows - 1) * gap + legend
-    return GridGeometry(cell, label_width, header, caption, legend, gap, margin, width, height)
-
-
-def fit_cell(rows: int, columns: int, size: QSize, font: QFont, cell_captions: bool = False, low: int = 40,
-             high: int = 224) -> int:
-    """The largest cell size that lets the whole grid fit into ``size``."""
-    best = low
-    for cell in range(low, high + 1, 4):
-        g = grid_geometry(rows, columns, cell, font, cell_captions)
-        if g.width <= size.width() and g.height <= size.height():
-            best = cell
-        else:
-            break
-    return best
-
-
-def _elide_lines(text: str, metrics: QFontMetrics, width: int, lines: int = 2) -> list[str]:
-    words, out, current = text.split(), [], ""
-    for word in words:
-        trial = f"{current} {word}".strip()
-        if metrics.horizontalAdvance(trial) <= width or not current:
-            current = trial
-        else:
-            out.append(current)
-            current = word
-    if current:
-        out.append(current)
-    if len(out) > lines:
-        out = out[:lines]
-        out[-1] = metrics.elidedText(out[-1] + " …", Qt.TextElideMode.ElideRight, width)
-    return [metrics.elidedText(line, Qt.TextElideMode.ElideRight, width) for line in out]
-
-
-def paint_grid(painter: QPainter, grid: GridResult, pictures: list[list[QImage] | None], settings: DrawSettings,
-               geometry: GridGeometry, font: QFont) -> None:
-    """Title, column headers, row labels, the input column, one column per method, and the legend."""
-    g = geometry
-    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
-    painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)  # crisp pixels when enlarged
-    metrics = QFontMetrics(font)
-    line = metrics.height()
-    bold = QFont(font)
-    bold.setBold(True)
-    bold_metrics = QFontMetrics(bold)
-    title_font = QFont(bold)
-    title_font.setPointSizeF(font.pointSizeF() * 1.15 if font.pointSizeF() > 0 else 11)
-    painter.setPen(QColor(INK))
-    painter.setFont(title_font)
-    painter.drawText(QRectF(g.margin, g.margin, g.width - 2 * g.margin, line + 4),
-                     Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, grid.title)
-    top = g.margin + line + 6
-    x0 = g.margin + g.label_width
-    headers = ["input"] + [c.label for c in grid.columns]
-    painter.setFont(bold)
-    for c, text in enumerate(headers):
-        x = x0 + c * (g.cell + g.gap)
-        for i, part in enumerate(_elide_lines(text, bold_metrics, g.cell + g.gap - 2, 2)):
-            painter.drawText(QRectF(x - g.gap / 2, top + i * line, g.cell + g.gap, line),
-                             Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignVCenter, part)
-    top += g.header
-    rows, _ = grid.shape
-    for r in range(rows):
-        y = top + r * (g.cell + g.caption + g.gap)
-        painter.setFont(font)
-        painter.setPen(QColor(INK))
-        label_lines = _elide_lines(grid.row_labels[r], metrics, g.label_width - 10, 2)
-        caption = grid.row_caption(r) or ""
-        block = (len(label_lines) + (1 if caption else 0)) * line
-        ty = y + (g.cell - block) / 2
-        for part in label_lines:
-            painter.drawText(QRectF(g.margin, ty, g.label_width - 10, line),
-                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, part)
-            ty += line
-        if caption:
-            painter.setPen(QColor(MUTED))
-            painter.drawText(QRectF(g.margin, ty, g.label_width - 10, line),
-                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, caption)
-        painter.drawImage(QRectF(x0, y, g.cell, g.cell), numpy_to_qimage(grid.inputs[r]))
-        for c, column in enumerate(grid.columns):
-            rect = QRectF(x0 + (c + 1) * (g.cell + g.gap), y, g.cell, g.cell)
-            images = pictures[c] if c < len(pictures) else None
-            if column.error is None and images is not None and r < len(images):
-                painter.drawImage(rect, images[r])
-                if g.caption:
-                    painter.setFont(font)
-                    painter.setPen(QColor(MUTED))
-                    painter.drawText(QRectF(rect.left() - g.gap / 2, rect.bottom() + 1, rect.width() + g.gap, line),
-                                     Qt.AlignmentFlag.AlignHCenter,
-                                     metrics.elidedText(column.panels[r].caption, Qt.TextElideMode.ElideRight,
-                                                        int(rect.width() + g.gap)))
-            else:
-                painter.fillRect(rect, QColor("#F5F7FA"))
-                painter.setPen(QColor("#CBD2D9"))
-                painter.drawRect(rect)
-                if r == 0 and column.error:
-                    painter.setPen(QColor(ERROR))
-                    painter.setFont(font)
-                    painter.drawText(rect.adjusted(4, 4, -4, -4), Qt.TextFlag.TextWordWrap | Qt.AlignmentFlag.AlignTop,
-                                     column.error)
-    # The legend: one colour bar per sign shown.
-    signs = list(dict.fromkeys(settings.sign or p.sign for c in grid.columns for p in c.panels))
-    y = top + rows * (g.cell + g.caption + g.gap) - g.gap + 12 + line
-    x = x0
-    painter.setFont(font)
-    for sign in signs:
-        table = legend_table(sign, settings)
-        bar = QRectF(x, y, min(180, max(100, g.cell * 1.4)), 10)
-        gradient = QLinearGradient(bar.topLeft(), bar.topRight())
-        for i in range(0, 256, 15):
-            r_, g_, b_ = (int(v) for v in table[i])
-            gradient.setColorAt(i / 255, QColor(r_, g_, b_))
-        r_, g_, b_ = (int(v) for v in table[255])
-        gradient.setColorAt(1.0, QColor(r_, g_, b_))
-        painter.fillRect(bar, gradient)
-        painter.setPen(QColor("#9AA5B1"))
-        painter.drawRect(bar)
-        title, low, middle, high = SIGN_TEXT[sign]
-        painter.setPen(QColor(INK))
-        below = QRectF(bar.left() - 10, bar.bottom() + 2, bar.width() + 20, line)
-        painter.drawText(below, Qt.AlignmentFlag.AlignLeft, low)
-        painter.drawText(below, Qt.AlignmentFlag.AlignHCenter, middle)
-        painter.drawText(below, Qt.AlignmentFlag.AlignRight, high)
-        painter.setPen(QColor(MUTED))
-        painter.drawText(QRectF(bar.left(), bar.top() - line - 2, bar.width() + 60, line), Qt.AlignmentFlag.AlignLeft,
-                         title + (" (overlay)" if settings.overlay else ""))
-        x += bar.width() + 30
-
-
-def needs_cell_captions(grid: GridResult) -> bool:
-    return any(grid.row_caption(r) is None for r in range(grid.shape[0]))
-
-
-def grid_to_image(grid: GridResult, pictures: list[list[QImage] | None], settings: DrawSettings, cell: int,
-                  font: QFont) -> QImage:
-    geometry = grid_geometry(*grid.shape, cell, font, needs_cell_captions(grid))
-    image = QImage(geometry.width, geometry.height, QImage.Format.Format_RGB32)
-    image.fill(QColor("#FFFFFF"))
-    painter = QPainter(image)
-    try:
-        paint_grid(painter, grid, pictures, settings, geometry, font)
-    finally:
-        painter.end()
-    return image
-
-
-class AttributionGrid(QWidget):
-    """Paints a GridResult scaled to fit, re-rendering pictures only when settings change."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.grid: GridResult | None = None
-        self.settings = DrawSettings()
-        self.pictures: list[list[QImage] | None] = []
-        self.placeholder = "Pick samples and methods, then press Explain."
-        self.setMinimumSize(320, 240)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-
-    def set_grid(self, grid: GridResult | None) -> None:
-        self.grid = grid
-        self._render()
-
-    def set_settings(self, settings: DrawSettings) -> None:
-        self.settings = settings
-        self._render()
-
-    def _render(self) -> None:
-        self.pictures = []
-        if self.grid is not None:
-            for column in self.grid.columns:
-                self.pictures.append(render_column(column, self.settings) if column.error is None else None)
-        self.update()
-
-    def cell_size(self) -> int:
-        if self.grid is None:
-            return 0
-        return fit_cell(*self.grid.shape, self.size(), self.font(), needs_cell_captions(self.grid))
-
-    def paintEvent(self, event) -> None:
-        painter = QPainter(self)
-        painter.fillRect(self.rect(), QColor("#FFFFFF"))
-        if self.grid is None:
-            painter.setPen(QColor(MUTED))
-            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.placeholder)
-            painter.end()
-            return
-        geometry = grid_geometry(*self.grid.shape, self.cell_size(), self.font(), needs_cell_captions(self.grid))
-        if geometry.width > self.width() or geometry.height > self.height():
-            # Too many rows for the widget even at the smallest cell: scale the whole figure down.
-            scale = min(self.width() / geometry.width, self.height() / geometry.height)
-            painter.scale(scale, scale)
-        paint_grid(painter, self.grid, self.pictures, self.settings, geometry, self.font())
-        painter.end()
-
-    def to_image(self, cell: int = 160) -> QImage:
-        if self.grid is None:
-            raise ResvizError("attribution panel: nothing to export yet (press Explain first)")
-        return grid_to_image(self.grid, self.pictures, self.settings, cell, self.font())
-
-
-# --- the panel -----------------------------------------------------------------------------
 
 
 class AttributionPanel(QWidget):
@@ -484,33 +75,35 @@ class AttributionPanel(QWidget):
     layer_changed = Signal(str)
     busy_changed = Signal(bool)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, request: AttributionRequest | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         from ..attribution import METHODS
 
+        self.request = request if request is not None else AttributionRequest()
         self._methods_info = METHODS
         self._model_sources: list[Any] = []  # ModelSource per model the window gave
         self._resolved: dict[tuple, Any] = {}  # ("model", i) / ("run", step) -> ModelSource
         self._pool_key: tuple = ("model", 0)  # the source whose input shape and data set the samples follow
         self._run_path: Path | None = None
         self._run_steps: list[int] = []
-        self._dataset = "shapes"
-        self._pool: SampleSet | None = None
-        self._files = None  # Samples from image files
         self._task: TaskThread | None = None
         self._task_kind = ""
         self._pending_run = False
         self._error: str | None = None
         self.grid_result: GridResult | None = None
         self._build_ui()
+        events = self.request.events
+        events.sources.connect(self._show_sources)
+        events.source.connect(self._show_source)
+        events.methods.connect(self._show_methods)
+        events.layer.connect(self._show_layer)
+        self._show_sources()
+        self._show_methods(self.request.methods)
         self._update_enabled()
 
     # construction ---------------------------------------------------------------------------
 
     def _build_ui(self) -> None:
-        from ..attribution.colormaps import list_colormaps
-        from ..attribution.render import SIGNS
-        from ..data import DATASETS
 
         controls = QWidget()
         column = QVBoxLayout(controls)
@@ -523,42 +116,16 @@ class AttributionPanel(QWidget):
         self.source_box = QComboBox()
         self.source_box.setToolTip("Which model to explain: one of the window's models, all side by side, "
                                    "a checkpoint of the run, or checkpoints across its training")
-        self.source_box.currentIndexChanged.connect(self._on_source_changed)
+        self.source_box.currentIndexChanged.connect(self._on_source_chosen)
         model_form.addRow("model", self.model_label)
         model_form.addRow("explain", self.source_box)
         column.addWidget(model_box)
 
-        samples_box = QGroupBox("Samples")
-        samples_layout = QVBoxLayout(samples_box)
-        row = QHBoxLayout()
-        self.dataset_box = QComboBox()
-        self.dataset_box.addItems(list(DATASETS))
-        self.dataset_box.setCurrentText(self._dataset)
-        self.dataset_box.setToolTip("The data set to take samples from (shapes needs no download)")
-        self.dataset_box.currentTextChanged.connect(self.set_dataset)
-        row.addWidget(QLabel("data set"))
-        row.addWidget(self.dataset_box, 1)
-        samples_layout.addLayout(row)
-        self.sample_list = QListWidget()
-        self.sample_list.setViewMode(QListWidget.ViewMode.IconMode)
-        self.sample_list.setIconSize(QSize(48, 48))
-        self.sample_list.setGridSize(QSize(64, 72))
-        self.sample_list.setResizeMode(QListWidget.ResizeMode.Adjust)
-        self.sample_list.setMovement(QListWidget.Movement.Static)
-        self.sample_list.setSelectionMode(QAbstractItemView.SelectionMode.MultiSelection)
-        self.sample_list.setMinimumHeight(160)
-        self.sample_list.setToolTip("Click to pick the samples to explain (one row each)")
-        samples_layout.addWidget(self.sample_list)
-        row = QHBoxLayout()
-        add_file = QPushButton("Add image…")
-        add_file.setToolTip("Explain an image file (converted to the model's input size and channels)")
-        add_file.clicked.connect(self._on_add_file)
-        one_each = QPushButton("One per class")
-        one_each.clicked.connect(lambda: self.select_samples(list(range(DEFAULT_SELECTION))))
-        row.addWidget(add_file)
-        row.addWidget(one_each)
-        samples_layout.addLayout(row)
-        column.addWidget(samples_box)
+        self.samples_box = SamplePicker(self.request)
+        self.samples_box.dataset_chosen.connect(self.set_dataset)
+        self.samples_box.add_files_clicked.connect(self._on_add_file)
+        self.sample_list, self.dataset_box = self.samples_box.sample_list, self.samples_box.dataset_box
+        column.addWidget(self.samples_box)
 
         methods_box = QGroupBox("Methods")
         methods_grid = QGridLayout(methods_box)
@@ -566,70 +133,20 @@ class AttributionPanel(QWidget):
         for i, (name, info) in enumerate(self._methods_info.items()):
             check = QCheckBox(info.title)
             check.setToolTip(info.description)
-            check.setChecked(name in DEFAULT_METHODS)
-            check.toggled.connect(self._update_enabled)
+            check.toggled.connect(lambda used, name=name: self.request.use_method(name, used))
             self.method_checks[name] = check
             methods_grid.addWidget(check, i // 2, i % 2)
-        options = QFormLayout()
-        self.ig_steps = QSpinBox()
-        self.ig_steps.setRange(2, 1000)
-        self.ig_steps.setValue(50)
-        self.ig_steps.setToolTip("Integrated Gradients: steps along the path from the baseline")
-        self.nt_samples = QSpinBox()
-        self.nt_samples.setRange(2, 500)
-        self.nt_samples.setValue(10)
-        self.nt_samples.setToolTip("SmoothGrad: noisy samples per input")
-        options.addRow("IG steps", self.ig_steps)
-        options.addRow("SmoothGrad samples", self.nt_samples)
-        methods_grid.addLayout(options, (len(self._methods_info) + 1) // 2, 0, 1, 2)
+        self.options_editor = MethodOptionsEditor(self.request)  # from each method's description
+        methods_grid.addWidget(self.options_editor, (len(self._methods_info) + 1) // 2, 0, 1, 2)
         column.addWidget(methods_box)
 
-        target_box = QGroupBox("Explain")
-        target_form = QFormLayout(target_box)
-        self.target_box = QComboBox()
-        self.target_box.addItem("predicted class", None)
-        self.target_box.addItem("true label", "label")
-        self.layer_box = QComboBox()
-        self.layer_box.setEditable(True)
-        self.layer_box.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        self.layer_box.lineEdit().setPlaceholderText("default: last spatial layer")
-        self.layer_box.setToolTip("The Grad-CAM layer (a module qualified name); click a box in the architecture view")
-        self.layer_box.currentTextChanged.connect(lambda text: self.layer_changed.emit(text.strip()))
-        target_form.addRow("class", self.target_box)
-        target_form.addRow("Grad-CAM layer", self.layer_box)
-        column.addWidget(target_box)
+        self.explain_box = ExplainBox(self.request)
+        self.target_box, self.layer_box = self.explain_box.target_box, self.explain_box.layer_box
+        column.addWidget(self.explain_box)
 
-        draw_box = QGroupBox("Display")
-        draw_form = QFormLayout(draw_box)
-        self.sign_box = QComboBox()
-        self.sign_box.addItem("method default", None)
-        for sign in SIGNS:
-            self.sign_box.addItem(sign, sign)
-        self.percentile_box = QDoubleSpinBox()
-        self.percentile_box.setRange(0.0, 50.0)
-        self.percentile_box.setSingleStep(0.5)
-        self.percentile_box.setValue(1.0)
-        self.percentile_box.setSuffix(" %")
-        self.percentile_box.setToolTip("Clip the top percent of values as outliers, so they do not wash out the map")
-        self.cmap_box = QComboBox()
-        self.cmap_box.addItem("default", None)
-        for name in list_colormaps():
-            self.cmap_box.addItem(name, name)
-        self.overlay_check = QCheckBox("overlay on the image")
-        self.overlay_check.setChecked(True)
-        self.alpha_slider = QSlider(Qt.Orientation.Horizontal)
-        self.alpha_slider.setRange(0, 100)
-        self.alpha_slider.setValue(70)
-        self.alpha_slider.setToolTip("Overlay opacity")
-        draw_form.addRow("sign", self.sign_box)
-        draw_form.addRow("clip outliers", self.percentile_box)
-        draw_form.addRow("colour map", self.cmap_box)
-        draw_form.addRow(self.overlay_check)
-        draw_form.addRow("opacity", self.alpha_slider)
-        for signal in (self.sign_box.currentIndexChanged, self.cmap_box.currentIndexChanged,
-                       self.percentile_box.valueChanged, self.overlay_check.toggled, self.alpha_slider.valueChanged):
-            signal.connect(self._on_settings_changed)
-        column.addWidget(draw_box)
+        self.display_box = DisplaySettingsBox()
+        self.display_box.settings_changed.connect(self._on_display_changed)
+        column.addWidget(self.display_box)
         column.addStretch(1)
 
         scroll = QScrollArea()
@@ -699,26 +216,21 @@ class AttributionPanel(QWidget):
             shape = tuple(input_shape) if input_shape is not None else getattr(model, "input_shape", None)
             if shape is None or len(shape) != 3:
                 raise ResvizError(f"{label}: give the input shape (C, H, W); the model declares none")
-            sources.append(_panel_source(model, str(label), shape, dataset or self._dataset, classes, mean, std))
+            sources.append(panel_source(model, str(label), shape, dataset or self.request.dataset, classes, mean, std))
         shapes = {tuple(s.input_shape) for s in sources}
         if len(shapes) > 1:
             raise ResvizError("attribution panel: the models take different input shapes "
                               + ", ".join("x".join(map(str, sh)) for sh in sorted(shapes)))
         self.cancel()
         if dataset:
-            self._set_dataset_box(dataset)
+            self.request.dataset = dataset
         self._run_path, self._run_steps = None, []
         self._model_sources = sources
         self._resolved = {("model", i): src for i, src in enumerate(sources)}
         self._pool_key = ("model", 0)
-        self._fill_layers(sources[0].model)
-        self.source_box.blockSignals(True)
-        self.source_box.clear()
-        for i, src in enumerate(sources):
-            self.source_box.addItem(src.label, f"model:{i}")
-        if len(sources) > 1:
-            self.source_box.addItem("all side by side", "models")
-        self.source_box.blockSignals(False)
+        self.explain_box.fill_layers(sources[0].model)
+        choices = [(f"model:{i}", src.label) for i, src in enumerate(sources)]
+        self.request.set_source_choices(choices + ([("models", "all side by side")] if len(sources) > 1 else []))
         self.source_box.setEnabled(len(sources) > 1)
         self.model_label.setText(html.escape(", ".join(src.label for src in sources)))
         self._clear_grid()
@@ -744,35 +256,37 @@ class AttributionPanel(QWidget):
         self._model_sources = []
         self._resolved = {}
         self._pool_key = ("run", chosen)
-        self.source_box.blockSignals(True)
-        self.source_box.clear()
-        for s in reversed(steps):
-            self.source_box.addItem(f"checkpoint at step {s}", f"run:{s}")
+        choices = [(f"run:{s}", f"checkpoint at step {s}") for s in reversed(steps)]
         if len(steps) > 1:
             count = len(pick_steps(steps, CHECKPOINT_COLUMNS))
-            self.source_box.addItem(f"across training ({count} checkpoints)", "checkpoints")
-        self.source_box.setCurrentIndex(self.source_box.findData(f"run:{chosen}"))
-        self.source_box.blockSignals(False)
+            choices.append(("checkpoints", f"across training ({count} checkpoints)"))
+        self.request.set_source_choices(choices, f"run:{chosen}")
         self.source_box.setEnabled(True)
         dataset = (info.config or {}).get("dataset")
         if dataset:
-            self._set_dataset_box(dataset)
+            self.request.dataset = dataset
         name = info.model_spec.name if info.model_spec else info.name
         self.model_label.setText(html.escape(f"{name} ({path.name})"))
         self._clear_grid()
         self._load_pool()
 
-    def _set_dataset_box(self, dataset: str) -> None:
-        self._dataset = dataset
-        self.dataset_box.blockSignals(True)
-        if self.dataset_box.findText(dataset) < 0:
-            self.dataset_box.addItem(dataset)
-        self.dataset_box.setCurrentText(dataset)
-        self.dataset_box.blockSignals(False)
-
-    def _on_source_changed(self, index: int) -> None:
+    def _on_source_chosen(self, index: int) -> None:
         if index >= 0:
-            self._clear_grid()
+            self.request.source = self.source_box.itemData(index)
+
+    def _show_sources(self) -> None:
+        self.source_box.blockSignals(True)
+        self.source_box.clear()
+        for key, label in self.request.source_choices:
+            self.source_box.addItem(label, key)
+        self.source_box.setCurrentIndex(self.source_box.findData(self.request.source))
+        self.source_box.blockSignals(False)
+
+    def _show_source(self, key: str | None) -> None:
+        self.source_box.blockSignals(True)
+        self.source_box.setCurrentIndex(self.source_box.findData(key))
+        self.source_box.blockSignals(False)
+        self._clear_grid()
 
     def source_choices(self) -> list[str]:
         """The entries of the "explain" list (models, checkpoints, side by side, across training)."""
@@ -788,12 +302,12 @@ class AttributionPanel(QWidget):
 
     def checkpoint(self) -> int | None:
         """The run checkpoint chosen, or None (no run, or across training)."""
-        key = _parse_key(self.source_box.currentData())
+        key = _parse_key(self.request.source)
         return key[1] if key and key[0] == "run" else None
 
     def _source_keys(self) -> list[tuple]:
         """The keys of the model sources the next grid explains, one per column group."""
-        key = _parse_key(self.source_box.currentData())
+        key = _parse_key(self.request.source)
         if key is None:
             return []
         if key[0] == "models":
@@ -802,42 +316,30 @@ class AttributionPanel(QWidget):
             return [("run", s) for s in pick_steps(self._run_steps, CHECKPOINT_COLUMNS)]
         return [key]
 
-    def _fill_layers(self, model) -> None:
-        names = [name for name, _ in model.named_modules() if name]
-        current = self.layer_box.currentText()
-        self.layer_box.blockSignals(True)
-        self.layer_box.clear()
-        self.layer_box.addItem("")
-        self.layer_box.addItems(names)
-        completer = QCompleter(names, self.layer_box)
-        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        completer.setFilterMode(Qt.MatchFlag.MatchContains)
-        self.layer_box.setCompleter(completer)
-        self.layer_box.setEditText(current if current in names else "")
-        self.layer_box.blockSignals(False)
-
     @Slot(str)
     def set_layer(self, qualified_name: str) -> None:
         """The Grad-CAM layer by module qualified name ("" for the default: the last spatial layer)."""
-        self.layer_box.setEditText(qualified_name or "")
+        self.request.layer = qualified_name or ""
 
     def layer(self) -> str:
-        return self.layer_box.currentText().strip()
+        return self.request.layer
+
+    def _show_layer(self, name: str) -> None:
+        self.layer_changed.emit(name)
 
     def set_dataset(self, name: str) -> None:
         """Take samples from another data set (its images are converted to the model's input)."""
-        if name == self._dataset and self._pool is not None:
+        if name == self.request.dataset and self.samples_box.pool is not None:
             return
-        self._set_dataset_box(name)
-        self._pool = None
-        self.sample_list.clear()
+        self.request.dataset = name
+        self.samples_box.set_pool(None)
         if self._model_sources or self._run_path is not None:
             self._load_pool()
 
     # samples --------------------------------------------------------------------------------
 
     def _load_pool(self) -> None:
-        key, dataset, run_path = self._pool_key, self._dataset, self._run_path
+        key, dataset, run_path = self._pool_key, self.request.dataset, self._run_path
         resolved = dict(self._resolved)
 
         def job(progress, cancel):
@@ -856,66 +358,23 @@ class AttributionPanel(QWidget):
         self._finish_task()
         sources, pool = result
         self._resolved.update(sources)
-        self._fill_layers(sources[self._pool_key].model)
-        self._pool = pool
-        self._fill_samples(select=DEFAULT_SELECTION)
+        self.explain_box.fill_layers(sources[self._pool_key].model)
+        self.samples_box.set_pool(pool)
         self._set_status(f"{len(pool.samples.names)} samples of {pool.dataset}; pick some and press Explain.")
         self.samples_ready.emit()
         if self._pending_run:
             self._pending_run = False
             self.run()
 
-    def _fill_samples(self, select: int | None = None) -> None:
-        selected = set(self.selected_samples())
-        self.sample_list.clear()
-        from ..attribution.inputs import to_display
-
-        for index, (image, name) in enumerate(self._all_names_and_images()):
-            rgb = to_display(image)
-            item = QListWidgetItem(QIcon(QPixmap.fromImage(numpy_to_qimage(rgb))), self._short_name(index))
-            item.setToolTip(name)
-            self.sample_list.addItem(item)
-            if (select is not None and index < select) or (select is None and index in selected):
-                item.setSelected(True)
-
-    def _all_samples(self):
-        return _merge_samples([self._files, self._pool.samples if self._pool else None])
-
-    def _all_names_and_images(self) -> list[tuple[np.ndarray, str]]:
-        samples = self._all_samples()
-        if samples is None:
-            return []
-        out = []
-        for i, name in enumerate(samples.names):
-            label = ""
-            if samples.labels is not None and samples.classes and samples.labels[i] >= 0:
-                label = f": {samples.classes[int(samples.labels[i])]}"
-            out.append((samples.images[i], name + label))
-        return out
-
-    def _short_name(self, index: int) -> str:
-        samples = self._all_samples()
-        if samples is None:
-            return ""
-        files = len(self._files.names) if self._files is not None else 0
-        if index < files:
-            return Path(samples.names[index]).stem[:10]
-        if samples.labels is not None and samples.classes and samples.labels[index] >= 0:
-            return samples.classes[int(samples.labels[index])]
-        return f"#{index}"
-
     def sample_names(self) -> list[str]:
-        samples = self._all_samples()
-        return list(samples.names) if samples is not None else []
+        return self.samples_box.sample_names()
 
     def selected_samples(self) -> list[int]:
         """Indices (into ``sample_names()``) of the samples that will be explained, in list order."""
-        return sorted(self.sample_list.row(item) for item in self.sample_list.selectedItems())
+        return list(self.request.samples)
 
     def select_samples(self, indices: Sequence[int]) -> None:
-        wanted = set(int(i) for i in indices)
-        for row in range(self.sample_list.count()):
-            self.sample_list.item(row).setSelected(row in wanted)
+        self.request.samples = indices
 
     def add_image_files(self, paths: Sequence[str | os.PathLike]) -> None:
         """Add image files to the samples (first in the list, selected); converted to the model's input."""
@@ -925,13 +384,7 @@ class AttributionPanel(QWidget):
         if source is None:
             raise ResvizError("attribution panel: choose a model before adding images")
         added = file_samples(source, [str(p) for p in paths])
-        previous = self.selected_samples()
-        files_before = len(self._files.names) if self._files is not None else 0
-        self._files = _merge_samples([self._files, added])
-        self._fill_samples()
-        shift = len(added.names)
-        self.select_samples([i + shift if i >= files_before else i for i in previous]
-                            + list(range(files_before, files_before + shift)))
+        self.samples_box.add_files(added)
         if added.notes:
             self._set_status("; ".join(added.notes))
 
@@ -947,81 +400,64 @@ class AttributionPanel(QWidget):
     # methods and settings -------------------------------------------------------------------
 
     def methods(self) -> list[str]:
-        return [name for name, check in self.method_checks.items() if check.isChecked()]
+        return list(self.request.methods)
 
     def set_methods(self, names: Sequence[str]) -> None:
-        from ..attribution import get_method
+        self.request.methods = names
 
-        wanted = {get_method(name).name for name in names}
+    def _show_methods(self, methods: tuple[str, ...]) -> None:
         for name, check in self.method_checks.items():
-            check.setChecked(name in wanted)
+            check.blockSignals(True)
+            check.setChecked(name in methods)
+            check.blockSignals(False)
+        self._update_enabled()
 
-    def set_display(self, *, sign: str | None = ..., clip_percentile: float | None = None, cmap: str | None = ...,
-                    overlay: bool | None = None, alpha: float | None = None) -> None:
-        """Change how maps are drawn (re-renders the kept maps; nothing is recomputed).
+    @property
+    def ig_steps(self) -> QWidget:
+        """The control of Integrated Gradients' steps along the path."""
+        return self.options_editor.control("integrated_gradients", "n_steps")
 
-        ``sign``: None for each method's default, or positive / negative / absolute / all;
-        ``cmap``: None for the sign's default, or a colour map name.
-        """
-        if sign is not ...:
-            index = self.sign_box.findData(sign)
-            if index < 0:
-                raise ResvizError(f"sign {sign!r} is not one of positive, negative, absolute, all")
-            self.sign_box.setCurrentIndex(index)
-        if cmap is not ...:
-            index = self.cmap_box.findData(cmap)
-            if index < 0:
-                raise ResvizError(f"unknown colour map {cmap!r}")
-            self.cmap_box.setCurrentIndex(index)
-        if clip_percentile is not None:
-            self.percentile_box.setValue(float(clip_percentile))
-        if overlay is not None:
-            self.overlay_check.setChecked(bool(overlay))
-        if alpha is not None:
-            self.alpha_slider.setValue(int(round(float(alpha) * 100)))
+    @property
+    def nt_samples(self) -> QWidget:
+        """The control of SmoothGrad's noisy samples per input."""
+        return self.options_editor.control("smoothgrad", "nt_samples")
+
+    def set_display(self, **settings) -> None:
+        """Change how maps are drawn (re-renders the kept maps; nothing is recomputed); see
+        ``DisplaySettingsBox.set_display``."""
+        self.display_box.set_display(**settings)
 
     def draw_settings(self) -> DrawSettings:
-        return DrawSettings(sign=self.sign_box.currentData(), clip_percentile=float(self.percentile_box.value()),
-                            cmap=self.cmap_box.currentData(), overlay=self.overlay_check.isChecked(),
-                            alpha=self.alpha_slider.value() / 100.0)
+        return self.display_box.draw_settings()
 
-    def _on_settings_changed(self, *args) -> None:
-        self.alpha_slider.setEnabled(self.overlay_check.isChecked())
-        self.grid_view.set_settings(self.draw_settings())
-
-    def _method_options(self) -> dict[str, dict[str, Any]]:
-        return {"integrated_gradients": {"n_steps": int(self.ig_steps.value())},
-                "smoothgrad": {"nt_samples": int(self.nt_samples.value())}}
+    def _on_display_changed(self, settings: DrawSettings) -> None:
+        self.grid_view.set_settings(settings)
 
     # computing ------------------------------------------------------------------------------
 
     def run(self) -> bool:
         """Compute the grid in a worker (progress and Cancel beside the buttons); False if it cannot start."""
-        methods = self.methods()
+        request = self.request
         if self._task is not None and self._task_kind == "samples":
             self._pending_run = True  # run as soon as the samples are there
             return True
         if self._task is not None:
             return False
-        if not methods:
-            self._set_status("Choose at least one method.", error=True)
+        samples = self.samples_box.all_samples()
+        problem = request.problem()
+        if problem is None and samples is None:
+            problem = "Pick at least one sample."
+        if problem is not None:
+            self._set_status(problem, error=True)
             return False
-        if not self._model_sources and self._run_path is None:
-            self._set_status("No model: open one in the window first.", error=True)
-            return False
-        samples = self._all_samples()
-        rows = self.selected_samples()
-        if samples is None or not rows:
-            self._set_status("Pick at least one sample.", error=True)
-            return False
-        chosen = _subset(samples, rows)
-        target = self.target_box.currentData()
+        chosen = subset_samples(samples, request.samples)
+        target = request.target
         if target == "label":
             if chosen.labels is None:
                 self._set_status("The true label is unknown for image files; explain the predicted class.", error=True)
                 return False
             target = [int(v) for v in chosen.labels]
-        layer, options = self.layer(), self._method_options()
+        methods, layer, options = list(request.methods), request.layer, request.method_options()
         keys, resolved, run_path = self._source_keys(), dict(self._resolved), self._run_path
 
         def job(progress, cancel):
@@ -1187,35 +623,3 @@ def _parse_key(data: Any) -> tuple | None:
         return None
     kind, _, value = str(data).partition(":")
     return (kind, int(value)) if value else (kind, None)
-
-
-def resolve_sources(keys: Sequence[tuple], resolved: Mapping[tuple, Any], run_path: Path | None,
-                    progress=None, cancel: threading.Event | None = None) -> dict[tuple, Any]:
-    """ModelSources for keys ("model", i) (given) or ("run", step) (a checkpoint of ``run_path``,
-    built and loaded here, in the worker)."""
-    from ..attribution.sources import source_from_run
-
-    out = {}
-    for key in keys:
-        if key in resolved:
-            out[key] = resolved[key]
-            continue
-        if cancel is not None and cancel.is_set():
-            raise TaskCancelled()
-        if key[0] != "run" or run_path is None:
-            raise ResvizError(f"attribution panel: no model for {key}")
-        if progress is not None:
-            progress(0, 0, f"Loading the checkpoint at step {key[1]}…")
-        out[key] = source_from_run(run_path, key[1])
-    return out
-
-
-def _subset(samples, rows: Sequence[int]):
-    from ..attribution.sources import Samples
-
-    rows = list(rows)
-    labels = None if samples.labels is None else samples.labels[rows]
-    if labels is not None and (labels < 0).any():
-        labels = None  # an image file among them: no true class to show or explain
-    return Samples(samples.images[rows], [samples.names[i] for i in rows], labels,
-                   None if samples.masks is None else samples.masks[rows], list(samples.classes), list(samples.notes))

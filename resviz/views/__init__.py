@@ -12,9 +12,10 @@ from .architecture import ArchitectureModel, TwinArchitectureModel
 from .architecture_details import GraphSummary, NodeDetails
 from .architecture_drawing import DrawnGraph, draw_graph, first_drawing
 from .architecture_state import ArchitectureViewState, ShownState
+from .attribution import AttributionRequest, OptionField
 from .events import EmitterGroup, EventEmitter
 
 __all__ = [
-    "ArchitectureModel", "ArchitectureViewState", "DrawnGraph", "EmitterGroup", "EventEmitter", "GraphSummary",
-    "NodeDetails", "ShownState", "TwinArchitectureModel", "draw_graph", "first_drawing",
+    "ArchitectureModel", "ArchitectureViewState", "AttributionRequest", "DrawnGraph", "EmitterGroup", "EventEmitter", "GraphSummary",
+    "NodeDetails", "OptionField", "ShownState", "TwinArchitectureModel", "draw_graph", "first_drawing",
 ]

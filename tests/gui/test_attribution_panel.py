@@ -199,3 +199,58 @@ def test_run_checkpoints_across_training(panel, qtbot, tmp_path):
     assert not np.allclose(maps[0], maps[2])  # different weights, different maps
     with pytest.raises(ResvizError, match="no checkpoint at step 99"):
         panel.set_run(path, step=99)
+
+
+def test_every_method_option_shows_as_a_control_that_writes_the_request(panel):
+    from PySide6.QtWidgets import QCheckBox, QComboBox
+
+    from resviz.attribution import METHODS
+
+    panel.show()
+    for name, info in METHODS.items():
+        panel.method_checks[name].setChecked(True)  # the user ticks the method
+        assert name in panel.request.methods
+        for option in info.options:
+            control = panel.options_editor.control(name, option)
+            assert control.isVisible(), (name, option)
+    panel.set_methods(["saliency"])
+    assert not panel.options_editor.control("smoothgrad", "nt_samples").isVisible()
+    # A control writes the request; the request moves the control.
+    panel.nt_samples.setValue(37)
+    assert panel.request.option("smoothgrad", "nt_samples") == 37
+    abs_box = panel.options_editor.control("saliency", "abs")
+    assert isinstance(abs_box, QCheckBox) and abs_box.isChecked()
+    panel.request.set_option("saliency", "abs", False)
+    assert not abs_box.isChecked()
+    mode = panel.options_editor.control("grad_cam", "interpolate_mode")
+    assert isinstance(mode, QComboBox)
+    mode.setCurrentText("nearest")
+    assert panel.request.method_options() == {"saliency": {"abs": False}}  # grad_cam is not chosen
+    panel.set_methods(["grad_cam"])
+    assert panel.request.method_options() == {"grad_cam": {"interpolate_mode": "nearest"}}
+    window = panel.options_editor.control("occlusion", "window")
+    assert window.text() == "auto" and panel.request.option("occlusion", "window") is None
+    window.setValue(4)
+    assert panel.request.option("occlusion", "window") == 4
+
+
+def test_the_panel_shows_the_request_it_is_given_and_follows_it(qtbot):
+    from resviz.views import AttributionRequest
+
+    request = AttributionRequest(methods=["smoothgrad"])
+    request.set_option("smoothgrad", "nt_samples", 12)
+    panel = AttributionPanel(request)
+    qtbot.addWidget(panel)
+    assert panel.request is request and panel.methods() == ["smoothgrad"]
+    assert panel.method_checks["smoothgrad"].isChecked() and not panel.method_checks["saliency"].isChecked()
+    assert panel.nt_samples.value() == 12
+    layers = []
+    panel.layer_changed.connect(layers.append)
+    request.layer = "features.1"
+    request.target = "label"
+    request.use_method("saliency")
+    assert panel.layer_box.currentText() == "features.1" and layers == ["features.1"]
+    assert panel.target_box.currentData() == "label"
+    assert panel.method_checks["saliency"].isChecked() and panel.run_button.isEnabled()
+    assert not panel.run() and panel.status.text() == "No model: open one in the window first."
+    panel.shutdown()

@@ -1,0 +1,74 @@
+"""The attribution grid widget: paints a GridResult scaled to fit its size."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QImage, QPainter
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from ..attribution.grid import GridResult
+from ..errors import ResvizError
+from .attribution_drawing import (
+    MUTED,
+    DrawSettings,
+    fit_cell,
+    grid_geometry,
+    grid_to_image,
+    needs_cell_captions,
+    paint_grid,
+    render_column,
+)
+
+
+class AttributionGrid(QWidget):
+    """Paints a GridResult scaled to fit, re-rendering pictures only when settings change."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.grid: GridResult | None = None
+        self.settings = DrawSettings()
+        self.pictures: list[list[QImage] | None] = []
+        self.placeholder = "Pick samples and methods, then press Explain."
+        self.setMinimumSize(320, 240)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def set_grid(self, grid: GridResult | None) -> None:
+        self.grid = grid
+        self._render()
+
+    def set_settings(self, settings: DrawSettings) -> None:
+        self.settings = settings
+        self._render()
+
+    def _render(self) -> None:
+        self.pictures = []
+        if self.grid is not None:
+            for column in self.grid.columns:
+                self.pictures.append(render_column(column, self.settings) if column.error is None else None)
+        self.update()
+
+    def cell_size(self) -> int:
+        if self.grid is None:
+            return 0
+        return fit_cell(*self.grid.shape, self.size(), self.font(), needs_cell_captions(self.grid))
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor("#FFFFFF"))
+        if self.grid is None:
+            painter.setPen(QColor(MUTED))
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.placeholder)
+            painter.end()
+            return
+        geometry = grid_geometry(*self.grid.shape, self.cell_size(), self.font(), needs_cell_captions(self.grid))
+        if geometry.width > self.width() or geometry.height > self.height():
+            # Too many rows for the widget even at the smallest cell: scale the whole figure down.
+            scale = min(self.width() / geometry.width, self.height() / geometry.height)
+            painter.scale(scale, scale)
+        paint_grid(painter, self.grid, self.pictures, self.settings, geometry, self.font())
+        painter.end()
+
+    def to_image(self, cell: int = 160) -> QImage:
+        if self.grid is None:
+            raise ResvizError("attribution panel: nothing to export yet (press Explain first)")
+        return grid_to_image(self.grid, self.pictures, self.settings, cell, self.font())

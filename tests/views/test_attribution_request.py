@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from resviz.attribution import METHODS
+from resviz.errors import ResvizError
+from resviz.views.attribution import AttributionRequest, option_fields
+
+
+def test_the_request_works_with_qt_unimportable():
+    code = textwrap.dedent("""
+        import sys
+        for name in ("PySide6", "shiboken6", "pyqtgraph", "PyQt5", "PyQt6"):
+            sys.modules[name] = None  # any import of them now raises ImportError
+        from resviz.views.attribution import AttributionRequest
+        request = AttributionRequest()
+        request.set_option("smoothgrad", "nt_samples", 20)
+        assert request.option("smoothgrad", "nt_samples") == 20
+        print("ok")
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "ok"
+
+
+def test_every_method_option_gets_a_field_from_its_description():
+    for info in METHODS.values():
+        fields = option_fields(info)
+        assert [f.name for f in fields] == list(info.options)
+        for field in fields:
+            assert field.default == info.options[field.name]
+            assert field.help == info.option_help.get(field.name, "")
+    kinds = {(f.method, f.name): f for info in METHODS.values() for f in option_fields(info)}
+    assert kinds["integrated_gradients", "n_steps"].kind == "int"
+    assert kinds["integrated_gradients", "internal_batch_size"].optional
+    assert kinds["saliency", "abs"].kind == "bool"
+    assert kinds["smoothgrad", "nt_type"].kind == "choice"
+    assert kinds["smoothgrad", "nt_type"].choices == METHODS["smoothgrad"].option_choices["nt_type"]
+    assert kinds["gradient_shap", "stdevs"].kind == "float"
+    assert kinds["occlusion", "window"].kind == "size" and kinds["occlusion", "window"].optional
+
+
+def test_changes_emit_their_event_then_changed():
+    request = AttributionRequest(methods=["saliency"])
+    seen = []
+    for event in request.events:
+        event.connect(lambda *args, name=event.name: seen.append((name, args)))
+    request.set_option("ig", "n_steps", 400)
+    request.use_method("gradcam")
+    request.layer = " layer2.0 "
+    request.layer = "layer2.0"  # unchanged: nothing emitted
+    request.set_source_choices([("model:0", "resnet20"), ("model:1", "plain20"), ("models", "both")], "models")
+    request.set_sample_count(10, [3, 1, 12])
+    assert seen == [
+        ("options", ("integrated_gradients", "n_steps", 400)), ("changed", ()),
+        ("methods", (("saliency", "grad_cam"),)), ("changed", ()),
+        ("layer", ("layer2.0",)), ("changed", ()),
+        ("sources", ()), ("source", ("models",)), ("changed", ()), ("changed", ()),
+        ("samples", ((1, 3),)), ("changed", ()),
+    ]
+    # Only the chosen methods' changed options are given to the computation.
+    assert request.method_options() == {}
+    request.use_method("integrated_gradients")
+    assert request.method_options() == {"integrated_gradients": {"n_steps": 400}}
+
+
+def test_validation_gives_one_clear_message():
+    request = AttributionRequest(methods=[])
+    assert request.problem() == "Choose at least one method."
+    request.methods = ["saliency"]
+    assert request.problem() == "No model: open one in the window first."
+    request.set_source_choices([("model:0", "resnet20")])
+    assert request.problem() == "Pick at least one sample."
+    request.set_sample_count(4, [0])
+    assert request.problem() is None
+    request.validate()
+    with pytest.raises(ResvizError, match=r"integrated_gradients: option n_steps=0 must be a whole number"):
+        request.set_option("integrated_gradients", "n_steps", 0)
+    with pytest.raises(ResvizError, match="smoothgrad: option nt_type='loud' is not one of smoothgrad"):
+        request.set_option("smoothgrad", "nt_type", "loud")
+    with pytest.raises(ResvizError, match="saliency: unknown option 'steps'"):
+        request.set_option("saliency", "steps", 3)
+    with pytest.raises(ResvizError, match="no model choice 'models'"):
+        request.source = "models"
+    request.set_option("occlusion", "window", None)  # optional: the method's automatic value
+    assert request.option("occlusion", "window") is None
