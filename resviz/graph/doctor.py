@@ -23,11 +23,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import ResvizError
+from ..errors import ResvizError, one_line
 from .execution import eval_mode, example_args, model_device, to_device, to_meta, tracing_copy
 from .opgraph import collect_module_info, id_base
 from .ops import ADD_OPS, CONCAT_OPS
-from .trace_fx import one_line
 from .trace_hooks import FailurePoint, ForwardRecorder
 
 _ELEMENTWISE_MERGES = ADD_OPS | {"sub", "sub_", "isub", "mul", "mul_", "imul", "truediv", "div", "div_"}

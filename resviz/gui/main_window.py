@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 
 from .. import __version__
 from ..assets import ICON, asset_path
-from ..errors import ResvizError
+from ..errors import ResvizError, describe_exception, first_line
 from ..models import find_twin_pair
 from ..runfile import FINISHED, RUNNING, status_label, status_sentence
 from .architecture_tab import ArchitectureTab
@@ -423,7 +423,7 @@ class MainWindow(QMainWindow):
         except ResvizError as exc:
             self.statusBar().showMessage(f"attribution: {exc}", 8000)
         except Exception as exc:  # noqa: BLE001 - the panel's trouble never stops the window
-            self.statusBar().showMessage(f"attribution panel: {type(exc).__name__}: {exc}", 8000)
+            self.statusBar().showMessage(f"attribution panel: {describe_exception(exc)}", 8000)
 
     # ------------------------------------------------------------------ run files
 
@@ -528,7 +528,7 @@ class MainWindow(QMainWindow):
             return
         self._reported_failures.add(path)
         reason = (info.error or "no reason recorded").strip()
-        self.show_error("Run failed", f"{info.name}: the run failed: {reason.splitlines()[0]}",
+        self.show_error("Run failed", f"{info.name}: the run failed: {first_line(reason)}",
                         f"{reason}\n\nEvery step it recorded is kept in {path}.")
 
     def _feed_failed(self, path: str, message: str, details: str) -> None:
@@ -582,7 +582,7 @@ class MainWindow(QMainWindow):
             self.show_error("Cannot start training", str(exc))
             return
         except Exception as exc:  # noqa: BLE001
-            self.show_error("Cannot start training", f"{type(exc).__name__}: {exc}", traceback.format_exc())
+            self.show_error("Cannot start training", describe_exception(exc), traceback.format_exc())
             return
         self.tabs.setCurrentIndex(TABS.index("training"))
         self.comparison.timeline.follow_latest()
@@ -764,7 +764,7 @@ class MainWindow(QMainWindow):
                 self.show_error("Export failed", str(exc))
                 return
             except Exception as exc:  # noqa: BLE001
-                self.show_error("Export failed", f"{type(exc).__name__}: {exc}", traceback.format_exc())
+                self.show_error("Export failed", describe_exception(exc), traceback.format_exc())
                 return
             self.settings.set_export_folder(dialog.path.parent)
             self.statusBar().showMessage("saved " + ", ".join(str(p) for p in paths), 8000)
