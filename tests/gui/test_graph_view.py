@@ -261,7 +261,7 @@ def test_hover_tooltip_and_wheel_zoom(view, qtbot):
     QApplication.sendEvent(view.canvas.viewport(), event)
     text = QToolTip.text()
     assert "layer2.0.conv1" in text and "Conv2d" in text
-    assert "32×16×16" in text and "parameters" in text and "4.61 k" in text and "FLOPs" in text
+    assert "32×16×16" in text and "parameters" in text and "4.6K" in text and "FLOPs" in text
     QToolTip.hideText()
     zoom = view.canvas.zoom()
     wheel = QWheelEvent(QPointF(pos), QPointF(view.canvas.viewport().mapToGlobal(pos)), QPoint(0, 0), QPoint(0, 240),
