@@ -17,7 +17,7 @@ Qt-free and numpy out, so the window, the command line and scripts draw the same
 
 from __future__ import annotations
 
-from .colormaps import COLORMAPS, get_colormap, list_colormaps
+from ..colours import COLORMAPS, get_colormap, list_colormaps
 from .compare import Comparison, Panel, compare_checkpoints, compare_methods, compare_models
 from .core import AttributionCancelled, AttributionResult, attribute, predict
 from .inputs import fit_inputs, load_image_file, to_display, to_model_input

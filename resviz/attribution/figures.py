@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..colours import get_colormap
 from ..errors import ResvizError
-from .colormaps import get_colormap
 from .compare import Comparison
 from .render import DEFAULT_COLORMAPS, OVERLAY_COLORMAPS, as_rgb, normalize, overlay
 

@@ -8,11 +8,11 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QColor, QImage
 from torch import nn
 
+from resviz.colours import gradient_colour
 from resviz.graph import block_graph, layout_graph, trace_graph
 from resviz.graph.types import SKIP_COLOURS
 from resviz.gui.architecture_view import ArchitectureView
 from resviz.gui.graph_jobs import BACKGROUND_REGROUP_OPS
-from resviz.gui.graph_scene import gradient_colour
 from resviz.gui.twin_architecture_view import TwinArchitectureView
 from resviz.gui.workers_tasks import running_tasks
 from resviz.models import get_model
