@@ -3,7 +3,7 @@
 It wires the parts together and owns no data of its own: models come from the zoo or a file
 (built in a worker thread), recorded runs from run files (read in the feed's thread), and
 training happens in child processes. Everything the figures show lives in the
-``Comparison`` view-model.
+``RunComparison`` view-model.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from ..errors import ResvizError, describe_exception, first_line
 from ..models import find_twin_pair
 from ..runfile import FINISHED, RUNNING, status_label, status_sentence
 from .architecture_tab import ArchitectureTab
-from .comparison import Comparison
+from .comparison import RunComparison
 from .dialogs import ExportDialog, ShortcutsDialog, TrustDialog, error_dialog
 from .model_choice import LoadedChoice, ModelChoice, load_choice
 from .model_picker import ModelPicker
@@ -66,7 +66,7 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(app_icon())
         self.theme: Theme = LIGHT
         self.presenting = False
-        self.comparison = Comparison()
+        self.comparison = RunComparison()
         self.choice = self.settings.model_choice()
         self.loaded: LoadedChoice | None = None
         self.last_error: QMessageBox | None = None
