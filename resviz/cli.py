@@ -18,7 +18,7 @@ import sys
 import traceback
 
 from . import __version__
-from .errors import ResvizError
+from .errors import ResvizError, describe_exception
 
 EXIT_USAGE = 2
 DEBUG_HELP = "show full tracebacks for errors"
@@ -133,6 +133,6 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - one line for users, the traceback with --debug
         if debug:
             traceback.print_exc()
-        print(f"resviz: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+        print(f"resviz: internal error: {describe_exception(exc)} (run with --debug for the traceback)",
               file=sys.stderr)
         return 1

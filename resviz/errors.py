@@ -33,3 +33,27 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """A " (did you mean a, b?)" suffix, or "" when nothing is close."""
     close = nearest_names(name, candidates)
     return f" (did you mean {', '.join(close)}?)" if close else ""
+
+
+def first_line(text: str) -> str:
+    """The first non-blank line of ``text``, stripped ("" when there is none)."""
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def one_line(exc: BaseException, limit: int = 200) -> str:
+    """``TypeName: first line of the message`` (at most ``limit`` characters of it), for messages
+    that quote an exception raised by code we do not own."""
+    text = first_line(str(exc))
+    if len(text) > limit:
+        text = text[:limit - 3] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``TypeName: message`` with the whole message: the error text stored with a failed run and
+    shown where there is room for it."""
+    message = str(exc).strip()
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__

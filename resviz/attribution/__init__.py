@@ -17,18 +17,18 @@ Qt-free and numpy out, so the window, the command line and scripts draw the same
 
 from __future__ import annotations
 
-from .colormaps import COLORMAPS, get_colormap, list_colormaps
-from .compare import Comparison, Panel, compare_checkpoints, compare_methods, compare_models
+from ..colours import COLORMAPS, get_colormap, list_colormaps
+from .compare import AttributionComparison, Panel, compare_checkpoints, compare_methods, compare_models
 from .core import AttributionCancelled, AttributionResult, attribute, predict
 from .inputs import fit_inputs, load_image_file, to_display, to_model_input
-from .layers import grad_cam_layers, layer_names, validate_layer
+from .layer_choice import grad_cam_layers, layer_names, validate_layer
 from .methods import METHODS, MethodInfo, get_method, list_methods
 from .render import SIGNS, colorize, normalize, overlay, render
 from .sanity import LocalisationScores, RandomisationResult, localisation_scores, randomisation_test, score_localisation
 
 __all__ = [
-    "COLORMAPS", "METHODS", "SIGNS", "AttributionCancelled", "AttributionResult", "Comparison", "LocalisationScores",
-    "MethodInfo", "Panel", "RandomisationResult", "attribute", "colorize", "compare_checkpoints", "compare_methods",
+    "COLORMAPS", "METHODS", "SIGNS", "AttributionCancelled", "AttributionComparison", "AttributionResult",
+    "LocalisationScores", "MethodInfo", "Panel", "RandomisationResult", "attribute", "colorize", "compare_checkpoints", "compare_methods",
     "compare_models", "fit_inputs", "get_colormap", "get_method", "grad_cam_layers", "layer_names",
     "list_colormaps", "list_methods", "load_image_file", "localisation_scores", "normalize", "overlay", "predict",
     "randomisation_test", "render", "score_localisation", "to_display", "to_model_input", "validate_layer",

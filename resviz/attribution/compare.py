@@ -1,6 +1,6 @@
 """Comparisons as data: images x methods, one image across models, one image across checkpoints.
 
-A ``Comparison`` holds every panel's map and the input it explains, with labels; the window
+An ``AttributionComparison`` holds every panel's map and the input it explains, with labels; the window
 draws it with its own widgets, ``figures.save_comparison`` draws it to a PNG.
 """
 
@@ -38,7 +38,7 @@ class Panel:
 
 
 @dataclass
-class Comparison:
+class AttributionComparison:
     """Rows of inputs, columns of methods, models or checkpoints."""
 
     kind: str                               # "methods", "models" or "checkpoints"
@@ -118,7 +118,7 @@ def compare_methods(model: nn.Module, inputs: Tensor | np.ndarray, methods: Sequ
                     row_names: Sequence[str] | None = None, sign: str | None = None, baseline: Any = None,
                     seed: int | None = 0, title: str = "", progress: ProgressCallback | None = None,
                     cancel: CancelEvent | None = None, method_options: Mapping[str, Mapping[str, Any]] | None = None,
-                    keep_failures: bool = False) -> Comparison:
+                    keep_failures: bool = False) -> AttributionComparison:
     """A grid of inputs (rows) x methods (columns), all explaining the same class per input
     (``target``, or the model's prediction). ``methods`` are names or (name, options) pairs;
     ``labels`` are the true classes (shown in the row labels). With ``keep_failures`` a method
@@ -156,8 +156,8 @@ def compare_methods(model: nn.Module, inputs: Tensor | np.ndarray, methods: Sequ
     for row in range(x.shape[0]):
         caption = f"pred {class_label(int(predicted[row]), class_names)} {confidence[row]:.0%}"
         panels.append([Panel(r.maps[row], shown[row], sign or r.default_sign, caption) for r in results])
-    return Comparison("methods", title, _row_labels(x.shape[0], labels, class_names, row_names),
-                      [r.label for r in results], shown, panels, results, _dedupe(notes), failures)
+    return AttributionComparison("methods", title, _row_labels(x.shape[0], labels, class_names, row_names),
+                                 [r.label for r in results], shown, panels, results, _dedupe(notes), failures)
 
 
 def compare_models(models: Mapping[str, nn.Module], inputs: Tensor | np.ndarray, method: str = "grad_cam", *,
@@ -166,7 +166,7 @@ def compare_models(models: Mapping[str, nn.Module], inputs: Tensor | np.ndarray,
                    row_names: Sequence[str] | None = None, sign: str | None = None, baseline: Any = None,
                    seed: int | None = 0, title: str = "", progress: ProgressCallback | None = None,
                    cancel: CancelEvent | None = None, explain_labels: bool = True, **method_options: Any
-                   ) -> Comparison:
+                   ) -> AttributionComparison:
     """The same inputs (rows) explained by several models (columns), e.g. a residual net and its
     plain twin. Each model explains ``target``, or the true ``labels`` when given (unless
     ``explain_labels=False``), or else its own prediction."""
@@ -202,7 +202,7 @@ def compare_models(models: Mapping[str, nn.Module], inputs: Tensor | np.ndarray,
                        for _, result, predicted, confidence in columns])
     column_labels = [name for name, *_ in columns]
     title = title or f"{info.title}{f' ({layer})' if layer else ''} across models"
-    return Comparison("models", title, _row_labels(x0.shape[0], labels, class_names, row_names), column_labels,
+    return AttributionComparison("models", title, _row_labels(x0.shape[0], labels, class_names, row_names), column_labels,
                       shown, panels, results, _dedupe(notes))
 
 
@@ -213,7 +213,7 @@ def compare_checkpoints(model: nn.Module, checkpoints: Sequence[tuple[str, Mappi
                         row_names: Sequence[str] | None = None, sign: str | None = None, baseline: Any = None,
                         seed: int | None = 0, title: str = "", progress: ProgressCallback | None = None,
                         cancel: CancelEvent | None = None, explain_labels: bool = True,
-                        **method_options: Any) -> Comparison:
+                        **method_options: Any) -> AttributionComparison:
     """The same inputs (rows) explained at several checkpoints of one run (columns, in the order
     given): how the map sharpens while the network learns. Every checkpoint explains the same
     class: ``target``, else the true ``labels`` (unless ``explain_labels=False``), else the last
@@ -242,7 +242,7 @@ def compare_checkpoints(model: nn.Module, checkpoints: Sequence[tuple[str, Mappi
                for col, result in enumerate(results)] for row in range(x.shape[0])]
     title = title or f"{results[0].label} while training"
     notes = fit_notes + [note for r in results[:1] for note in r.notes]
-    return Comparison("checkpoints", title, _row_labels(x.shape[0], labels, class_names, row_names),
+    return AttributionComparison("checkpoints", title, _row_labels(x.shape[0], labels, class_names, row_names),
                       [label for label, _ in checkpoints], shown, panels, results, _dedupe(notes))
 
 

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from ..errors import ResvizError
 from ..limits import check_seed
 from .inputs import as_batch, fit_inputs, model_device, model_input_shape
-from .layers import check_spatial, default_layer, find_layer
+from .layer_choice import check_spatial, default_layer, find_layer
 from .methods import MethodCall, MethodInfo, chunked_options, get_method
 from .prepare import ModelAnalysis, PreparedModel, model_failure, prepare_model
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..colours import get_colormap
 from ..errors import ResvizError
-from .colormaps import get_colormap
-from .compare import Comparison
+from .compare import AttributionComparison
 from .render import DEFAULT_COLORMAPS, OVERLAY_COLORMAPS, as_rgb, normalize, overlay
 
 TITLE_SIZE = 13
@@ -95,7 +95,7 @@ def _legend(figure, signs: dict[str, list[str]], overlay_mode: bool, left: float
         x += bar_width + 0.7
 
 
-def comparison_figure(comparison: Comparison, *, overlay_mode: bool = True, clip_percentile: float = 1.0,
+def comparison_figure(comparison: AttributionComparison, *, overlay_mode: bool = True, clip_percentile: float = 1.0,
                       alpha: float = 0.75, cell: float | None = None, dpi: int = 150, subtitle: str = "",
                       show_inputs: bool = True):
     """The comparison as a matplotlib Figure: the inputs in the first column, then one column per
@@ -156,7 +156,7 @@ def comparison_figure(comparison: Comparison, *, overlay_mode: bool = True, clip
     return figure
 
 
-def save_comparison(comparison: Comparison, path: str | Path, *, dpi: int = 150, **options) -> Path:
+def save_comparison(comparison: AttributionComparison, path: str | Path, *, dpi: int = 150, **options) -> Path:
     """Draw ``comparison`` (options as ``comparison_figure``) and save it as a PNG."""
     return _save(comparison_figure(comparison, dpi=dpi, **options), path, dpi)
 

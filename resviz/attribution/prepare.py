@@ -24,7 +24,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +34,8 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from ..errors import ResvizError
+from ..graph.execution import copy_module_tree, eval_mode
+from ..graph.hooks import forward_hooks
 
 # The module types Captum's DeepLift has a rule for; guided backprop and deconvolution only look at nn.ReLU.
 NONLINEAR_MODULES: tuple[type[nn.Module], ...] = (
@@ -196,51 +198,25 @@ class CallSites(nn.Module):
         return [f"{self.original_name}.call{k + 1}" for k in range(self.count)]
 
 
-def _fresh_hook_dicts(module: nn.Module) -> None:
-    for key, value in list(vars(module).items()):
-        if "hook" in key and isinstance(value, dict):
-            object.__setattr__(module, key, type(value)())
+def _own_tensor(tensor: torch.Tensor, is_parameter: bool) -> torch.Tensor:
+    if isinstance(tensor, nn.Parameter):
+        return nn.Parameter(tensor.detach().clone(), requires_grad=tensor.requires_grad)
+    return tensor.detach().clone()
 
 
 def shared_copy(model: nn.Module, *, clone_tensors: bool = False, share_registries: bool = False) -> nn.Module:
-    """A copy of the module tree: new module objects (own flags, no hooks), the same parameter
-    and buffer tensors (or clones of them with ``clone_tensors``). Aliased modules stay aliased.
+    """A copy of the module tree (``resviz.graph.execution.copy_module_tree``): new module objects
+    (own flags, no hooks), the same parameter and buffer tensors (or clones of them with
+    ``clone_tensors``). Aliased modules stay aliased.
 
     ``share_registries`` keeps the very ``_parameters``/``_buffers`` dicts of the original, so a
     parameter or buffer the original later replaces (``load_state_dict(assign=True)``) is the
     copy's too; only the module tree itself is the copy's own."""
     if clone_tensors and share_registries:
         raise ValueError("clone_tensors and share_registries exclude each other")
-    copies: dict[int, nn.Module] = {}
-    tensors: dict[int, torch.Tensor] = {}
-
-    def copy_tensor(t):
-        if t is None or not clone_tensors:
-            return t
-        if id(t) not in tensors:
-            if isinstance(t, nn.Parameter):
-                tensors[id(t)] = nn.Parameter(t.detach().clone(), requires_grad=t.requires_grad)
-            else:
-                tensors[id(t)] = t.detach().clone()
-        return tensors[id(t)]
-
-    def visit(module: nn.Module) -> nn.Module:
-        if id(module) in copies:
-            return copies[id(module)]
-        new = module.__class__.__new__(module.__class__)
-        new.__dict__.update(module.__dict__)
-        copies[id(module)] = new
-        _fresh_hook_dicts(new)
-        if not share_registries:
-            object.__setattr__(new, "_parameters", type(module._parameters)(
-                (k, copy_tensor(v)) for k, v in module._parameters.items()))
-            object.__setattr__(new, "_buffers", type(module._buffers)(
-                (k, copy_tensor(v)) for k, v in module._buffers.items()))
-        object.__setattr__(new, "_modules", type(module._modules)(
-            (k, None if child is None else visit(child)) for k, child in module._modules.items()))
-        return new
-
-    return visit(model)
+    if share_registries:
+        return copy_module_tree(model)
+    return copy_module_tree(model, _own_tensor if clone_tensors else lambda tensor, is_parameter: tensor)
 
 
 def _module_names(model: nn.Module) -> dict[int, list[str]]:
@@ -315,15 +291,6 @@ def _hashable(func: Any) -> bool:
     return True
 
 
-@contextmanager
-def _hooks(handles: list) -> Iterator[None]:
-    try:
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()
-
-
 def _first_tensor_shape(output: Any) -> tuple[int, ...] | None:
     return tuple(output.shape) if isinstance(output, torch.Tensor) else None
 
@@ -358,17 +325,10 @@ def probe(model: nn.Module, example: torch.Tensor) -> tuple[ModelAnalysis, list[
             shapes[key] = _first_tensor_shape(output)
             order.append(key)
 
-    handles = []
-    seen: set[int] = set()
-    for module in model.modules():
-        if id(module) in seen or module is model:
-            continue
-        seen.add(id(module))
-        handles.append(module.register_forward_pre_hook(pre))
-        handles.append(module.register_forward_hook(post))
+    hooked = [module for module in model.modules() if module is not model]  # modules() lists each module once
     mode = _FunctionalSiteMode(depth, module_stack=stack)
     reset_call_sites(model)
-    with _hooks(handles), torch.no_grad():
+    with forward_hooks(hooked, pre, post, with_kwargs=False), torch.no_grad():
         try:
             with mode:
                 output = model(example)
@@ -545,12 +505,8 @@ class PreparedModel:
                 yield run_plain
                 return
             depth = _NonlinearDepth()
-            handles = []
-            for module in self.model.modules():
-                if isinstance(module, NONLINEAR_MODULES):
-                    handles.append(module.register_forward_pre_hook(depth.enter))
-                    handles.append(module.register_forward_hook(depth.leave))
-            with _hooks(handles):
+            nonlinear = [module for module in self.model.modules() if isinstance(module, NONLINEAR_MODULES)]
+            with forward_hooks(nonlinear, depth.enter, depth.leave, with_kwargs=False):
                 def run_with_sites(forward):
                     reset_call_sites(self.model, self.call_sites)
                     depth.depth = 0
@@ -563,19 +519,9 @@ def _describe_reuse(reused: dict[str, int]) -> str:
     return ", ".join(f"{name} ({count} calls)" for name, count in reused.items())
 
 
-@contextmanager
-def _eval_mode(model: nn.Module, *, enabled: bool) -> Iterator[None]:
-    """Eval mode for the duration, every module's own flag restored afterwards."""
-    if not enabled:
-        yield
-        return
-    flags = [(module, module.training) for module in model.modules()]
-    model.eval()
-    try:
-        yield
-    finally:
-        for module, flag in flags:
-            module.training = flag
+def _eval_mode(model: nn.Module, *, enabled: bool) -> AbstractContextManager[None]:
+    """Eval mode for the duration (``resviz.graph.execution.eval_mode``), when ``enabled``."""
+    return eval_mode(model) if enabled else nullcontext()
 
 
 _CACHE: weakref.WeakKeyDictionary[nn.Module, tuple[tuple, PreparedModel]] = weakref.WeakKeyDictionary()

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..colours import get_colormap
 from ..errors import ResvizError
-from .colormaps import get_colormap
 
 SIGNS = ("positive", "negative", "absolute", "all")
 DEFAULT_COLORMAPS = {"positive": "inferno", "absolute": "inferno", "negative": "blues", "all": "diverging"}

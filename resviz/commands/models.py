@@ -6,6 +6,7 @@ import argparse
 import json
 
 from ..errors import ResvizError
+from ..formatting import format_count
 from ..models import list_models, model_info
 
 
@@ -18,12 +19,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def format_parameters(count: int) -> str:
-    if count >= 1_000_000:
-        return f"{count / 1e6:.2f}M"
-    return f"{count / 1e3:.1f}K" if count >= 1000 else str(count)
-
-
 def run(args: argparse.Namespace) -> int:
     names = list_models(args.family)
     if not names:
@@ -34,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps([info.to_dict() for info in infos], indent=2))
         return 0
     header = ("name", "family", "depth", "parameters", "skips", "twin")
-    rows = [(i.name, i.family, str(i.depth), format_parameters(i.parameters), i.skips, i.twin or "-")
+    rows = [(i.name, i.family, str(i.depth), format_count(i.parameters), i.skips, i.twin or "-")
             for i in infos]
     widths = [max(len(row[c]) for row in [header, *rows]) for c in range(len(header))]
     for row in [header, *rows]:

@@ -23,11 +23,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import ResvizError
+from ..errors import ResvizError, one_line
+from ..formatting import format_full_shape
 from .execution import eval_mode, example_args, model_device, to_device, to_meta, tracing_copy
 from .opgraph import collect_module_info, id_base
 from .ops import ADD_OPS, CONCAT_OPS
-from .trace_fx import one_line
 from .trace_hooks import FailurePoint, ForwardRecorder
 
 _ELEMENTWISE_MERGES = ADD_OPS | {"sub", "sub_", "isub", "mul", "mul_", "imul", "truediv", "div", "div_"}
@@ -253,10 +253,6 @@ def report_failure(model: nn.Module, args: tuple[Any, ...], recorder: ForwardRec
     return _Diagnosis(model, args, recorder, failure, exc).report()
 
 
-def _fmt(shape: tuple[int, ...]) -> str:
-    return "(" + ", ".join(str(d) for d in shape) + ")"
-
-
 def _spatial(shape: tuple[int, ...]) -> str:
     return "x".join(str(d) for d in shape)
 
@@ -311,7 +307,7 @@ class _Diagnosis:
         a, b = f.shapes[0], f.shapes[1]
         short_index = self._shortcut_index()
         short, branch = (a, b) if short_index == 0 else (b, a)
-        head = f"{id_base(f.op)} of {_fmt(a)} and {_fmt(b)} fails: "
+        head = f"{id_base(f.op)} of {format_full_shape(a)} and {format_full_shape(b)} fails: "
         fix = None
         differences = []
         if len(short) != len(branch):
@@ -334,7 +330,7 @@ class _Diagnosis:
             differences.append(f"the shortcut has {short[1]} features but the branch gives {branch[1]}")
             fix = f"add a projection: nn.Linear({short[1]}, {branch[1]}) on the shortcut"
         else:
-            differences.append(f"the shortcut is {_fmt(short)} but the branch gives {_fmt(branch)}")
+            differences.append(f"the shortcut is {format_full_shape(short)} but the branch gives {format_full_shape(branch)}")
         problem = head + " and ".join(differences) if differences else head + one_line(self.exc)
         return self._report(problem, fix, "merge", shortcut=short, branch=branch)
 
@@ -343,12 +339,12 @@ class _Diagnosis:
         dim = f.details.get("dim", 1)
         shapes = f.shapes
         if len({len(s) for s in shapes}) > 1:
-            problem = f"cat of {', '.join(_fmt(s) for s in shapes)} fails: they have different numbers of dimensions"
+            problem = f"cat of {', '.join(format_full_shape(s) for s in shapes)} fails: they have different numbers of dimensions"
             return self._report(problem, "flatten or reshape them to the same rank first", "merge")
         rank = len(shapes[0])
         dim = dim % rank if rank else 0
         differing = [d for d in range(rank) if d != dim and len({s[d] for s in shapes}) > 1]
-        problem = (f"cat along dim {dim} of {', '.join(_fmt(s) for s in shapes)} fails: sizes differ in "
+        problem = (f"cat along dim {dim} of {', '.join(format_full_shape(s) for s in shapes)} fails: sizes differ in "
                    f"dim {', '.join(map(str, differing))}") if differing else f"cat fails: {one_line(self.exc)}"
         fix = None
         if differing and rank >= 3 and all(d >= 2 for d in differing):
@@ -368,8 +364,8 @@ class _Diagnosis:
 
     def _source_text(self, source: str | None, shape: tuple[int, ...]) -> str:
         if source is not None and source in self.recorder.builder.inputs:
-            return f"the input {_fmt(shape)}"
-        return f"{source} {_fmt(shape)}" if source else _fmt(shape)
+            return f"the input {format_full_shape(shape)}"
+        return f"{source} {format_full_shape(shape)}" if source else format_full_shape(shape)
 
     def _input_hint(self) -> tuple[str | None, bool]:
         """A fix naming the input the model expects, and whether the example input is at fault."""
@@ -378,8 +374,8 @@ class _Diagnosis:
             got = self.input_shapes[0]
             want = (got[0] if len(got) == len(expected) + 1 else 1, *tuple(expected))
             if tuple(got) != want:
-                return (f"give an input of shape {_fmt(('N', *tuple(expected)))}".replace("'", "")
-                        + f" (the model's input_shape), not {_fmt(got)}", True)
+                return (f"give an input of shape {format_full_shape(('N', *tuple(expected)))}".replace("'", "")
+                        + f" (the model's input_shape), not {format_full_shape(got)}", True)
         return None, False
 
     def _leaf(self) -> ShapeReport:
@@ -449,7 +445,7 @@ class _Diagnosis:
 
     def _generic(self, kind: str = "layer", fix: str | None = None) -> ShapeReport:
         f = self.failure
-        shapes = ", ".join(_fmt(s) for s in f.shapes)
+        shapes = ", ".join(format_full_shape(s) for s in f.shapes)
         text = one_line(self.exc)
         match = re.search(r"size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\)", text)
         if match and not fix:

@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from ..colours import DARK_TEXT, text_colour_on
 from ..errors import ResvizError
 from .types import MAIN_EDGE_COLOUR, SKIP_COLOURS, SKIP_KINDS, Layout, Scene, ScenePath, SceneRect, SceneText
 
@@ -21,7 +22,7 @@ TITLE_HEIGHT = 34.0
 TITLE_CHAR = 9.0  # width of a character of the bold 14 pt title
 LEGEND_WIDTH = 176.0
 LEGEND_ROW = 20.0
-TEXT = "#1F2933"
+TEXT = DARK_TEXT
 MUTED = "#52606D"
 NODE_STROKE = "#9AA5B1"
 SELECTED = "#D64545"
@@ -46,17 +47,6 @@ def arrow_head(points: list[tuple[float, float]], length: float = ARROW_LENGTH,
     ux, uy = dx / norm, dy / norm
     bx, by = x1 - ux * length, y1 - uy * length
     return [(x1, y1), (bx - uy * width / 2, by + ux * width / 2), (bx + uy * width / 2, by - ux * width / 2)]
-
-
-def _luminance(colour: str) -> float:
-    colour = colour.lstrip("#")
-    if len(colour) == 3:
-        colour = "".join(c * 2 for c in colour)
-    try:
-        r, g, b = (int(colour[i:i + 2], 16) / 255 for i in (0, 2, 4))
-    except ValueError:
-        return 1.0
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
 
 def skip_kind_counts(layout: Layout) -> dict[str, int]:
@@ -136,8 +126,7 @@ def build_scene(layout: Layout, *, node_colours: dict[str, str] | None = None,
         items.append(SceneRect(id=node.id, x=round(left, 2), y=round(top, 2), width=round(w, 2), height=round(h, 2),
                                fill=fill, stroke=stroke, stroke_width=stroke_width, radius=radius,
                                dashed=category == "input" or category == "output"))
-        text_colour = TEXT if _luminance(fill) > 0.45 else "#FFFFFF"
-        detail_colour = MUTED if _luminance(fill) > 0.45 else "#F5F7FA"
+        text_colour, detail_colour = text_colour_on(fill, TEXT), text_colour_on(fill, MUTED)
         cx, cy = round(left + w / 2, 2), top + h / 2
         detail = str(node.info.get("detail", "") or "")
         if category in ("merge", "concat") and not node.collapsed:

@@ -93,59 +93,76 @@ def eval_mode(model: nn.Module, modules: Iterable[nn.Module] | None = None) -> I
 _CONTAINERS = (dict, list, set)
 
 
-def clone_module_tree(model: nn.Module, mode: str) -> tuple[nn.Module, set[int]]:
-    """A copy of ``model``'s module tree for one trace, and the ids of its parameters.
+def copy_module_tree(model: nn.Module, tensor: Callable[[torch.Tensor, bool], torch.Tensor] | None = None, *,
+                     copy_attributes: bool = False) -> nn.Module:
+    """A copy of ``model``'s module tree: every module a new object with its own attribute
+    dictionary, so flags, hooks and attributes set on the copy stay there; hooks already on the
+    model are left off. A module that appears twice (registered under two names) is copied once,
+    so the copy has the model's structure exactly.
 
-    Every module is a new object with its own attribute dictionary, so flags, hooks and
-    attributes set while tracing stay on the copy; hooks already on the model are left off.
-    ``mode="meta"``: every tensor (parameters, buffers, plain tensor attributes) becomes an
-    empty meta tensor; ``mode="real"``: parameters are shared (read only, under no_grad) and
-    buffers copied. A tensor or module that appears twice (tied weights, a module registered
-    under two names) is copied once, so the copy has the model's structure exactly.
+    ``tensor(original, is_parameter)`` gives the copy's tensor for each parameter and buffer,
+    called once per tensor, so tied weights stay tied; ``None`` keeps the very ``_parameters``
+    and ``_buffers`` dictionaries, so a tensor the model later replaces is the copy's too.
+    ``copy_attributes`` also passes plain tensor attributes through ``tensor`` and gives the copy
+    its own dicts, lists and sets.
     """
-    clones: dict[int, nn.Module] = {}
+    copies: dict[int, nn.Module] = {}
     tensors: dict[int, torch.Tensor] = {}
-    parameter_ids: set[int] = set()
 
-    def tensor(original: torch.Tensor, is_parameter: bool) -> torch.Tensor:
+    def stand_in(original: torch.Tensor, is_parameter: bool) -> torch.Tensor:
         done = tensors.get(id(original))
         if done is None:
-            if mode == "meta":
-                done = _meta_like(original)
-            elif is_parameter:
-                done = original
-            else:
-                done = original.detach().clone()
-            tensors[id(original)] = done
-        if is_parameter:
-            parameter_ids.add(id(done))
+            done = tensors[id(original)] = tensor(original, is_parameter)
         return done
 
-    def clone(module: nn.Module) -> nn.Module:
-        done = clones.get(id(module))
+    def registry(store: dict, is_parameter: bool) -> dict:
+        if tensor is None:
+            return store
+        return type(store)((k, None if v is None else stand_in(v, is_parameter)) for k, v in store.items())
+
+    def copy(module: nn.Module) -> nn.Module:
+        done = copies.get(id(module))
         if done is not None:
             return done
-        copy = object.__new__(type(module))
-        clones[id(module)] = copy
+        new = object.__new__(type(module))
+        copies[id(module)] = new
         state: dict[str, Any] = {}
         for key, value in module.__dict__.items():
             if key == "_parameters":
-                value = {k: (tensor(v, True) if v is not None else None) for k, v in value.items()}
+                value = registry(value, True)
             elif key == "_buffers":
-                value = {k: (tensor(v, False) if v is not None else None) for k, v in value.items()}
+                value = registry(value, False)
             elif key == "_modules":
-                value = {k: (clone(v) if v is not None else None) for k, v in value.items()}
+                value = type(value)((k, None if child is None else copy(child)) for k, child in value.items())
             elif "hook" in key and isinstance(value, dict):
                 value = type(value)()  # the model's hooks (a recorder's, say) stay on the model
-            elif isinstance(value, torch.Tensor):
-                value = tensor(value, False)
-            elif isinstance(value, _CONTAINERS):
+            elif copy_attributes and tensor is not None and isinstance(value, torch.Tensor):
+                value = stand_in(value, False)
+            elif copy_attributes and isinstance(value, _CONTAINERS):
                 value = copy_container(value)
             state[key] = value
-        copy.__dict__.update(state)
-        return copy
+        new.__dict__.update(state)
+        return new
 
-    return clone(model), parameter_ids
+    return copy(model)
+
+
+def clone_module_tree(model: nn.Module, mode: str) -> tuple[nn.Module, set[int]]:
+    """A copy of ``model``'s module tree for one trace (``copy_module_tree``), and the ids of its
+    parameters.
+
+    ``mode="meta"``: every tensor (parameters, buffers, plain tensor attributes) becomes an
+    empty meta tensor; ``mode="real"``: parameters are shared (read only, under no_grad) and
+    buffers copied.
+    """
+    def tensor(original: torch.Tensor, is_parameter: bool) -> torch.Tensor:
+        if mode == "meta":
+            return _meta_like(original)
+        return original if is_parameter else original.detach().clone()
+
+    copy = copy_module_tree(model, tensor, copy_attributes=True)
+    parameter_ids = {id(p) for module in copy.modules() for p in module._parameters.values() if p is not None}
+    return copy, parameter_ids
 
 
 def copy_container(value: Any) -> Any:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -11,13 +11,15 @@ from torch.utils.hooks import RemovableHandle
 
 
 @contextmanager
-def forward_hooks(modules: list[nn.Module], pre: Callable[..., Any], post: Callable[..., Any]) -> Iterator[None]:
-    """Forward pre- and post-hooks (with keyword arguments) on ``modules``, removed on exit."""
+def forward_hooks(modules: Iterable[nn.Module], pre: Callable[..., Any], post: Callable[..., Any], *,
+                  with_kwargs: bool = True) -> Iterator[None]:
+    """Forward pre- and post-hooks on ``modules`` (given keyword arguments too, with
+    ``with_kwargs``), removed on exit, also when registering one of them fails."""
     handles: list[RemovableHandle] = []
     try:
         for module in modules:
-            handles.append(module.register_forward_pre_hook(pre, with_kwargs=True))
-            handles.append(module.register_forward_hook(post, with_kwargs=True))
+            handles.append(module.register_forward_pre_hook(pre, with_kwargs=with_kwargs))
+            handles.append(module.register_forward_hook(post, with_kwargs=with_kwargs))
         yield
     finally:
         for handle in handles:

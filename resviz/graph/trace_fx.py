@@ -11,6 +11,7 @@ import torch
 import torch.fx as fx
 from torch import nn
 
+from ..errors import one_line
 from .execution import unbound_parameters
 from .fast_meta import FastMetaMode
 from .opgraph import ModuleInfo, OpGraphBuilder
@@ -49,14 +50,6 @@ class _Tracer(fx.Tracer):
         if threading.get_ident() != self._thread:
             return attr_val
         return super().getattr(attr, attr_val, parameter_proxy_cache)
-
-
-def one_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    text = lines[0] if lines else ""
-    if len(text) > 200:
-        text = text[:197] + "..."
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def symbolic_graph(model: nn.Module, n_args: int) -> fx.Graph:

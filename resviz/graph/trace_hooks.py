@@ -26,7 +26,7 @@ _IN_PLACE_NAMES = frozenset({"setitem", "iadd", "isub", "imul", "itruediv"})
 
 
 @dataclass
-class Frame:
+class CallFrame:
     """A module whose forward is running."""
 
     name: str
@@ -43,7 +43,7 @@ class FailurePoint:
     op: str | None  # None when Python code raised rather than a torch op
     shapes: list[tuple[int, ...]]  # shapes of the op's tensor arguments
     sources: list[str | None]  # the nodes that produced them
-    frames: list[Frame] = field(default_factory=list)  # running modules, outermost first
+    frames: list[CallFrame] = field(default_factory=list)  # running modules, outermost first
     exception: BaseException | None = None
     leaf: bool = False  # the op ran inside a leaf module (conv, linear, ...)
     details: dict[str, Any] = field(default_factory=dict)  # for cat: the dim
@@ -70,7 +70,7 @@ class ForwardRecorder:
         self.param_ids = param_ids
         self.builder = OpGraphBuilder(info)
         self.producers: dict[int, tuple[torch.Tensor, str]] = {}  # the tensor is kept so its id stays unique
-        self.frames: list[Frame] = []
+        self.frames: list[CallFrame] = []
         self.leaf_depth = 0
         self.internal = False  # set while our own code runs, so its tensor calls are not recorded
         self.failure: FailurePoint | None = None
@@ -104,7 +104,7 @@ class ForwardRecorder:
         try:
             name = self.info.names.get(id(module), "?")
             tensors = tensors_in((args, kwargs))
-            self.frames.append(Frame(name, [self.source_of(t) for t in tensors], [_shape(t) for t in tensors]))
+            self.frames.append(CallFrame(name, [self.source_of(t) for t in tensors], [_shape(t) for t in tensors]))
             if name in self.info.leaves:
                 self.leaf_depth += 1
         finally:
@@ -194,7 +194,7 @@ class ForwardRecorder:
         self.internal = True
         try:
             tensors = [t for t in tensors_in((args, kwargs)) if id(t) not in self.param_ids]
-            frame = self.frames[-1] if self.frames else Frame("", [], [])
+            frame = self.frames[-1] if self.frames else CallFrame("", [], [])
             op = _func_name(func)
             details: dict[str, Any] = {}
             if op in CONCAT_OPS:
@@ -209,7 +209,7 @@ class ForwardRecorder:
     def note_python_failure(self, exc: BaseException) -> None:
         """The forward raised outside any torch op (user code): the running modules say where."""
         if self.failure is None:
-            frame = self.frames[-1] if self.frames else Frame("", [], [])
+            frame = self.frames[-1] if self.frames else CallFrame("", [], [])
             self.failure = FailurePoint(frame.name, self.info.types.get(frame.name, ""), None, [], [],
                                         list(self.frames), exc, self.leaf_depth > 0)
         else:

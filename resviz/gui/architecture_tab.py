@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QStackedWidget, QVBoxLayout, QWidget
 
 from ..errors import ResvizError
-from .comparison import Comparison
+from .comparison import RunComparison
 from .model_choice import LoadedChoice
 from .run_data import run_label
 
@@ -113,7 +113,7 @@ class ArchitectureTab(QWidget):
         view = self.current_view
         return bool(getattr(view, "is_busy", lambda: False)())
 
-    def colour_by(self, comparison: Comparison) -> bool:
+    def colour_by(self, comparison: RunComparison) -> bool:
         """Colour the graph(s) by the runs' gradient norms at the shown step; False when unchanged."""
         if not self.available or self.loaded is None:
             return False

@@ -8,8 +8,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QSlider, QWidget
 
-from ..attribution.colormaps import list_colormaps
 from ..attribution.render import SIGNS
+from ..colours import list_colormaps
 from ..errors import ResvizError
 from .attribution_drawing import DrawSettings
 

@@ -9,9 +9,9 @@ import numpy as np
 from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QLinearGradient, QPainter
 
-from ..attribution.colormaps import get_colormap
 from ..attribution.grid import GridColumn, GridResult
 from ..attribution.render import DEFAULT_COLORMAPS, OVERLAY_COLORMAPS, render
+from ..colours import get_colormap
 
 INK, MUTED, ERROR = "#1F2933", "#616E7C", "#B42318"
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .figures.base import Frame
+from .figures.base import FigureFrame
 from .run_data import OTHER_COLOURS, PLAIN_COLOUR, RESIDUAL_COLOUR, RunData
 from .state import Callbacks, ColourLevels, Timeline
 
 WARNING_EVENT = "warning"  # the event kind of a run's health warnings (collapse, divergence)
 
 
-class Comparison:
+class RunComparison:
     """An ordered set of runs shown together: one timeline, one set of colour levels."""
 
     def __init__(self, *, max_columns: int = 2048) -> None:
@@ -155,9 +155,9 @@ class Comparison:
     def step(self) -> int:
         return self.timeline.step
 
-    def frame(self) -> Frame:
+    def frame(self) -> FigureFrame:
         timeline = self.timeline
-        return Frame(runs=self.ordered, step=timeline.step, following=timeline.following,
+        return FigureFrame(runs=self.ordered, step=timeline.step, following=timeline.following,
                      levels=self.levels.levels, first_step=timeline.first, last_step=timeline.last,
                      revision=self.revision, weights_only=self.weights_only)
 

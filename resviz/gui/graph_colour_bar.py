@@ -6,8 +6,9 @@ from PySide6.QtCore import QPointF, QRectF, QSize
 from PySide6.QtGui import QColor, QFont, QLinearGradient, QPainter
 from PySide6.QtWidgets import QWidget
 
+from ..colours import NONFINITE_FILL, gradient_lut
 from .graph_overlay import GraphOverlay
-from .graph_scene import NONFINITE_FILL, format_power, gradient_lut, log_ticks
+from .graph_scene import format_power, log_ticks
 
 
 class ColourBar(GraphOverlay):

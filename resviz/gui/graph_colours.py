@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..colours import gradient_colour
 from ..graph.types import Layout
 from ..views.architecture import ArchitectureModel
 from .graph_export import SKIP_GRADIENT_WIDTH
-from .graph_scene import GraphScene, gradient_colour
+from .graph_scene import GraphScene
 
 
 @dataclass

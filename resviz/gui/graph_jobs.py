@@ -11,10 +11,9 @@ from typing import Any
 
 from ..graph import trace_graph
 from ..graph.draw import build_scene
-from ..graph.types import Layout, Scene, SceneText
+from ..graph.types import Layout, Scene
 from ..views.architecture_drawing import DrawnGraph, Step, draw_graph, first_drawing
 from ..views.architecture_state import ShownState
-from .graph_scene import text_colour_on
 from .workers_tasks import MODEL_LOCK, TaskCancelled
 
 # Graphs with more ops than this re-group and re-lay out in a worker; smaller ones take
@@ -47,14 +46,10 @@ class TracedModel:
 def build_view_scene(layout: Layout, *, node_colours: dict[str, str] | None = None,
                      edge_colours: dict[tuple[str, str], str] | None = None, selected: str | None = None,
                      legend: bool = False, title: str | None = None) -> Scene:
-    """The graph package's Scene of ``layout``; the window draws its legend as an overlay instead."""
-    scene = build_scene(layout, node_colours=node_colours or None, edge_colours=edge_colours or None,
-                        selected=selected, legend=legend, title=title)
-    if node_colours:  # labels on dark fills turn light, by the same rule the window applies in place
-        for item in scene.items:
-            if isinstance(item, SceneText) and item.id in node_colours:
-                item.colour = text_colour_on(node_colours[item.id], item.colour)
-    return scene
+    """The graph package's Scene of ``layout`` (labels on dark fills already light, by the rule the
+    window applies in place); the window draws its legend as an overlay instead."""
+    return build_scene(layout, node_colours=node_colours or None, edge_colours=edge_colours or None,
+                       selected=selected, legend=legend, title=title)
 
 
 def _steps(cancel=None, progress=None) -> Step:

@@ -14,7 +14,6 @@ import functools
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QImage, QPainter, QPainterPath, QPen, QPolygonF
 from PySide6.QtWidgets import (
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
     QGraphicsSimpleTextItem,
 )
 
+from ..colours import gradient_fraction_colour, text_colour_on
 from ..graph.draw import arrow_head as core_arrow_head
 from ..graph.types import Scene, ScenePath, SceneRect, SceneText
 
@@ -34,8 +34,6 @@ ROLE_EDGE_ID = 1
 
 SELECTED_STROKE = "#D7263D"  # not one of the skip colours, visible on every fill
 HOVER_STROKE = "#1F2933"
-NONFINITE_FILL = "#FF2D55"  # a NaN or Inf gradient is shown, never hidden (the window's non-finite colour)
-LIGHT_TEXT = "#FFFFFF"
 
 # Text smaller than this on screen is hidden: unreadable, and most of the cost of a frame.
 MIN_READABLE_TEXT_PX = 4.0
@@ -73,29 +71,6 @@ def arrow_head(points: list[tuple[float, float]], width: float = 1.5) -> QPolygo
     if len(points) < 2 or tuple(points[-2]) == tuple(points[-1]):
         return None
     return QPolygonF([QPointF(x, y) for x, y in core_arrow_head(points)])
-
-
-def relative_luminance(colour: str) -> float:
-    """WCAG relative luminance of an sRGB colour."""
-    c = qcolour(colour)
-    channels = [v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in (c.redF(), c.greenF(), c.blueF())]
-    return 0.2126 * channels[0] + 0.7152 * channels[1] + 0.0722 * channels[2]
-
-
-def contrast(a: str, b: str) -> float:
-    la, lb = relative_luminance(a), relative_luminance(b)
-    return (max(la, lb) + 0.05) / (min(la, lb) + 0.05)
-
-
-def text_colour_on(fill: str, colour: str, dark: str = "#1F2933") -> str:
-    """The colour a label drawn in ``colour`` takes on a gradient ``fill``.
-
-    The label keeps its colour where it reads well (contrast 4.5, WCAG AA); otherwise it turns
-    white or dark, whichever stands out more, so grey detail lines stay legible on mid-tone fills.
-    """
-    if contrast(fill, colour) >= 4.5:
-        return colour
-    return LIGHT_TEXT if contrast(fill, LIGHT_TEXT) >= contrast(fill, dark) else dark
 
 
 @functools.lru_cache(maxsize=4096)
@@ -429,47 +404,7 @@ def render_scene_image(scene: Scene, size: QSize | tuple[int, int] | None = None
         graph_scene.deleteLater()
 
 
-# Gradient colours --------------------------------------------------------------------------
-
-# Viridis at 9 evenly spaced stops (matplotlib's values): perceptually uniform and readable in
-# greyscale, so "dark = vanished gradient" survives a projector.
-_VIRIDIS_STOPS = np.array([
-    [0.267004, 0.004874, 0.329415], [0.282623, 0.140926, 0.457517], [0.253935, 0.265254, 0.529983],
-    [0.206756, 0.371758, 0.553117], [0.163625, 0.471133, 0.558148], [0.127568, 0.566949, 0.550556],
-    [0.134692, 0.658636, 0.517649], [0.266941, 0.748751, 0.440573], [0.477504, 0.821444, 0.318195],
-    [0.741388, 0.873449, 0.149561], [0.993248, 0.906157, 0.143936],
-])
-
-
-def gradient_lut(entries: int = 256) -> np.ndarray:
-    """The colour map as an (entries, 3) uint8 lookup table."""
-    stops = np.linspace(0.0, 1.0, len(_VIRIDIS_STOPS))
-    t = np.linspace(0.0, 1.0, entries)
-    rgb = np.stack([np.interp(t, stops, _VIRIDIS_STOPS[:, c]) for c in range(3)], axis=1)
-    return np.clip(np.round(rgb * 255), 0, 255).astype(np.uint8)
-
-
-_LUT = gradient_lut()
-_LUT_HEX = [f"#{r:02X}{g:02X}{b:02X}" for r, g, b in _LUT]
-
-
-def gradient_colour(value: float | None, levels: tuple[float, float]) -> str | None:
-    """The colour of a gradient norm on a log10 scale between ``levels`` (log10 units).
-
-    Zero and values below the range take the lowest colour; NaN/Inf a loud magenta so a
-    non-finite gradient is never mistaken for a small one; None means no data (no colour).
-    """
-    if value is None:
-        return None
-    if not math.isfinite(value):
-        return NONFINITE_FILL
-    low, high = levels
-    if value <= 0:
-        return _LUT_HEX[0]
-    t = (math.log10(value) - low) / (high - low) if high > low else 0.5
-    index = int(round(min(1.0, max(0.0, t)) * (len(_LUT_HEX) - 1)))
-    return _LUT_HEX[index]
-
+# Colour bar --------------------------------------------------------------------------------
 
 def colour_bar_primitives(levels: tuple[float, float], *, x: float, y: float, height: float, width: float = 14.0,
                           label: str = "gradient norm", steps: int = 64) -> list[SceneRect | SceneText]:
@@ -479,7 +414,7 @@ def colour_bar_primitives(levels: tuple[float, float], *, x: float, y: float, he
     band = height / steps
     for i in range(steps):
         t = 1.0 - (i + 0.5) / steps
-        colour = _LUT_HEX[int(round(t * (len(_LUT_HEX) - 1)))]
+        colour = gradient_fraction_colour(t)
         items.append(SceneRect(id="", x=x, y=y + i * band, width=width, height=band + 0.6, fill=colour,
                                stroke=colour, stroke_width=0.0, radius=0.0))
     items.append(SceneRect(id="", x=x, y=y, width=width, height=height, fill="none", stroke="#52606D",

@@ -3,7 +3,7 @@
 It wires the parts together and owns no data of its own: models come from the zoo or a file
 (built in a worker thread), recorded runs from run files (read in the feed's thread), and
 training happens in child processes. Everything the figures show lives in the
-``Comparison`` view-model.
+``RunComparison`` view-model.
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ from PySide6.QtWidgets import (
 
 from .. import __version__
 from ..assets import ICON, asset_path
-from ..errors import ResvizError
+from ..errors import ResvizError, describe_exception, first_line
 from ..models import find_twin_pair
 from ..runfile import FINISHED, RUNNING, status_label, status_sentence
 from .architecture_tab import ArchitectureTab
-from .comparison import Comparison
+from .comparison import RunComparison
 from .dialogs import ExportDialog, ShortcutsDialog, TrustDialog, error_dialog
 from .model_choice import LoadedChoice, ModelChoice, load_choice
 from .model_picker import ModelPicker
@@ -66,7 +66,7 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(app_icon())
         self.theme: Theme = LIGHT
         self.presenting = False
-        self.comparison = Comparison()
+        self.comparison = RunComparison()
         self.choice = self.settings.model_choice()
         self.loaded: LoadedChoice | None = None
         self.last_error: QMessageBox | None = None
@@ -423,7 +423,7 @@ class MainWindow(QMainWindow):
         except ResvizError as exc:
             self.statusBar().showMessage(f"attribution: {exc}", 8000)
         except Exception as exc:  # noqa: BLE001 - the panel's trouble never stops the window
-            self.statusBar().showMessage(f"attribution panel: {type(exc).__name__}: {exc}", 8000)
+            self.statusBar().showMessage(f"attribution panel: {describe_exception(exc)}", 8000)
 
     # ------------------------------------------------------------------ run files
 
@@ -528,7 +528,7 @@ class MainWindow(QMainWindow):
             return
         self._reported_failures.add(path)
         reason = (info.error or "no reason recorded").strip()
-        self.show_error("Run failed", f"{info.name}: the run failed: {reason.splitlines()[0]}",
+        self.show_error("Run failed", f"{info.name}: the run failed: {first_line(reason)}",
                         f"{reason}\n\nEvery step it recorded is kept in {path}.")
 
     def _feed_failed(self, path: str, message: str, details: str) -> None:
@@ -582,7 +582,7 @@ class MainWindow(QMainWindow):
             self.show_error("Cannot start training", str(exc))
             return
         except Exception as exc:  # noqa: BLE001
-            self.show_error("Cannot start training", f"{type(exc).__name__}: {exc}", traceback.format_exc())
+            self.show_error("Cannot start training", describe_exception(exc), traceback.format_exc())
             return
         self.tabs.setCurrentIndex(TABS.index("training"))
         self.comparison.timeline.follow_latest()
@@ -764,7 +764,7 @@ class MainWindow(QMainWindow):
                 self.show_error("Export failed", str(exc))
                 return
             except Exception as exc:  # noqa: BLE001
-                self.show_error("Export failed", f"{type(exc).__name__}: {exc}", traceback.format_exc())
+                self.show_error("Export failed", describe_exception(exc), traceback.format_exc())
                 return
             self.settings.set_export_folder(dialog.path.parent)
             self.statusBar().showMessage("saved " + ", ".join(str(p) for p in paths), 8000)

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..models import find_twin_pair, list_models, model_entry
-from ..models.layers import ACTIVATIONS, INITS, NORMS
+from ..models.parts import ACTIVATIONS, INITS, NORMS
 from ..models.user import split_reference
 from .model_choice import ModelChoice
 

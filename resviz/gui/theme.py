@@ -13,9 +13,9 @@ import pyqtgraph as pg
 from PySide6.QtGui import QColor, QFont, QPalette
 from PySide6.QtWidgets import QApplication
 
-# One colour map for gradient norms everywhere (perceptually uniform, colour-blind safe).
-GRADIENT_COLORMAP = "viridis"
-NONFINITE_COLOUR = "#FF2D55"  # non-finite events: a colour no colour map uses
+from ..colours import GRADIENT_COLORMAP, NONFINITE_FILL, get_colormap
+
+NONFINITE_COLOUR = NONFINITE_FILL  # non-finite events: a colour no colour map uses
 # Run statuses (resviz.runfile.status words) that call for attention, in the status bar and the runs panel.
 STATUS_COLOURS = {"running": "#2E7D32", "stopped": "#B45F06", "interrupted": "#C62828", "failed": "#C62828",
                   "unreadable": "#C62828"}
@@ -52,12 +52,14 @@ PRESENTATION = Theme("presentation", background="#000000", foreground="#FFFFFF",
 
 
 def lookup_table(name: str = GRADIENT_COLORMAP) -> np.ndarray:
-    """A 256-entry uint8 RGB lookup table of a colour map."""
-    return np.ascontiguousarray(pg.colormap.get(name).getLookupTable(nPts=256, alpha=False), dtype=np.uint8)
+    """A 256-entry uint8 RGB lookup table of a colour map (``resviz.colours``' table, as the graph uses)."""
+    return np.ascontiguousarray(get_colormap(name), dtype=np.uint8)
 
 
 def colour_map(name: str = GRADIENT_COLORMAP) -> pg.ColorMap:
-    return pg.colormap.get(name)
+    """The same table as a pyqtgraph colour map, for colour bars."""
+    table = get_colormap(name)
+    return pg.ColorMap(np.linspace(0.0, 1.0, len(table)), table)
 
 
 def apply_application_theme(app: QApplication, theme: Theme, base_font_size: float | None = None) -> None:

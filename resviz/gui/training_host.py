@@ -15,7 +15,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from ..errors import ResvizError
+from ..errors import ResvizError, first_line
 
 POLL_MS = 100
 CHILD_NICENESS = 10  # training yields the CPU to the window: on a small machine the plots stay fluid
@@ -134,7 +134,7 @@ class TrainingHost(QObject):
             error = str(message.get("error") or "the training process failed")
             if Path(path).is_file():
                 self._announce(path)  # show what it recorded before it failed
-            self.failed.emit(f"{Path(path).name}: {error.splitlines()[0]}",
+            self.failed.emit(f"{Path(path).name}: {first_line(error)}",
                              f"{error}\n\nEverything recorded before the failure is kept in {path}.")
             self.run_ended.emit(path, "failed", error)
         else:

@@ -2,7 +2,7 @@
 
 Figures are created once; a 30 Hz timer draws the comparison's current frame into the
 figures that are visible, and only when something changed. The data come from a
-``Comparison`` (the view-model the run feed fills); this widget never reads a file.
+``RunComparison`` (the view-model the run feed fills); this widget never reads a file.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import time
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QGridLayout, QLabel, QVBoxLayout, QWidget
 
-from .comparison import Comparison
+from .comparison import RunComparison
 from .figures import (
     BlockGradientFigure,
     ConfusionFigure,
@@ -31,11 +31,11 @@ FRAME_BUDGET_MS = 12.0  # GUI-thread time one tick may spend drawing and paintin
 
 
 class TrainingView(QWidget):
-    """Figures over a ``Comparison``; ``controls`` (start, pause, stop) sit above them."""
+    """Figures over a ``RunComparison``; ``controls`` (start, pause, stop) sit above them."""
 
     refreshed = Signal()  # a frame was drawn (the graph colouring follows it)
 
-    def __init__(self, comparison: Comparison, controls: QWidget | None = None, parent: QWidget | None = None,
+    def __init__(self, comparison: RunComparison, controls: QWidget | None = None, parent: QWidget | None = None,
                  theme: Theme = LIGHT) -> None:
         super().__init__(parent)
         self.comparison = comparison

@@ -16,7 +16,7 @@ from typing import Any
 
 from PySide6.QtCore import QThread, Signal
 
-from ..errors import ResvizError
+from ..errors import ResvizError, describe_exception
 
 ProgressCallback = Callable[[int, int, str], None]
 TaskFunction = Callable[[ProgressCallback, threading.Event], Any]
@@ -77,7 +77,7 @@ class TaskThread(QThread):
             if self.cancel_event.is_set():
                 self.cancelled.emit()
             else:
-                self.failed.emit(f"{type(error).__name__}: {error}", traceback.format_exc())
+                self.failed.emit(describe_exception(error), traceback.format_exc())
         else:
             if self.cancel_event.is_set():
                 self.cancelled.emit()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ..errors import ResvizError
-from .layers import activation, norm1d
+from .parts import activation, norm1d
 
 
 class MLPBlock(nn.Module):

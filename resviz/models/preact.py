@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ResvizError
-from .layers import activation, norm2d
+from .parts import activation, norm2d
 from .resnet import conv1x1, conv3x3
 
 

@@ -17,7 +17,7 @@ from torch import nn
 from ..errors import ResvizError, did_you_mean
 from ..limits import MAX_INPUT_VALUES, format_bytes, physical_memory
 from . import densenet, mlp, preact, resnet, seeds
-from .layers import ACTIVATIONS, INITS, NORMS, check_choice, initialise
+from .parts import ACTIVATIONS, INITS, NORMS, check_choice, initialise
 from .spec import ModelSpec
 
 COMMON_DEFAULTS: dict[str, Any] = {

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .layers import activation, norm2d
+from .parts import activation, norm2d
 from .resnet import BasicBlock, conv3x3
 
 

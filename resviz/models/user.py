@@ -20,7 +20,7 @@ from typing import Any
 
 from torch import nn
 
-from ..errors import ResvizError, TrustError, did_you_mean
+from ..errors import ResvizError, TrustError, did_you_mean, one_line
 from .reference import split_reference
 from .spec import ModelSpec
 
@@ -65,7 +65,7 @@ def _execute(path: Path, source: bytes, digest: str) -> ModuleType:
     try:
         code = compile(source, filename, "exec", dont_inherit=True)
     except (SyntaxError, ValueError) as exc:
-        raise ResvizError(f"{path}: failed to import: {_one_line(exc)}") from exc
+        raise ResvizError(f"{path}: failed to import: {one_line(exc)}") from exc
     module = ModuleType(module_name)
     module.__file__ = filename
     module.__spec__ = importlib.util.spec_from_loader(module_name, loader=None, origin=filename)
@@ -77,13 +77,8 @@ def _execute(path: Path, source: bytes, digest: str) -> ModuleType:
         exec(code, module.__dict__)  # noqa: S102 - the user trusted exactly these bytes
     except Exception as exc:  # noqa: BLE001 - any failure in user code is reported, not raised raw
         sys.modules.pop(module_name, None)
-        raise ResvizError(f"{path}: failed to import: {_one_line(exc)}") from exc
+        raise ResvizError(f"{path}: failed to import: {one_line(exc)}") from exc
     return module
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def _module_factories(module: Any) -> list[str]:
@@ -115,7 +110,7 @@ def load_user_model(reference: str, *, trust: bool, options: dict[str, Any] | No
     try:
         model = factory(**(options or {}))
     except Exception as exc:  # noqa: BLE001
-        raise ResvizError(f"{path}:{factory_name} raised {_one_line(exc)}") from exc
+        raise ResvizError(f"{path}:{factory_name} raised {one_line(exc)}") from exc
     if not isinstance(model, nn.Module):
         raise ResvizError(f"{path}:{factory_name} returned {type(model).__name__}, not a torch.nn.Module")
     model.resviz_spec = ModelSpec(f"{path}:{factory_name}", dict(options or {}), digest)

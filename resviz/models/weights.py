@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from ..errors import ResvizError
+from ..errors import ResvizError, first_line
 
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "weights")
 
@@ -72,7 +72,7 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     except ResvizError:
         raise
     except Exception as exc:  # noqa: BLE001
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(str(exc)) or type(exc).__name__
         raise ResvizError(f"{path}: not a readable weights file (safetensors or a weights-only state dict): "
                           f"{first}") from exc
     for key in _WRAPPER_KEYS:

@@ -29,7 +29,6 @@ from .status import (
                      STOPPED,
                      TROUBLE,
                      UNREADABLE,
-                     describe_exception,
                      run_status,
                      status_label,
                      status_sentence,
@@ -40,6 +39,6 @@ __all__ = [
     "APPLICATION_ID", "CheckpointInfo", "EvalRecord", "EventRecord", "FAILED", "FINISHED", "INTERRUPTED",
     "LAYER_KINDS", "LIVE_SECONDS", "RUNNING", "RUN_STATUSES", "RUN_SUFFIX", "RunInfo", "RunReader", "RunStructure",
     "RunSummary", "RunWriter", "SCHEMA_VERSION", "STOPPED", "StepBatch", "TROUBLE", "UNREADABLE", "decode_state_dict",
-    "describe_exception", "encode_state_dict", "is_live", "iter_run_files", "list_runs", "mark_run_ended", "open_run",
+    "encode_state_dict", "is_live", "iter_run_files", "list_runs", "mark_run_ended", "open_run",
     "run_status", "status_label", "status_sentence", "summarize_run", "writer_alive",
 ]

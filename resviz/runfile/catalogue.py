@@ -7,11 +7,10 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import ResvizError
+from ..errors import ResvizError, describe_exception
 from .reader import RunReader
 from .records import RunSummary
 from .schema import RUN_SUFFIX
-from .status import describe_exception
 
 
 def summarize_run(path: str | os.PathLike) -> RunSummary:

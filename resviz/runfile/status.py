@@ -8,6 +8,8 @@ by an interrupt (Ctrl+C, a signal), was *interrupted* — it did not end the way
 
 from __future__ import annotations
 
+from ..errors import first_line
+
 # The words, in the order a list of runs reads best.
 RUNNING, FINISHED, STOPPED, INTERRUPTED, FAILED, UNREADABLE = (
     "running", "finished", "stopped", "interrupted", "failed", "unreadable")
@@ -38,7 +40,7 @@ def run_status(recorded_status: str, live: bool) -> str:
 
 def status_sentence(label: str, error: str | None = None) -> str:
     """One line that explains ``label`` (for tooltips): what happened, and the recorded reason."""
-    reason = (error or "").strip().splitlines()[0] if (error or "").strip() else ""
+    reason = first_line(error or "")
     text = {
         RUNNING: "being written now",
         FINISHED: "finished: trained every step it was asked to",
@@ -52,11 +54,5 @@ def status_sentence(label: str, error: str | None = None) -> str:
     return text
 
 
-def describe_exception(exc: BaseException) -> str:
-    """The error text stored with a failed run: ``TypeName: message``."""
-    message = str(exc).strip()
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-
-
 __all__ = ["FAILED", "FINISHED", "INTERRUPTED", "INTERRUPTED_ERROR", "RUNNING", "STOPPED", "TROUBLE", "UNREADABLE",
-           "describe_exception", "run_status", "status_label", "status_sentence"]
+           "run_status", "status_label", "status_sentence"]

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import ResvizError
+from ..errors import ResvizError, describe_exception
 from .checkpoints import encode_state_dict
 from .encoding import checked_counter, checked_seconds, json_default, json_list, sql_float, to_float, vector_blob
 from .filesystem import describe_write_failure, journal_path, remove_leftovers, sync_folder, what_the_path_holds
@@ -50,7 +50,6 @@ from .schema import (
     config_problem,
     structure_problem,
 )
-from .status import describe_exception
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch

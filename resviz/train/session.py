@@ -37,11 +37,6 @@ def _run_file() -> Any:
     return runfile
 
 
-def describe_exception(exc: BaseException) -> str:
-    """The error text stored with a failed run: ``TypeName: message``."""
-    return _run_file().describe_exception(exc)
-
-
 def nonfinite_message(steps: RecordedSteps, i: int, layer_ids: list[str],
                       outcome: str | None = None) -> tuple[str, str | None]:
     """The event of recorded row ``i`` that is not finite: (message, the first layer at fault)."""

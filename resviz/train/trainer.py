@@ -32,14 +32,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ResvizError
+from ..errors import ResvizError, describe_exception
 from .config import TrainConfig
 from .control import TrainingControl
 from .device import choose_device
 from .health import HealthMonitor, HealthWarning, Remedies
 from .metrics import confusion_counts
 from .recorder import NONFINITE_GRAD, NONFINITE_LOSS, GradientRecorder, RecordedSteps, describe_nonfinite
-from .session import RecordingSession, describe_exception
+from .session import RecordingSession
 
 # Devices whose fused SGD and Adam kernels take ``found_inf`` and skip the update where it is 1.
 FUSED_DEVICE_TYPES = ("cuda", "cpu")

@@ -28,12 +28,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import ResvizError
+from ..errors import ResvizError, describe_exception
 from .config import RUNS_FOLDER
 from .health import HealthMonitor
 from .layers import unwrap_model
 from .recorder import GradientRecorder
-from .session import RecordingSession, describe_exception
+from .session import RecordingSession
 
 
 def distributed_rank() -> int:

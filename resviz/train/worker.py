@@ -25,7 +25,7 @@ import threading
 import time
 from typing import Any
 
-from ..errors import ResvizError
+from ..errors import ResvizError, describe_exception
 from .config import TrainConfig
 
 FINAL_KINDS = ("finished", "failed")
@@ -287,8 +287,6 @@ def child_main(config_data: dict[str, Any], control, messages, threads: int | No
     except ResvizError as exc:
         send("failed", error=str(exc), path=path)
     except BaseException as exc:  # noqa: BLE001 - reported to the window, never raised into it
-        from ..runfile import describe_exception
-
         send("failed", error=describe_exception(exc), path=path)
     finally:
         try:

@@ -19,12 +19,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..formatting import format_count
 from .architecture_details import (
     GraphSummary,
     NodeDetails,
     box_rows,
     describe_skip,
-    format_count,
     module_rows,
     skip_label,
 )

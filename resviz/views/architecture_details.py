@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..formatting import format_count, format_shape
+
 SKIP_LABELS = {
     "identity": "identity",
     "projection": "projection (1×1 conv)",
@@ -20,29 +22,6 @@ SKIP_LABELS = {
 def skip_label(kind: str) -> str:
     """A skip kind in words ("zero_pad" -> "zero-pad (option A)")."""
     return SKIP_LABELS.get(kind, kind)
-
-
-def format_count(value: Any) -> str:
-    """272512 -> "273 k"; None -> "–"."""
-    if value is None:
-        return "–"
-    value = float(value)
-    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(value) >= size:
-            return f"{value / size:.3g} {unit}"
-    return f"{value:g}"
-
-
-def format_shape(shape: Any) -> str:
-    """(1, 16, 32, 32) -> "16×32×32" (the batch left out); nested outputs joined with " | "."""
-    if shape is None:
-        return "–"
-    if isinstance(shape, (list, tuple)) and shape and isinstance(shape[0], (list, tuple)):
-        return " | ".join(format_shape(s) for s in shape)
-    if isinstance(shape, (list, tuple)):
-        dims = shape[1:] if len(shape) > 1 else shape
-        return "×".join(str(d) for d in dims)
-    return str(shape)
 
 
 def describe_skip(skip: Any) -> str:

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from resviz.attribution.colormaps import COLORMAPS, get_colormap
 from resviz.attribution.render import attribution_scale, colorize, normalize, overlay, render, signed_values, upscale
+from resviz.colours import COLORMAPS, get_colormap
 from resviz.errors import ResvizError
 
 A = np.array([[-2.0, -1.0], [0.5, 4.0]], dtype=np.float32)

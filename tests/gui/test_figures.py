@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtGui import QImage
 
 from resviz.errors import ResvizError
-from resviz.gui.comparison import Comparison
+from resviz.gui.comparison import RunComparison
 from resviz.gui.figures import (
     BlockGradientFigure,
     ConfusionFigure,
@@ -24,7 +24,7 @@ from gui_support import make_batch, make_info, write_trainer_like_run
 
 @pytest.fixture
 def twins():
-    comparison = Comparison(max_columns=128)
+    comparison = RunComparison(max_columns=128)
     residual = comparison.add(make_info("r", "resnet20", layers=6, blocks=3))
     plain = comparison.add(make_info("p", "plain20", layers=6, blocks=3))
     comparison.append_steps(residual.path, make_batch(1, 3000, 6, 3))
@@ -140,7 +140,7 @@ def test_confusion_matrix_shows_counts_recall_and_precision(qtbot, twins):
 
 
 def test_weight_layers_only_hide_norm_layers():
-    comparison = Comparison()
+    comparison = RunComparison()
     info = make_info("n", "resnet20", layers=3)
     info.layer_ids = ["conv1", "bn1", "fc"]
     from resviz.gui.run_data import weight_layer_mask
@@ -184,7 +184,7 @@ def test_presentation_theme_restyles_in_place(qtbot, twins):
 
 
 def test_step_batches_of_other_widths_are_refused():
-    comparison = Comparison()
+    comparison = RunComparison()
     run = comparison.add(make_info("w", layers=4))
     with pytest.raises(ValueError):
         run.append(StepBatch(**{**make_batch(1, 5, 4, 3).__dict__, "grad_norm": np.ones((5, 3), np.float32),
@@ -206,11 +206,11 @@ def test_profiles_range_follows_the_data(qtbot, twins):
 # -- true numbers -----------------------------------------------------------------------------
 
 
-def comparison_of(*paths) -> Comparison:
+def comparison_of(*paths) -> RunComparison:
     """What the run feed hands the window for these run files, read in one go."""
     from resviz.runfile import RunReader
 
-    comparison = Comparison(max_columns=128)
+    comparison = RunComparison(max_columns=128)
     for path in paths:
         with RunReader(path) as reader:
             comparison.add(reader.info())
@@ -272,8 +272,8 @@ def test_the_legend_says_how_each_run_ended(qtbot, tmp_path):
 # -- the loss axis ----------------------------------------------------------------------------
 
 
-def loss_run(loss: np.ndarray, eval_losses: dict[int, float]) -> Comparison:
-    comparison = Comparison(max_columns=128)
+def loss_run(loss: np.ndarray, eval_losses: dict[int, float]) -> RunComparison:
+    comparison = RunComparison(max_columns=128)
     run = comparison.add(make_info("l"))
     batch = make_batch(0, len(loss))
     batch.loss[:] = loss

@@ -5,16 +5,14 @@ import math
 import pytest
 from PySide6.QtGui import QColor
 
+from resviz.colours import NONFINITE_FILL, gradient_colour, text_colour_on
 from resviz.graph.types import Scene, ScenePath, SceneRect, SceneText
 from resviz.gui.graph_scene import (
-    NONFINITE_FILL,
     SELECTED_STROKE,
     GraphScene,
     arrow_head,
-    gradient_colour,
     log_ticks,
     render_scene_image,
-    text_colour_on,
 )
 from resviz.views.colour_levels import log_levels
 
@@ -116,3 +114,36 @@ def test_gradient_colour_scale():
     assert text_colour_on("#440154", "#1F2933") == "#FFFFFF"  # dark purple: white text
     assert text_colour_on("#FDE725", "#1F2933") == "#1F2933"  # yellow: dark text stays
     assert text_colour_on("#21918C", "#52606D") in ("#FFFFFF", "#1F2933")  # grey detail on teal: made legible
+
+
+def test_the_window_colours_labels_and_gradients_as_the_command_lines_export(qapp):
+    # One rule and one table: recolouring in place in the window gives every label the colour the
+    # command line's export (graph.draw.build_scene) gives it, and the heatmap's lookup table is
+    # the graph's gradient table.
+    import numpy as np
+    import torch
+
+    from resviz.colours import get_colormap, gradient_lut, hex_colour
+    from resviz.graph import block_graph, layout_graph, trace_graph
+    from resviz.graph.draw import build_scene
+    from resviz.gui.theme import colour_map, lookup_table
+    from resviz.models import get_model
+
+    with torch.device("meta"):
+        layout = layout_graph(block_graph(trace_graph(get_model("resnet20")), "blocks"))
+    node = next(n.id for n in layout.nodes.values() if n.info.get("detail"))
+    window = GraphScene()
+    window.load(build_scene(layout))
+    labels = [item for item in window.items() if getattr(item, "data", None) and item.data(0) == node
+              and hasattr(item, "text")]
+    assert len(labels) == 2
+    for rgb in get_colormap("viridis")[::16]:
+        fill = hex_colour(rgb)
+        window.set_node_fills({node: fill})
+        exported = [t.colour for t in build_scene(layout, node_colours={node: fill}).items
+                    if isinstance(t, SceneText) and t.id == node]
+        by_text = {item.text(): item.brush().color() for item in labels}
+        texts = [t.text for t in build_scene(layout).items if isinstance(t, SceneText) and t.id == node]
+        assert [by_text[text] for text in texts] == [QColor(c) for c in exported]
+    assert np.array_equal(lookup_table(), gradient_lut())
+    assert np.array_equal(colour_map().getLookupTable(nPts=256, alpha=False), gradient_lut())

@@ -8,11 +8,11 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QColor, QImage
 from torch import nn
 
+from resviz.colours import gradient_colour
 from resviz.graph import block_graph, layout_graph, trace_graph
 from resviz.graph.types import SKIP_COLOURS
 from resviz.gui.architecture_view import ArchitectureView
 from resviz.gui.graph_jobs import BACKGROUND_REGROUP_OPS
-from resviz.gui.graph_scene import gradient_colour
 from resviz.gui.twin_architecture_view import TwinArchitectureView
 from resviz.gui.workers_tasks import running_tasks
 from resviz.models import get_model
@@ -261,7 +261,7 @@ def test_hover_tooltip_and_wheel_zoom(view, qtbot):
     QApplication.sendEvent(view.canvas.viewport(), event)
     text = QToolTip.text()
     assert "layer2.0.conv1" in text and "Conv2d" in text
-    assert "32×16×16" in text and "parameters" in text and "4.61 k" in text and "FLOPs" in text
+    assert "32×16×16" in text and "parameters" in text and "4.6K" in text and "FLOPs" in text
     QToolTip.hideText()
     zoom = view.canvas.zoom()
     wheel = QWheelEvent(QPointF(pos), QPointF(view.canvas.viewport().mapToGlobal(pos)), QPoint(0, 0), QPoint(0, 240),

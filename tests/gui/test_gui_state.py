@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from resviz.gui.comparison import Comparison
+from resviz.gui.comparison import RunComparison
 from resviz.gui.decimate import MaxPyramid, max_pool_rows
 from resviz.gui.run_data import LOG_FLOOR, LOG_NONFINITE, PLAIN_COLOUR, RESIDUAL_COLOUR, RunData, log10_norms
 from resviz.gui.state import ColourLevels, Timeline
@@ -196,7 +196,7 @@ def test_the_last_evaluation_shows_when_the_last_steps_were_not_recorded():
 def test_warnings_are_reached_with_the_timeline():
     from resviz.runfile import EventRecord
 
-    comparison = Comparison()
+    comparison = RunComparison()
     run = comparison.add(make_info("p", "plain20"))
     comparison.append_steps(run.path, make_batch(0, 100))
     comparison.set_records(run.path, None, [
@@ -232,7 +232,7 @@ def test_run_status_words_follow_the_run_file_and_its_writer():
 
 
 def test_twins_get_fixed_colours_residual_first_and_share_levels():
-    comparison = Comparison()
+    comparison = RunComparison()
     plain = comparison.add(make_info("p", "plain20"))
     residual = comparison.add(make_info("r", "resnet20"))
     assert [run.name for run in comparison.ordered] == ["r", "p"]

@@ -72,7 +72,7 @@ def _bench_refresh(app: Any, args: argparse.Namespace) -> None:
     from PySide6.QtCore import QRectF
 
     from ...runfile import EvalRecord, StepBatch
-    from ..comparison import Comparison
+    from ..comparison import RunComparison
     from ..figures import GradientFlowFigure, LossAccuracyFigure
     from ..theme import lookup_table
 
@@ -82,13 +82,13 @@ def _bench_refresh(app: Any, args: argparse.Namespace) -> None:
     print(f"refresh: heatmap of {layers} layers x {steps:,} steps ({sizes[0][0]}x{sizes[0][1]} px); "
           f"{runs_for_curves * 5} curves of {steps:,} points ({sizes[1][0]}x{sizes[1][1]} px: loss, smoothed loss, "
           f"val loss, accuracy, val accuracy of {runs_for_curves} runs); {args.frames} frames")
-    heat_model = Comparison()
+    heat_model = RunComparison()
     heat_run = heat_model.add(_synthetic_info("heat", layers, 54, False))
     started = time.perf_counter()
     heat_model.append_steps(heat_run.path, StepBatch(**synthetic_columns(steps, layers, 54, residual=False, seed=1)))
     print(f"  reading {steps:,} steps x {layers} layers into the view-model: "
           f"{1000 * (time.perf_counter() - started):.0f} ms (once per run file, in pieces of 2,000 steps)")
-    curve_model = Comparison()
+    curve_model = RunComparison()
     confusion = np.eye(10, dtype=np.int64)
     for i in range(runs_for_curves):
         run = curve_model.add(_synthetic_info(f"curves{i}", 4, 2, i % 2 == 0))
@@ -149,7 +149,7 @@ def _bench_refresh(app: Any, args: argparse.Namespace) -> None:
         naive["curves"].append(1000 * (t6 - t5))
 
     # Live: steps keep arriving (20 per frame, as from a run at 600 steps/s) and the views follow.
-    live_model = Comparison()
+    live_model = RunComparison()
     live_run = live_model.add(_synthetic_info("live", layers, 54, False))
     columns = synthetic_columns(steps + 20 * args.frames, layers, 54, residual=False, seed=3)
     live_model.append_steps(live_run.path, StepBatch(**{k: v[:steps] for k, v in columns.items()}))

@@ -1,10 +1,10 @@
 """The training view's figures: each a pyqtgraph scene built once and updated in place."""
 
-from .base import Figure, Frame
+from .base import Figure, FigureFrame
 from .confusion import ConfusionFigure
 from .curves import LossAccuracyFigure
 from .heatmap import GradientFlowFigure
 from .profiles import BlockGradientFigure, DepthProfileFigure, UpdateRatioFigure
 
-__all__ = ["BlockGradientFigure", "ConfusionFigure", "DepthProfileFigure", "Figure", "Frame",
+__all__ = ["BlockGradientFigure", "ConfusionFigure", "DepthProfileFigure", "Figure", "FigureFrame",
            "GradientFlowFigure", "LossAccuracyFigure", "UpdateRatioFigure"]

@@ -24,7 +24,7 @@ EXPORT_LAYOUT_WIDTH = 1400.0
 
 
 @dataclass
-class Frame:
+class FigureFrame:
     """What the views show at one refresh: the compared runs at one step, with shared levels."""
 
     runs: list[RunData] = field(default_factory=list)
@@ -123,7 +123,7 @@ class Figure(pg.GraphicsLayoutWidget):
 
     # -- drawing ----------------------------------------------------------------------------
 
-    def refresh(self, frame: Frame) -> bool:
+    def refresh(self, frame: FigureFrame) -> bool:
         """Draw ``frame`` if it differs from the last one drawn; returns whether it drew."""
         key = frame.key()
         if key == self._last_key:
@@ -134,7 +134,7 @@ class Figure(pg.GraphicsLayoutWidget):
         self.draw_ms = _average(self.draw_ms, 1000 * (time.perf_counter() - started))
         return True
 
-    def is_stale(self, frame: Frame) -> bool:
+    def is_stale(self, frame: FigureFrame) -> bool:
         return frame.key() != self._last_key
 
     @property
@@ -151,7 +151,7 @@ class Figure(pg.GraphicsLayoutWidget):
         super().paintEvent(event)
         self.paint_ms = _average(self.paint_ms, 1000 * (time.perf_counter() - started))
 
-    def draw(self, frame: Frame) -> None:  # pragma: no cover - every figure overrides it
+    def draw(self, frame: FigureFrame) -> None:  # pragma: no cover - every figure overrides it
         raise NotImplementedError
 
     def invalidate(self) -> None:

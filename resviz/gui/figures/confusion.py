@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QSizePolicy
 
 from ..run_data import RunData
 from ..theme import LIGHT, Theme
-from .base import Figure, Frame, style_plot
+from .base import Figure, FigureFrame, style_plot
 
 MAX_RUNS = 2
 MAX_LABELLED_CLASSES = 15  # above this, cells carry no numbers (100 CIFAR classes would be noise)
@@ -125,7 +125,7 @@ class ConfusionFigure(Figure):
         self._matrices[0].plot.addItem(self.message)
         self.apply_theme(theme)
 
-    def draw(self, frame: Frame) -> None:
+    def draw(self, frame: FigureFrame) -> None:
         shown = 0
         for run in frame.runs[:MAX_RUNS]:
             record = run.eval_at(frame.step, None)

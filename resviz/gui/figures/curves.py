@@ -11,7 +11,7 @@ from PySide6.QtGui import QColor
 
 from ..run_data import RunData
 from ..theme import LIGHT, NONFINITE_COLOUR, Theme
-from .base import Figure, Frame, pen, style_plot
+from .base import Figure, FigureFrame, pen, style_plot
 
 EVAL_SPLITS = ("val", "valid", "validation", "test")
 MAX_MARKERS = 400  # non-finite markers drawn per run; more are thinned evenly
@@ -205,7 +205,7 @@ class LossAccuracyFigure(Figure):
     def _place_outlier_note(self, *_args) -> None:
         self.outlier_note.setPos(self.loss_plot.vb.width() - 4, 2)
 
-    def draw(self, frame: Frame) -> None:
+    def draw(self, frame: FigureFrame) -> None:
         self._sync_runs(frame.runs)
         for run in frame.runs:
             items = self._items[str(run.path)]
@@ -237,7 +237,7 @@ class LossAccuracyFigure(Figure):
             self.loss_plot.enableAutoRange(x=True)
             self._fixed_x = False
 
-    def _fit_loss_axis(self, frame: Frame) -> None:
+    def _fit_loss_axis(self, frame: FigureFrame) -> None:
         """Span the bulk of the shown losses (training steps and evaluations); mark what lies beyond."""
         shown = []  # per run: its items, (steps, losses) of the training steps and the evaluations, smoothed losses
         for run in frame.runs:

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QSizePolicy
 
 from ..run_data import LOG_NONFINITE, RunData
 from ..theme import LIGHT, NONFINITE_COLOUR, Theme, colour_map, lookup_table
-from .base import Figure, Frame, pen, style_plot
+from .base import Figure, FigureFrame, pen, style_plot
 from .curves import MAX_MARKERS, thin
 
 
@@ -168,7 +168,7 @@ class GradientFlowFigure(Figure):
         self._fixed_x = False
         self.relayout()
 
-    def draw(self, frame: Frame) -> None:
+    def draw(self, frame: FigureFrame) -> None:
         self._sync_runs(frame.runs)
         if frame.levels != self._levels:
             self._levels = frame.levels

@@ -14,7 +14,7 @@ import pyqtgraph as pg
 
 from ..run_data import RunData
 from ..theme import LIGHT, Theme
-from .base import Figure, Frame, pen
+from .base import Figure, FigureFrame, pen
 
 
 @dataclass
@@ -93,7 +93,7 @@ class _ProfileFigure(Figure):
             self.plot.getAxis("bottom").setTicks([depth_ticks(list(names)), []])
             self._ticks_for = names
 
-    def draw(self, frame: Frame) -> None:
+    def draw(self, frame: FigureFrame) -> None:
         self.weights_only = frame.weights_only
         self._sync_runs(frame.runs)
         for run in frame.runs:
