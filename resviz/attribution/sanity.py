@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ResvizError
+from ..graph.block_definition import model_blocks
 from .core import AttributionCancelled, CancelEvent, ProgressCallback, attribute, predict
 from .inputs import as_batch, fit_inputs, model_input_shape
 from .methods import get_method
@@ -85,27 +85,27 @@ def _forward_order(model: nn.Module, names: list[str], example: Tensor) -> list[
     return order + [n for n in names if n not in order]
 
 
-def block_of(name: str) -> str:
-    """The block a layer belongs to: its name up to the first numeric part (``layer2.0.conv1`` ->
-    ``layer2.0``); top-level layers (``conv1``, ``fc``) are their own block."""
-    parts = name.split(".")
-    for i, part in enumerate(parts):
-        if re.fullmatch(r"\d+", part):
-            return ".".join(parts[: i + 1])
-    return name
+def block_of(layer: str, blocks: Sequence[str]) -> str:
+    """The block a layer belongs to: the innermost of ``blocks`` (``resviz.graph.model_blocks``)
+    that contains it (``layer2.0.conv1`` -> ``layer2.0``); layers outside every block (``conv1``,
+    ``fc``) are their own group."""
+    inside = [block for block in blocks if layer == block or layer.startswith(block + ".")]
+    return max(inside, key=len) if inside else layer
 
 
 def randomisation_groups(model: nn.Module, example: Tensor, granularity: str = "blocks") -> list[tuple[str, list[str]]]:
-    """The cascade of (label, layers) from the output to the input: by block or by single layer."""
+    """The cascade of (label, layers) from the output to the input: by block (the graph's blocks,
+    ``resviz.graph.model_blocks``, as the recorder watches them) or by single layer."""
     if granularity not in ("blocks", "layers"):
         raise ResvizError(f"granularity {granularity!r} is not 'blocks' or 'layers'")
     leaves = _parameterised_leaves(model)
     if not leaves:
         raise ResvizError("the model has no parameters to randomise")
     order = _forward_order(model, leaves, example)
+    blocks = [] if granularity == "layers" else [block.name for block in model_blocks(model, example)]
     groups: dict[str, list[str]] = {}
     for name in order:
-        key = name if granularity == "layers" else block_of(name)
+        key = name if granularity == "layers" else block_of(name, blocks)
         groups.setdefault(key, []).append(name)
     return list(reversed(list(groups.items())))
 

@@ -134,8 +134,17 @@ def _module_kinds(model_spec: Any, layer_ids: list[str]) -> list[str] | None:
     return [layer_kind(modules[layer_id]) for layer_id in layer_ids]
 
 
-def is_residual(model_spec: Any) -> bool | None:
-    """Whether a run's model has skips: from the zoo registry, or None when unknown."""
+def is_residual(model_spec: Any, structure: Any = None) -> bool | None:
+    """Whether a run's model has skips: from the zoo registry, else True when the run file says a
+    block holds one (``RunStructure.block_skips``), or None when unknown."""
+    known = _zoo_residual(model_spec)
+    skips = getattr(structure, "block_skips", None)
+    if known is None and skips and any(kind is not None for kind in skips):
+        return True
+    return known
+
+
+def _zoo_residual(model_spec: Any) -> bool | None:
     if model_spec is None:
         return None
     options = getattr(model_spec, "options", {}) or {}
@@ -181,7 +190,8 @@ class RunData:
         self._ema_loss = float("nan")
         self._ema_acc = float("nan")
         self._log_range = (float("inf"), float("-inf"))
-        self.style = RunStyle(OTHER_COLOURS[0], self.label, is_residual(info.model_spec))
+        residual = is_residual(info.model_spec, getattr(info, "structure", None))
+        self.style = RunStyle(OTHER_COLOURS[0], self.label, residual)
         if weight_mask is None or len(weight_mask) != n_layers:
             weight_mask = np.ones(n_layers, bool)
         self.weight_layers = np.flatnonzero(weight_mask)

@@ -23,20 +23,30 @@ class RunStructure:
     ``layer_kinds`` has one entry per layer id, in the same order: ``"weight"`` (convolutions,
     linear layers: a weight matrix or kernel), ``"norm"`` (normalisation layers) or ``"other"``
     (layers with only vectors or scalars, e.g. PReLU). ``block_layers`` has one entry per block
-    id: the ids of the layers inside that block.
+    id: the ids of the layers inside that block. ``block_skips`` has one entry per block id: the
+    kind of skip the block holds (``"identity"``, ``"projection"``, ``"zero_pad"``... as
+    ``resviz.graph.SKIP_KINDS`` names them) or None for a block without one; the whole list is
+    None when unknown (files written before it was recorded, models that could not be traced).
     """
 
     layer_kinds: list[str]
     block_layers: list[list[str]] = field(default_factory=list)
+    block_skips: list[str | None] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"layer_kinds": [str(kind) for kind in self.layer_kinds],
-                "block_layers": [[str(layer) for layer in layers] for layers in self.block_layers]}
+        data: dict[str, Any] = {"layer_kinds": [str(kind) for kind in self.layer_kinds],
+                                "block_layers": [[str(layer) for layer in layers] for layers in self.block_layers]}
+        if self.block_skips is not None:
+            data["block_skips"] = [None if kind is None else str(kind) for kind in self.block_skips]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunStructure:
-        """From a checked mapping (``schema.structure_problem``); keys added later are ignored."""
-        return cls(list(data["layer_kinds"]), [list(layers) for layers in data["block_layers"]])
+        """From a checked mapping (``schema.structure_problem``); keys added later are ignored,
+        and a missing ``block_skips`` (an older file) reads as unknown."""
+        skips = data.get("block_skips")
+        return cls(list(data["layer_kinds"]), [list(layers) for layers in data["block_layers"]],
+                   None if skips is None else list(skips))
 
 
 @dataclass

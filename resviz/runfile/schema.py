@@ -4,6 +4,7 @@ readers read back. Writer and reader share these, so what one writes the other a
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -132,8 +133,8 @@ def config_problem(config: Mapping[str, Any]) -> tuple[str, Any, str] | None:
 def structure_problem(structure: Any, layer_ids: Sequence[str], block_ids: Sequence[str]
                       ) -> tuple[str, Any, str] | None:
     """What is wrong with a run's structure (``RunStructure.to_dict()``) for these layer and block
-    ids: ``(entry, value, expected)``, or None. Keys other than these two are left for later
-    versions to add."""
+    ids: ``(entry, value, expected)``, or None. ``block_skips`` may be missing (older files);
+    keys other than these three are left for later versions to add."""
     if not isinstance(structure, Mapping):
         return "structure", structure, "a mapping"
     kinds = structure.get("layer_kinds")
@@ -145,4 +146,14 @@ def structure_problem(structure: Any, layer_ids: Sequence[str], block_ids: Seque
             and all(isinstance(layers, list) and all(isinstance(layer, str) and layer in known for layer in layers)
                     for layers in members)):
         return "structure block_layers", members, f"{len(block_ids)} lists of the run's layer ids, one per block"
+    skips = structure.get("block_skips")  # absent in files written before it was recorded
+    if skips is not None and not (isinstance(skips, list) and len(skips) == len(block_ids)
+                                  and all(kind is None or _is_kind_name(kind) for kind in skips)):
+        return "structure block_skips", skips, f"{len(block_ids)} skip kinds or nulls, one per block"
     return None
+
+
+def _is_kind_name(value: Any) -> bool:
+    """A skip kind's name (``"identity"``, ``"zero_pad"``); not checked against the kinds known
+    today, so that a file naming a kind added later still reads."""
+    return isinstance(value, str) and re.fullmatch(r"[a-z][a-z_]{0,31}", value) is not None

@@ -7,10 +7,12 @@ same names the graph and the window use, so what the recorder saw can be found o
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from torch import nn
 
 from ..errors import ResvizError, did_you_mean
+from ..graph.block_definition import model_blocks, skip_kinds
 from ..runfile import RunStructure
 
 # The id of the model's own output when it has no blocks (or a user asks for it).
@@ -58,24 +60,12 @@ def layer_parameters(model: nn.Module) -> list[tuple[str, list[tuple[str, nn.Par
     return layers
 
 
-def find_blocks(model: nn.Module) -> list[str]:
-    """The model's blocks: outermost non-root modules with a parameterised leaf as a direct child.
-
-    That picks ``BasicBlock``, ``MLPBlock``, dense layers and transitions, and the
-    ``Sequential`` stages of a simple CNN, but not the stages that only group blocks, and
-    nothing inside a block. A model with none is watched at its output (``"output"``).
+def find_blocks(model: nn.Module, example_input: Any = None) -> list[str]:
+    """The model's blocks, as the graph defines them (``resviz.graph.model_blocks``: modules
+    holding a skip, and the outermost composite modules elsewhere; its documented fallback for
+    models that cannot be traced). A model with none is watched at its output (``"output"``).
     """
-    blocks: list[str] = []
-    for qualified_name, module in model.named_modules():
-        if not qualified_name or any(qualified_name.startswith(block + ".") for block in blocks):
-            continue
-        if any(_is_parameterised_leaf(child) for child in module.children()):
-            blocks.append(qualified_name)
-    return blocks or [OUTPUT_ID]
-
-
-def _is_parameterised_leaf(module: nn.Module) -> bool:
-    return next(module.children(), None) is None and next(module.parameters(recurse=False), None) is not None
+    return [block.name for block in model_blocks(model, example_input)] or [OUTPUT_ID]
 
 
 def resolve_blocks(model: nn.Module, blocks: Iterable[str] | None) -> list[str]:
@@ -123,7 +113,12 @@ def block_layers(layer_ids: Sequence[str], block_ids: Sequence[str]) -> list[lis
 
 
 def run_structure(model: nn.Module, layer_ids: Sequence[str], block_ids: Sequence[str]) -> RunStructure:
-    """What the run file records about the model so that readers never rebuild it."""
+    """What the run file records about the model so that readers never rebuild it: each layer's
+    kind, each block's layers, and each block's skip kind (unknown, None, when the model cannot
+    be traced; the model's output holds no skip of its own)."""
     modules = dict(model.named_modules())
     kinds = [layer_kind(model if layer == ROOT_ID else modules[layer]) for layer in layer_ids]
-    return RunStructure(layer_kinds=kinds, block_layers=block_layers(layer_ids, block_ids))
+    modules_watched = [block for block in block_ids if block != OUTPUT_ID]
+    skips = skip_kinds(model, modules_watched)
+    block_skips = None if skips is None else [dict(zip(modules_watched, skips)).get(block) for block in block_ids]
+    return RunStructure(layer_kinds=kinds, block_layers=block_layers(layer_ids, block_ids), block_skips=block_skips)

@@ -181,7 +181,7 @@ class GradientRecorder:
             raise ResvizError(f"{type(self.model).__name__} has no trainable parameters to record")
         self.layer_ids = [name for name, _ in layers]
         self.block_ids = resolve_blocks(self.model, blocks)
-        # Each layer's kind and each block's layers, for the run file (``RunWriter(structure=...)``).
+        # Each layer's kind, each block's layers and skip kind, for the run file (``RunWriter(structure=...)``).
         self.structure = run_structure(self.model, self.layer_ids, self.block_ids)
         self.every = every
         self.flush_every = flush_every

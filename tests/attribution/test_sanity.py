@@ -15,6 +15,7 @@ from resviz.attribution.sanity import (
     spearman,
 )
 from resviz.errors import ResvizError
+from resviz.graph import model_blocks
 
 
 def test_ranks_average_ties_like_scipy():
@@ -31,15 +32,57 @@ def test_spearman_of_known_orderings():
     assert spearman(np.array([1.0, 2.0, 3.0]), np.array([1.0, 3.0, 2.0])) == pytest.approx(0.5)
 
 
+def test_a_layer_belongs_to_the_block_that_contains_it():
+    blocks = ["layer2.0", "layer2.1", "features"]
+    assert block_of("layer2.0.conv1", blocks) == "layer2.0" and block_of("layer2.0.downsample.0", blocks) == "layer2.0"
+    assert block_of("layer2.10.conv1", blocks) == "layer2.10.conv1"  # not inside layer2.1
+    assert block_of("fc", blocks) == "fc" and block_of("features.3", blocks) == "features"
+
+
 def test_blocks_and_cascade_order(model, inputs):
-    assert block_of("layer2.0.conv1") == "layer2.0" and block_of("layer2.0.downsample.0") == "layer2.0"
-    assert block_of("fc") == "fc" and block_of("features.3") == "features.3"
     groups = randomisation_groups(model, inputs[:1])
     labels = [label for label, _ in groups]
     assert labels == ["fc", "layer3.0", "layer2.0", "layer1.0", "bn1", "conv1"]
     assert dict(groups)["layer3.0"] == ["layer3.0.conv1", "layer3.0.bn1", "layer3.0.conv2", "layer3.0.bn2"]
     single = randomisation_groups(model, inputs[:1], "layers")
     assert single[0] == ("fc", ["fc"]) and single[-1] == ("conv1", ["conv1"]) and len(single) == 15
+
+
+class Unit(nn.Module):
+    """A residual unit whose weights sit one level down, in a Sequential: the name up to its first
+    number (``unit_a.body.0``) and the outermost module with a parameterised child
+    (``unit_a.body``) are not the block; the module holding the skip (``unit_a``) is."""
+
+    def __init__(self, channels_in: int, channels_out: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(channels_in, channels_out, 3, padding=1), nn.ReLU(),
+                                  nn.Conv2d(channels_out, channels_out, 3, padding=1))
+        self.shortcut = nn.Conv2d(channels_in, channels_out, 1) if channels_in != channels_out else None
+
+    def forward(self, x):
+        return torch.relu(self.body(x) + (x if self.shortcut is None else self.shortcut(x)))
+
+
+class UserNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 3, padding=1)
+        self.unit_a = Unit(4, 4)
+        self.unit_b = Unit(4, 8)
+        self.head = nn.Linear(8, 5)
+
+    def forward(self, x):
+        return self.head(self.unit_b(self.unit_a(self.stem(x))).mean((2, 3)))
+
+
+def test_the_cascade_randomises_the_blocks_the_recorder_watches():
+    torch.manual_seed(0)
+    model = UserNet().eval()
+    example = torch.randn(1, 3, 8, 8)
+    groups = randomisation_groups(model, example)
+    assert [label for label, _ in groups] == ["head", "unit_b", "unit_a", "stem"]
+    assert dict(groups)["unit_b"] == ["unit_b.body.0", "unit_b.body.2", "unit_b.shortcut"]
+    assert [block.name for block in model_blocks(model, example)] == ["unit_a", "unit_b"]
 
 
 def test_randomising_the_only_layer_of_a_linear_model_decorrelates_saliency():

@@ -1,5 +1,5 @@
-"""The run's structure (each layer's kind, each block's layers): written, read back, checked, and
-absent from files written before runs recorded it."""
+"""The run's structure (each layer's kind, each block's layers and skip kind): written, read back,
+checked, and absent from files written before runs recorded it."""
 
 from __future__ import annotations
 
@@ -19,6 +19,26 @@ def test_the_structure_is_read_back_as_written(tmp_path):
     with open_run(tmp_path / "run.resviz") as reader:
         assert reader.structure == structure and reader.info().structure == structure
         assert reader.structure is not reader.structure  # each caller gets its own copy
+
+
+@pytest.mark.parametrize("skips", [["projection"], [None], ["a_kind_added_later"]])
+def test_each_blocks_skip_kind_is_read_back_as_written(tmp_path, skips):
+    structure = RunStructure(["weight"] * 3, [["layer1.0.conv1"]], block_skips=skips)
+    with make_writer(tmp_path / "run.resviz", structure=structure):
+        pass
+    with open_run(tmp_path / "run.resviz") as reader:
+        assert reader.structure.block_skips == skips and reader.info().structure == structure
+
+
+def test_a_structure_written_before_block_skips_were_recorded_reads_them_as_unknown(tmp_path):
+    path = tmp_path / "older.resviz"
+    with make_writer(path, structure=RunStructure(["weight"] * 3, [["layer1.0.conv1"]], block_skips=["identity"])):
+        pass
+    with tamper(path) as db:
+        db.execute("UPDATE run SET structure = ?", (json.dumps(STRUCTURE.to_dict()),))
+    assert "block_skips" not in STRUCTURE.to_dict()
+    with open_run(path) as reader:
+        assert reader.structure == STRUCTURE and reader.structure.block_skips is None
 
 
 def test_a_run_written_without_a_structure_reads_as_none(tmp_path):
@@ -47,11 +67,23 @@ def test_a_version_1_file_without_the_structure_column_still_reads(tmp_path):
     (RunStructure(["weight", "conv", "weight"], [[]]), "structure layer_kinds"),
     (RunStructure(["weight"] * 3, []), r"structure block_layers is \[\], expected 1 lists"),
     (RunStructure(["weight"] * 3, [["layer9.conv"]]), "structure block_layers"),
+    (RunStructure(["weight"] * 3, [[]], block_skips=[]), r"structure block_skips is \[\], expected 1 skip kinds"),
+    (RunStructure(["weight"] * 3, [[]], block_skips=["Identity!"]), "structure block_skips"),
 ])
 def test_a_writer_refuses_a_structure_that_does_not_fit_its_layers_and_blocks(tmp_path, structure, message):
     with pytest.raises(ValueError, match=message):
         make_writer(tmp_path / "bad.resviz", structure=structure)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_damaged_block_skips_are_named(tmp_path):
+    path = tmp_path / "damaged.resviz"
+    with make_writer(path, structure=STRUCTURE):
+        pass
+    with tamper(path) as db:
+        db.execute("UPDATE run SET structure = ?", (json.dumps({**STRUCTURE.to_dict(), "block_skips": [3]}),))
+    with pytest.raises(ResvizError, match=f"run file {path} is damaged: the run record has structure block_skips"):
+        open_run(path)
 
 
 def test_a_damaged_structure_is_named(tmp_path):

@@ -1,5 +1,5 @@
-"""What the recorder watches, and what the run file records about it: each layer's kind and
-each block's layers, so that readers never rebuild the model."""
+"""What the recorder watches, and what the run file records about it: each layer's kind, each
+block's layers and skip kind, so that readers never rebuild the model."""
 
 from __future__ import annotations
 
@@ -48,6 +48,17 @@ def test_the_structure_of_a_zoo_model_matches_its_module_types_and_blocks():
     assert structure.block_layers[0] == ["layer1.0.conv1", "layer1.0.bn1", "layer1.0.conv2", "layer1.0.bn2"]
     inside = [layer for layers in structure.block_layers for layer in layers]
     assert sorted(inside) == sorted(set(layer_ids) - {"conv1", "bn1", "fc"})  # each block layer once
+    assert structure.block_skips == ["identity"] * 3 + (["zero_pad"] + ["identity"] * 2) * 2
+    plain = get_model("plain20", width=4)
+    assert run_structure(plain, layer_ids, block_ids).block_skips == [None] * 9  # traced: no skips
+
+
+def test_block_skips_are_unknown_when_the_model_cannot_be_traced():
+    model = Scaled()  # no input_shape: the blocks come from the fallback, which cannot see skips
+    layer_ids = [name for name, _ in layer_parameters(model)]
+    assert run_structure(model, layer_ids, ["body"]).block_skips is None
+    model.input_shape = (3,)
+    assert run_structure(model, layer_ids, ["body", OUTPUT_ID]).block_skips == [None, None]
 
 
 def test_a_model_watched_at_its_output_with_parameters_on_its_root():
@@ -69,3 +80,4 @@ def test_a_watched_loop_records_the_structure_the_recorder_found(tmp_path):
     with open_run(tmp_path / "mine.resviz") as reader:
         assert reader.structure == recorder.structure
         assert set(reader.structure.layer_kinds) == {"weight", "norm"}
+        assert reader.structure.block_skips == ["identity", "zero_pad", "zero_pad"]
