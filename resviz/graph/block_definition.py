@@ -31,6 +31,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..errors import one_line
 from .blocks import analyse_hierarchy
 from .opgraph import FUNCTION, MODULE
 from .skips import find_skips
@@ -124,7 +125,7 @@ def _trace_blocks(model: nn.Module, example_input: Any) -> _Analysis:
         with torch.random.fork_rng(devices=[]):  # a random example input must not move the caller's seed
             opgraph = trace_graph(model, example_input)
     except Exception as exc:  # noqa: BLE001 - any model that cannot be traced gets the fallback
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = one_line(exc)
         return _Analysis(tuple(BlockInfo(name, None, traced=False) for name in fallback_blocks(model)), None, reason)
     skips = find_skips(opgraph)
     held: dict[str, str] = {}

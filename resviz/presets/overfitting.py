@@ -6,7 +6,8 @@ stalls, and the gap between them — the generalisation gap — grows. The seed'
 (BatchNorm, residual blocks, global average pooling) is trained under the same rules: no
 augmentation, at most 30 epochs. Both are trained on CIFAR-10 when its files are in the data
 folder, on the shapes otherwise, and the figure shows train against validation loss and
-accuracy for each.
+accuracy for each. ``--quick`` trains on ten images a class, which both nets memorise: it
+checks the simple CNN's gap only.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ MODELS = (("simple_cnn", "simple CNN", "plain"), ("cifar_small_resnet", "small R
 BUDGETS = {
     "full": {"cifar10": dict(epochs=15, train_samples=10000, test_samples=2000),
              "shapes": dict(epochs=15, train_samples=600, test_samples=600)},
-    "quick": {"cifar10": dict(epochs=4, train_samples=1000, test_samples=500),
-              "shapes": dict(epochs=6, train_samples=300, test_samples=300,
+    # Quick: a training set small enough to memorise (ten images a class), so the simple CNN's gap
+    # shows in seconds. Both nets memorise it, so which generalises better is left to the full budget.
+    "quick": {"cifar10": dict(epochs=30, train_samples=100, test_samples=500, batch_size=20),
+              "shapes": dict(epochs=30, train_samples=60, test_samples=300, batch_size=20,
                              model_options={"input_size": 16, "width": 16})},
 }
 
@@ -78,9 +81,10 @@ def run(out: Path, options: PresetOptions, on_progress: ProgressCallback | None 
     claims = [
         Claim("the simple CNN overfits: its training accuracy ends above its validation accuracy", cnn[2] > 0,
               f"train {cnn[0]:.1%}, validation {cnn[1]:.1%}, gap {cnn[2]:+.1%}"),
-        Claim("the small ResNet generalises better: a higher best validation accuracy than the simple CNN",
-              resnet[3] > cnn[3], f"{resnet[3]:.1%} vs {cnn[3]:.1%}"),
     ]
+    if options.budget == "full":  # on the quick budget's ten images a class both nets memorise
+        claims.append(Claim("the small ResNet generalises better: a higher best validation accuracy than the "
+                            "simple CNN", resnet[3] > cnn[3], f"{resnet[3]:.1%} vs {cnn[3]:.1%}"))
     figure, (loss_axes, acc_axes) = new_figure(2)
     loss_curves, acc_curves, styles = [], [], []
     for model, label, role in MODELS:
