@@ -31,10 +31,10 @@ from ..assets import ICON, asset_path
 from ..errors import ResvizError, describe_exception, first_line
 from ..models import find_twin_pair
 from ..runfile import FINISHED, RUNNING, status_label, status_sentence
+from ..views.model_choice import LoadedChoice, ModelChoice, load_choice
+from ..views.run_comparison import RunComparison
 from .architecture_tab import ArchitectureTab
-from .comparison import RunComparison
 from .dialogs import ExportDialog, ShortcutsDialog, TrustDialog, error_dialog
-from .model_choice import LoadedChoice, ModelChoice, load_choice
 from .model_picker import ModelPicker
 from .presentation import CaptionBar
 from .preset_runner import PresetRunner

@@ -20,9 +20,9 @@ from PySide6.QtWidgets import QMessageBox
 
 from resviz.benchmarks.synthetic import write_synthetic_run
 from resviz.gui.main_window import TABS
-from resviz.gui.model_choice import ModelChoice
 from resviz.gui.theme import PRESENTATION
 from resviz.runfile import RunReader, RunWriter
+from resviz.views.model_choice import ModelChoice
 
 from gui_support import WRITER, write_trainer_like_run
 
