@@ -258,7 +258,7 @@ def test_presentation_mode_is_full_screen_large_and_high_contrast(qtbot, make_wi
     window.caption.setText("Where the gradient dies")
     window.caption.textEdited.emit("Where the gradient dies")  # typed by the lecturer: it stays
     window.comparison.timeline.seek(50)
-    window._update_caption()
+    window.update_caption()
     assert window.caption.text() == "Where the gradient dies"
     window.leave_presentation_action.trigger()  # Esc
     assert not window.presenting and not window.isFullScreen() and window.runs_dock.isVisible()
