@@ -13,8 +13,8 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
 from ..errors import ResvizError
+from ..views.model_choice import ModelChoice
 from .main_window import TABS, MainWindow, app_icon
-from .model_choice import ModelChoice
 
 RUN_SUFFIX = ".resviz"
 

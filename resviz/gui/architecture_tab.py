@@ -11,9 +11,9 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QStackedWidget, QVBoxLayout, QWidget
 
 from ..errors import ResvizError
-from .comparison import RunComparison
-from .model_choice import LoadedChoice
-from .run_data import run_label
+from ..views.model_choice import LoadedChoice
+from ..views.run_comparison import RunComparison
+from ..views.run_data import run_label
 
 
 def _block_norms(run, step: int) -> dict[str, float] | None:

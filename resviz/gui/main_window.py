@@ -8,13 +8,11 @@ training happens in child processes. Everything the figures show lives in the
 
 from __future__ import annotations
 
-import time
 import traceback
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QFontMetrics, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -30,24 +28,28 @@ from .. import __version__
 from ..assets import ICON, asset_path
 from ..errors import ResvizError, describe_exception, first_line
 from ..models import find_twin_pair
-from ..runfile import FINISHED, RUNNING, status_label, status_sentence
+from ..runfile import RUNNING
+from ..views.model_choice import LoadedChoice, ModelChoice, load_choice
+from ..views.run_comparison import RunComparison
 from .architecture_tab import ArchitectureTab
-from .comparison import RunComparison
 from .dialogs import ExportDialog, ShortcutsDialog, TrustDialog, error_dialog
-from .model_choice import LoadedChoice, ModelChoice, load_choice
+from .figure_export import FigureExport
 from .model_picker import ModelPicker
 from .presentation import CaptionBar
+from .presentation_mode import PresentationMode
 from .preset_runner import PresetRunner
 from .run_feed import RunFeed
+from .run_status_line import RUN_SAMPLE, RunStatusLine, fix_label_sizes
 from .runs_panel import RunsPanel
 from .settings import Settings
-from .theme import LIGHT, PRESENTATION, STATUS_COLOURS, Theme, apply_application_theme
+from .theme import LIGHT, Theme
 from .training_controls import TrainingControls
 from .training_host import TrainingHost
+from .training_launcher import TrainingLauncher, recipe_text
 from .training_view import TrainingView
+from .window_menus import TABS, build_actions, build_menus
 from .workers_tasks import TaskThread, stop_all_tasks
 
-TABS = ("architecture", "training", "attribution")
 ARCHITECTURE_COLOUR_MS = 100  # the graph is recoloured at most 10 times a second
 
 
@@ -118,9 +120,14 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.RightDockWidgetArea, self.runs_dock)
         self.resizeDocks([self.runs_dock], [250], Qt.Horizontal)
 
-        self._build_actions()
-        self._build_menus()
-        self._build_status_bar()
+        self.exporter = FigureExport(self)
+        self.presentation = PresentationMode(self)
+        build_actions(self)
+        build_menus(self)
+        self.status_line = RunStatusLine(self.statusBar())
+        self.model_label, self.run_label = self.status_line.model_label, self.status_line.run_label
+        self.fix_label_sizes()
+        self.launcher = TrainingLauncher(self)
         self._connect()
         self.resize(1500, 940)
         self.first_launch = not self.settings.restore_window(self)
@@ -162,116 +169,11 @@ class MainWindow(QMainWindow):
             label.setWordWrap(True)
             return label
 
-    def _action(self, text: str, slot, shortcut: str | QKeySequence | None = None, *, tip: str = "",
-                checkable: bool = False) -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        if tip:
-            action.setStatusTip(tip)
-            action.setToolTip(tip)
-        action.setCheckable(checkable)
-        action.triggered.connect(slot)
-        self.addAction(action)  # shortcuts work in full screen, where menus may be hidden
-        return action
-
-    def _build_actions(self) -> None:
-        a = self._action
-        self.open_model_action = a("&Open model…", self.show_model_picker, QKeySequence.Open,
-                                   tip="Choose a zoo model, your model file, or weights")
-        self.open_run_action = a("Open &run file…", self.choose_run_file, "Ctrl+Shift+O",
-                                 tip="Replay a finished run, or follow one being written")
-        self.default_action = a("Open the &default (ResNet-20 vs Plain-20, no norm layers)", self.open_default,
-                                "Ctrl+Shift+D")
-        self.export_action = a("&Export figure…", self.show_export_dialog, "Ctrl+E",
-                               tip="Save a figure as PNG or SVG at a chosen size")
-        self.quit_action = a("&Quit", self.close, QKeySequence.Quit)
-        self.train_twins_action = a("Train &twins", self.train_twins, "Ctrl+T",
-                                    tip="Train the residual net and its plain twin from the same seed")
-        self.train_one_action = a("Train this &model", self.train_one, "Ctrl+Shift+T")
-        self.pause_action = a("&Pause / resume training", self.toggle_pause, "Ctrl+P")
-        self.stop_action = a("&Stop training", self.stop_training, "Ctrl+.")
-        from ..presets import list_presets
-
-        self.preset_actions = [a(f"{preset.name}: {preset.title}",
-                                 lambda checked=False, name=preset.name: self.run_preset(name),
-                                 tip=preset.description.replace("\n", " "))
-                               for preset in list_presets()]
-        self.play_action = a("Play / pause &replay", self.comparison.timeline.toggle_play, "Space")
-        self.play_action.setShortcutContext(Qt.WidgetWithChildrenShortcut)
-        self.training_view.addAction(self.play_action)
-        self.first_step_action = a("&First step", lambda: self.comparison.timeline.seek(self.comparison.timeline.first),
-                                   "Home")
-        self.first_step_action.setShortcutContext(Qt.WidgetWithChildrenShortcut)
-        self.training_view.addAction(self.first_step_action)
-        self.latest_action = a("Follow the &latest step", self.comparison.timeline.follow_latest, "End")
-        self.latest_action.setShortcutContext(Qt.WidgetWithChildrenShortcut)
-        self.training_view.addAction(self.latest_action)
-        self.tab_actions = [a(f"&{i + 1} {name.title()}", lambda checked=False, i=i: self.tabs.setCurrentIndex(i),
-                              f"Ctrl+{i + 1}") for i, name in enumerate(TABS)]
-        self.presentation_action = a("Presentation &mode", self.toggle_presentation, "F11", checkable=True,
-                                     tip="Full screen, large fonts, high contrast and a caption line")
-        self.leave_presentation_action = a("Leave presentation mode", lambda: self.set_presentation(False), "Esc")
-        self.leave_presentation_action.setEnabled(False)
-        self.runs_panel_action = self.runs_dock.toggleViewAction()
-        self.runs_panel_action.setShortcut(QKeySequence("Ctrl+R"))
-        self.addAction(self.runs_panel_action)
-        self.shortcuts_action = a("&Keyboard shortcuts", self.show_shortcuts, QKeySequence.HelpContents)
-        self.about_action = a("&About resviz", self.show_about)
-
-    def _build_menus(self) -> None:
-        bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
-        for action in (self.open_model_action, self.open_run_action, self.default_action):
-            file_menu.addAction(action)
-        file_menu.addSeparator()
-        file_menu.addAction(self.export_action)
-        file_menu.addSeparator()
-        file_menu.addAction(self.quit_action)
-        view_menu = bar.addMenu("&View")
-        for action in self.tab_actions:
-            view_menu.addAction(action)
-        view_menu.addSeparator()
-        view_menu.addAction(self.runs_panel_action)
-        view_menu.addAction(self.presentation_action)
-        run_menu = bar.addMenu("&Run")
-        for action in (self.train_twins_action, self.train_one_action, self.pause_action, self.stop_action):
-            run_menu.addAction(action)
-        presets_menu = run_menu.addMenu("The seeds' &experiments")
-        presets_menu.setToolTipsVisible(True)
-        for action in self.preset_actions:
-            presets_menu.addAction(action)
-        run_menu.addSeparator()
-        for action in (self.play_action, self.first_step_action, self.latest_action):
-            run_menu.addAction(action)
-        help_menu = bar.addMenu("&Help")
-        help_menu.addAction(self.shortcuts_action)
-        help_menu.addAction(self.about_action)
-
-    def _build_status_bar(self) -> None:
-        status = self.statusBar()
-        self.model_label = QLabel()
-        self.run_label = QLabel()
-        self.run_label.setObjectName("runStatus")
-        self.run_label.setTextFormat(Qt.RichText)  # statuses that call for attention are coloured
-        status.addPermanentWidget(self.run_label)
-        status.addPermanentWidget(self.model_label)
-        self._fix_label_sizes()
-
-    def _fix_label_sizes(self, font=None) -> None:
-        """Give the labels whose text changes several times a second a fixed size.
-
-        A label whose text changes width asks the window to lay itself out again; with live
-        figures that relayout (and the repaint of everything it moves) is what freezes a busy
-        machine for tens of milliseconds. Fixed sizes make a new text a repaint of the label.
-        """
-        metrics = QFontMetrics(font or QApplication.font())
-        height = metrics.height() + 6
-        run_sample = "2 runs · replay · 1 finished, 1 interrupted · step 1,234,567 / 1,234,567"
-        for label, sample in ((self.run_label, run_sample),
-                              (self.controls.status_label, "step 12,345/12,345 · epoch 10/10 · 12.3 steps/s"),
-                              (self.training_view.timeline_bar.step_label, "step 1,234,567 / 1,234,567")):
-            label.setFixedSize(metrics.horizontalAdvance(sample) + 8, height)
+    def fix_label_sizes(self, font=None) -> None:
+        """Fixed sizes for the labels whose text changes several times a second (see ``fix_label_sizes``)."""
+        fix_label_sizes([(self.run_label, RUN_SAMPLE),
+                         (self.controls.status_label, "step 12,345/12,345 · epoch 10/10 · 12.3 steps/s"),
+                         (self.training_view.timeline_bar.step_label, "step 1,234,567 / 1,234,567")], font)
 
     def _connect(self) -> None:
         feed = self.feed
@@ -282,12 +184,6 @@ class MainWindow(QMainWindow):
         feed.failed.connect(self._feed_failed)
         feed.caught_up.connect(self._run_caught_up)
         self.runs_read.connect(self._sync_architecture_with_runs)
-        host = self.host
-        host.run_file_ready.connect(self._training_file_ready)
-        host.state_changed.connect(self._training_state_changed)
-        host.run_ended.connect(self._training_ended)
-        host.failed.connect(lambda message, details: self.show_error("Training failed", message, details))
-        host.progressed.connect(self._training_progressed)
         self.controls.train_twins_clicked.connect(self.train_twins)
         self.controls.train_one_clicked.connect(self.train_one)
         self.controls.pause_clicked.connect(self.host.pause)
@@ -379,7 +275,7 @@ class MainWindow(QMainWindow):
             self.settings.set_model_choice(loaded.choice)
         self.architecture.show_models(loaded)
         self.controls.show_state(self.host.state, can_twin=loaded.plain is not None)
-        self.controls.show_recipe(_recipe_text(loaded))
+        self.controls.show_recipe(recipe_text(loaded))
         report = loaded.main.weights
         message = f"opened {loaded.choice.label()}"
         if report is not None:
@@ -473,9 +369,10 @@ class MainWindow(QMainWindow):
         self._speed_chosen_for.clear()
         self._unread.clear()
         for path in paths:
-            self._watch(path)
+            self.watch_run(path)
 
-    def _watch(self, path: str | Path) -> None:
+    def watch_run(self, path: str | Path) -> None:
+        """Read the run file at ``path`` into the comparison, following it while it is written."""
         self._unread.add(self.feed.watch(path))
 
     def _run_opened(self, path: str, info: Any, weight_mask: Any = None) -> None:
@@ -489,7 +386,7 @@ class MainWindow(QMainWindow):
                 twin_path = Path(path).parent / twin_path.name  # the pair was moved together
             twin_path = twin_path.resolve()
             if twin_path.is_file() and str(twin_path) not in self.feed.paths and twin_path not in self.host.paths:
-                self._watch(twin_path)
+                self.watch_run(twin_path)
         if info.status != "running" and len(self.comparison) == 1:
             self.statusBar().showMessage(f"{'following' if info.status == 'running' else 'replaying'} {path}", 6000)
         self._report_failed_run(path, info)
@@ -538,91 +435,23 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ training
 
-    def _train_config(self, twins: bool) -> Any:
-        """The ``TrainConfig`` for the open model and the settings in the training bar."""
-        from ..train.config import TrainConfig
-
-        if self.loaded is None:
-            raise ResvizError("no model is open yet: wait for it to load, or open one (Ctrl+O)")
-        choice = self.loaded.choice
-        settings = self.controls.settings()
-        self.settings.set_train_settings(settings)
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        if choice.is_user_file:
-            model, stem = choice.reference, Path(choice.reference.split(":")[0]).stem
-        else:
-            model = stem = self.loaded.main.spec.name
-        name = f"{stem}-twins-{stamp}" if twins else f"{stem}-{stamp}"
-        out = _unique(self.runs_panel.folder / f"{name}.resviz")
-        # A user's file trains only while it holds the content the user trusted (the child checks).
-        return TrainConfig(model=model, model_options=dict(choice.options), trust=choice.is_user_file,
-                           trusted_sha256=choice.trusted_sha256 if choice.is_user_file else None,
-                           weights=None if twins else choice.weights, max_steps=self.max_steps, out=str(out),
-                           **settings)
-
     max_steps: int | None = None  # set from the command line (``--max-steps``) for short demonstrations
 
+    def _train_config(self, twins: bool) -> Any:
+        """The ``TrainConfig`` for the open model and the settings in the training bar."""
+        return self.launcher.config(twins)
+
     def train_twins(self) -> None:
-        self._start_training(twins=True)
+        self.launcher.start(twins=True)
 
     def train_one(self) -> None:
-        self._start_training(twins=False)
-
-    def _start_training(self, twins: bool) -> None:
-        if self.host.active:
-            self.statusBar().showMessage("a run is already training: stop it first", 5000)
-            return
-        twins = twins and self.loaded is not None and self.loaded.plain is not None
-        try:
-            config = self._train_config(twins)
-            self.feed.unwatch_all()
-            self.comparison.clear()
-            paths = self.host.start(config, twins=twins)
-        except ResvizError as exc:
-            self.show_error("Cannot start training", str(exc))
-            return
-        except Exception as exc:  # noqa: BLE001
-            self.show_error("Cannot start training", describe_exception(exc), traceback.format_exc())
-            return
-        self.tabs.setCurrentIndex(TABS.index("training"))
-        self.comparison.timeline.follow_latest()
-        names = " and ".join(path.name for path in paths)
-        self.controls.show_state("starting", f"starting {names}…")
+        self.launcher.start(twins=False)
 
     def toggle_pause(self) -> None:
-        if self.host.state == "paused":
-            self.host.resume()
-        elif self.host.state == "running":
-            self.host.pause()
+        self.launcher.toggle_pause()
 
     def stop_training(self) -> None:
         self.host.stop()
-
-    def _training_file_ready(self, path: str) -> None:
-        self._watch(path)
-        self.runs_panel.refresh()
-
-    def _training_state_changed(self, state: str) -> None:
-        texts = {"idle": "ready", "starting": "starting…", "running": "training", "paused": "paused",
-                 "stopping": "stopping…"}
-        self.controls.show_state(state, texts.get(state, state),
-                                 can_twin=self.loaded is None or self.loaded.plain is not None)
-
-    def _training_progressed(self, path: str, progress: dict) -> None:
-        total = progress.get("total_steps")
-        rate = progress.get("steps_per_second") or 0.0
-        text = f"step {progress.get('step', 0):,}"
-        if total:
-            text += f"/{total:,}"
-        text += f" · epoch {progress.get('epoch', 0) + 1}/{progress.get('epochs', 1)}"
-        if rate:
-            text += f" · {rate:.1f} steps/s"
-        self.controls.status_label.setText(text)
-
-    def _training_ended(self, path: str, status: str, error: str) -> None:
-        self.runs_panel.refresh()
-        if status != "failed":  # failures come with their own dialog (host.failed)
-            self.statusBar().showMessage(f"{Path(path).name}: {status_label(status, error)}", 8000)
 
     # ------------------------------------------------------------------ the views
 
@@ -647,33 +476,11 @@ class MainWindow(QMainWindow):
             self.architecture.colour_by(self.comparison)
 
     def _update_status(self) -> None:
-        self.model_label.setText(self.loaded.choice.label() if self.loaded else "no model")
-        self.comparison.refresh_statuses()  # a writer that died leaves its run marked running
-        runs = self.comparison.ordered
-        if not runs:
-            self.run_label.setText("no run open")
-            self.run_label.setToolTip("")
-        else:
-            timeline = self.comparison.timeline
-            live = any(run.status_word == RUNNING for run in runs)
-            parts = [f"{len(runs)} run{'s' if len(runs) > 1 else ''}"]
-            if live and timeline.following:
-                parts.append("live")
-            elif not timeline.following:
-                parts.append("replay")
-            if not all(run.status_word == RUNNING for run in runs):  # how they ended, in 'resviz runs' words
-                parts.append(runs_status_html(runs))
-            if not timeline.empty:
-                parts.append(f"step {timeline.step:,} / {timeline.last:,}")
-            rate = _steps_per_second(runs[0])
-            if live and rate:
-                parts.append(f"{rate:.1f} steps/s")
-            self.run_label.setText(" · ".join(parts))
-            self.run_label.setToolTip("\n".join(
-                f"{run.style.label}: {status_sentence(run.status_word, run.info.error)}" for run in runs))
-        self._update_caption()
+        self.status_line.show(self.comparison, self.loaded.choice.label() if self.loaded else "no model")
+        self.update_caption()
 
-    def _update_caption(self) -> None:
+    def update_caption(self) -> None:
+        """The caption line says what is shown (in presentation mode, until the user types their own)."""
         if not self.presenting:
             return
         runs = self.comparison.ordered
@@ -704,74 +511,17 @@ class MainWindow(QMainWindow):
 
     def set_presentation(self, on: bool) -> None:
         """Full screen, large fonts, the high-contrast theme and the caption line (or back)."""
-        if on == self.presenting:
-            self.presentation_action.setChecked(on)
-            return
-        self.presenting = on
-        self.presentation_action.setChecked(on)
-        self.leave_presentation_action.setEnabled(on)
-        self.theme = PRESENTATION if on else LIGHT
-        app = QApplication.instance()
-        if on:
-            self._normal_font_size = app.font().pointSizeF()
-            self._dock_was_visible = self.runs_dock.isVisible()
-            self._normal_geometry = self.geometry()
-            apply_application_theme(app, self.theme, base_font_size=self._normal_font_size * 1.5)
-            self.runs_dock.hide()
-            self.statusBar().hide()
-            screen = self.screen() or QApplication.primaryScreen()
-            if screen is not None:
-                self.setGeometry(screen.geometry())  # full screen with or without a window manager
-            self.showFullScreen()
-        else:
-            apply_application_theme(app, self.theme, base_font_size=getattr(self, "_normal_font_size", None))
-            if getattr(self, "_dock_was_visible", True):
-                self.runs_dock.show()
-            self.statusBar().show()
-            self.showNormal()
-            if getattr(self, "_normal_geometry", None) is not None:
-                self.setGeometry(self._normal_geometry)
-        self._fix_label_sizes(app.font())
-        self.caption.style_for(self.theme)
-        self.caption.setVisible(on)
-        self.training_view.set_presentation_layout(on)
-        self.training_view.apply_theme(self.theme)
-        self.architecture.apply_theme(self.theme)
-        self._update_caption()
+        self.presentation.set(on)
 
     def export_targets(self) -> list[tuple[str, str]]:
-        targets = [(figure.title, figure.slug) for figure in self.training_view.figures]
-        if self.architecture.available:
-            targets.insert(0, ("Architecture (the graph)", "architecture"))
-        return targets
+        return self.exporter.targets()
 
     def export_figure(self, slug: str, path: str | Path, size: tuple[int, int] | None = None) -> list[Path]:
         """Save one figure (a training figure's slug, or "architecture") at ``size`` pixels."""
-        if slug == "architecture":
-            return self.architecture.export_image(path, size)
-        figure = self.training_view.figure_by_slug(slug)
-        figure.refresh(self.comparison.frame())
-        return [figure.export_image(path, size)]
+        return self.exporter.export(slug, path, size)
 
     def show_export_dialog(self) -> ExportDialog:
-        current = "architecture" if self.tabs.currentWidget() is self.architecture else "gradient_flow"
-        dialog = ExportDialog(self.export_targets(), self, folder=self.settings.export_folder(), current=current)
-
-        def save() -> None:
-            try:
-                paths = self.export_figure(dialog.slug, dialog.path, dialog.size)
-            except ResvizError as exc:
-                self.show_error("Export failed", str(exc))
-                return
-            except Exception as exc:  # noqa: BLE001
-                self.show_error("Export failed", describe_exception(exc), traceback.format_exc())
-                return
-            self.settings.set_export_folder(dialog.path.parent)
-            self.statusBar().showMessage("saved " + ", ".join(str(p) for p in paths), 8000)
-
-        dialog.accepted.connect(save)
-        dialog.open()
-        return dialog
+        return self.exporter.show_dialog()
 
     # ------------------------------------------------------------------ help
 
@@ -824,15 +574,6 @@ def app_icon():
     return QIcon(str(asset_path(ICON)))
 
 
-def _unique(path: Path) -> Path:
-    """``path``, or ``path`` with -2, -3, ... when a run file of that name exists."""
-    candidate, n = path, 2
-    while candidate.exists():
-        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
-        n += 1
-    return candidate
-
-
 def _has_checkpoints(path: Path) -> bool:
     from ..runfile import RunReader
 
@@ -841,44 +582,3 @@ def _has_checkpoints(path: Path) -> bool:
             return bool(reader.checkpoints())
     except ResvizError:
         return False
-
-
-def runs_status_html(runs: list) -> str:
-    """How the runs stand, in one short phrase: "finished", "stopped", or "1 finished, 1 stopped".
-
-    Words other than finished and running are coloured, so a run that did not end as planned
-    stands out in the status bar.
-    """
-    counts: dict[str, int] = {}
-    for run in runs:
-        counts[run.status_word] = counts.get(run.status_word, 0) + 1
-
-    def word(text: str) -> str:
-        colour = STATUS_COLOURS.get(text) if text not in (FINISHED, RUNNING) else None
-        return f"<span style='color:{colour}; font-weight:bold'>{text}</span>" if colour else text
-
-    if len(counts) == 1:
-        return word(next(iter(counts)))
-    return ", ".join(f"{n} {word(text)}" for text, n in counts.items())
-
-
-def _steps_per_second(run) -> float | None:
-    n = len(run)
-    if n < 2:
-        return None
-    first = max(0, n - 50)
-    steps = run.step.data[n - 1] - run.step.data[first]
-    seconds = run.time.data[n - 1] - run.time.data[first]
-    return float(steps / seconds) if seconds > 0 else None
-
-
-def _recipe_text(loaded: LoadedChoice) -> str:
-    """The open model's training recipe in words (the same one ``resviz train`` uses)."""
-    from ..models.recipes import recipe_for
-
-    choice = loaded.choice
-    model = choice.reference if choice.is_user_file else loaded.main.spec.name
-    try:
-        return recipe_for(model, dict(choice.options)).describe()
-    except ResvizError:
-        return ""

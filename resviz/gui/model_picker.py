@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 from ..models import find_twin_pair, list_models, model_entry
 from ..models.parts import ACTIVATIONS, INITS, NORMS
 from ..models.user import split_reference
-from .model_choice import ModelChoice
+from ..views.model_choice import ModelChoice
 
 # Options with a fixed set of values; the rest are typed by their defaults.
 CHOICES: dict[str, tuple[str, ...]] = {"norm": NORMS, "activation": ACTIVATIONS, "init": INITS, "shortcut": ("A", "B")}

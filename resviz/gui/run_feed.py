@@ -80,7 +80,7 @@ class _FeedWorker(QObject):
         except Exception as exc:  # noqa: BLE001 - reported in the window, never raised into Qt
             self.failed.emit(path, f"run file {path} cannot be read: {exc}", traceback.format_exc())
             return
-        from .run_data import weight_layer_mask
+        from ..views.run_data import weight_layer_mask
 
         self._watched[path] = _Watched(reader, -1, info.status, info.error, updated=info.updated,
                                        info_at=time.monotonic())

@@ -14,7 +14,7 @@ from PySide6.QtCore import QByteArray, QSettings
 from PySide6.QtWidgets import QMainWindow
 
 from ..errors import ResvizError
-from .model_choice import ModelChoice
+from ..views.model_choice import ModelChoice
 
 
 class Settings:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSlider, QStyle, QToolButton, QWidget
 
-from .state import Timeline
+from ..views.timeline import Timeline
 
 
 def speed_label(steps_per_second: float) -> str:

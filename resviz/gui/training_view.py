@@ -12,7 +12,7 @@ import time
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QGridLayout, QLabel, QVBoxLayout, QWidget
 
-from .comparison import RunComparison
+from ..views.run_comparison import RunComparison
 from .figures import (
     BlockGradientFigure,
     ConfusionFigure,

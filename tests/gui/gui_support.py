@@ -10,19 +10,8 @@ from PySide6.QtCore import QTimer
 
 from resviz.benchmarks.synthetic import synthetic_columns
 from resviz.models import ModelSpec
-from resviz.runfile import RunInfo, StepBatch
-
-
-def make_info(name: str = "run", model: str = "resnet20", layers: int = 5, blocks: int = 3) -> RunInfo:
-    return RunInfo(path=Path(f"/tmp/{name}.resviz"), name=name, schema_version=1, model_spec=ModelSpec(model, {}),
-                   config={}, device="cpu", layer_ids=[f"l{i}" for i in range(layers)],
-                   block_ids=[f"b{i}" for i in range(blocks)], classes=["a", "b"], status="running", error=None,
-                   created=0.0, updated=0.0, twin=None)
-
-
-def make_batch(first: int, n: int, layers: int = 5, blocks: int = 3, *, residual: bool = True, **kw) -> StepBatch:
-    return StepBatch(**synthetic_columns(n, layers, blocks, residual=residual, first_step=first, **kw))
-
+from resviz.runfile import StepBatch
+from tests.views.run_support import make_batch, make_info  # noqa: F401  (re-exported for the window tests)
 
 # A writer in another process: 30 steps, then (once the file named by argv[2] exists) 30 more and an
 # evaluation, committed in batches of 10, then "finished". The gate lets a test see the run half-written.
@@ -92,7 +81,6 @@ def write_trainer_like_run(path: Path, *, steps: int = 141, eval_steps: tuple[in
     """A run file laid out as the trainer writes one: steps 0..steps-1, each evaluation at the number of
     steps done (one past the last step it saw), with accuracy 0.1, 0.2, ... in order; warning events
     as (step, message). With ``status`` None the writer is returned still open (a live run)."""
-    from resviz.benchmarks.synthetic import synthetic_columns
     from resviz.runfile import EvalRecord, RunWriter
 
     columns = synthetic_columns(steps, layers, blocks, residual=True, first_step=0)

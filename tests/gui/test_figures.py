@@ -7,7 +7,6 @@ import pytest
 from PySide6.QtGui import QImage
 
 from resviz.errors import ResvizError
-from resviz.gui.comparison import RunComparison
 from resviz.gui.figures import (
     BlockGradientFigure,
     ConfusionFigure,
@@ -18,6 +17,7 @@ from resviz.gui.figures import (
 )
 from resviz.gui.theme import PRESENTATION
 from resviz.runfile import EvalRecord, StepBatch
+from resviz.views.run_comparison import RunComparison
 
 from gui_support import make_batch, make_info, write_trainer_like_run
 
@@ -143,7 +143,7 @@ def test_weight_layers_only_hide_norm_layers():
     comparison = RunComparison()
     info = make_info("n", "resnet20", layers=3)
     info.layer_ids = ["conv1", "bn1", "fc"]
-    from resviz.gui.run_data import weight_layer_mask
+    from resviz.views.run_data import weight_layer_mask
 
     mask = weight_layer_mask(info)
     assert list(mask) == [True, False, True]

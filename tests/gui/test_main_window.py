@@ -20,9 +20,9 @@ from PySide6.QtWidgets import QMessageBox
 
 from resviz.benchmarks.synthetic import write_synthetic_run
 from resviz.gui.main_window import TABS
-from resviz.gui.model_choice import ModelChoice
 from resviz.gui.theme import PRESENTATION
 from resviz.runfile import RunReader, RunWriter
+from resviz.views.model_choice import ModelChoice
 
 from gui_support import WRITER, write_trainer_like_run
 
@@ -258,7 +258,7 @@ def test_presentation_mode_is_full_screen_large_and_high_contrast(qtbot, make_wi
     window.caption.setText("Where the gradient dies")
     window.caption.textEdited.emit("Where the gradient dies")  # typed by the lecturer: it stays
     window.comparison.timeline.seek(50)
-    window._update_caption()
+    window.update_caption()
     assert window.caption.text() == "Where the gradient dies"
     window.leave_presentation_action.trigger()  # Esc
     assert not window.presenting and not window.isFullScreen() and window.runs_dock.isVisible()

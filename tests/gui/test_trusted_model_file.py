@@ -7,8 +7,8 @@ import pytest
 from PySide6.QtCore import Qt
 
 from resviz.errors import TrustError
-from resviz.gui.model_choice import ModelChoice
 from resviz.train.setup import prepare
+from resviz.views.model_choice import ModelChoice
 
 TRUSTED = '''
 from torch import nn

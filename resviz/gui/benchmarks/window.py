@@ -72,7 +72,7 @@ def _bench_refresh(app: Any, args: argparse.Namespace) -> None:
     from PySide6.QtCore import QRectF
 
     from ...runfile import EvalRecord, StepBatch
-    from ..comparison import RunComparison
+    from ...views.run_comparison import RunComparison
     from ..figures import GradientFlowFigure, LossAccuracyFigure
     from ..theme import lookup_table
 
@@ -197,8 +197,8 @@ def _bench_stall(app: Any, args: argparse.Namespace) -> None:
     """
     from PySide6.QtCore import QElapsedTimer, QSettings, QTimer
 
+    from ...views.model_choice import ModelChoice
     from ..main_window import MainWindow
-    from ..model_choice import ModelChoice
     from ..workers_tasks import stop_all_tasks
 
     seconds = args.stall_seconds

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 
@@ -15,30 +14,13 @@ from PySide6.QtWidgets import QSizePolicy
 from ...errors import ResvizError
 from ...files import atomic_path
 from ...runfile import RUNNING
-from ..run_data import RunData
+from ...views.run_comparison import FigureFrame
+from ...views.run_data import RunData
 from ..theme import LIGHT, Theme
 
 # Exports wider than this are laid out at this width and rendered scaled, so text and lines
 # keep their proportions instead of shrinking to nothing on a 4K export.
 EXPORT_LAYOUT_WIDTH = 1400.0
-
-
-@dataclass
-class FigureFrame:
-    """What the views show at one refresh: the compared runs at one step, with shared levels."""
-
-    runs: list[RunData] = field(default_factory=list)
-    step: int = 0  # the step shown (the latest while following)
-    following: bool = True  # showing the newest step of a live or finished run
-    levels: tuple[float, float] = (-4.0, 0.0)  # log10 gradient-norm colour levels, shared by every run
-    first_step: int = 0  # the timeline's range over all runs
-    last_step: int = 0
-    revision: int = 0  # changes whenever runs, their data or their styles change
-    weights_only: bool = True  # per-layer figures show conv/linear layers only, not norm layers
-
-    def key(self) -> tuple:
-        return (self.revision, self.step, self.following, self.levels, self.first_step, self.last_step,
-                self.weights_only)
 
 
 def pen(colour: str, width: float, *, alpha: int = 255, dashed: bool = False) -> pg.QtGui.QPen:

@@ -15,7 +15,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF
 from PySide6.QtWidgets import QSizePolicy
 
-from ..run_data import RunData
+from ...views.run_data import RunData
 from ..theme import LIGHT, Theme
 from .base import Figure, FigureFrame, style_plot
 

@@ -9,7 +9,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtGui import QColor
 
-from ..run_data import RunData
+from ...views.run_data import RunData
 from ..theme import LIGHT, NONFINITE_COLOUR, Theme
 from .base import Figure, FigureFrame, pen, style_plot
 

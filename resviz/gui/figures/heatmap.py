@@ -16,7 +16,7 @@ from PySide6.QtCore import QRectF
 from PySide6.QtGui import QFontMetricsF
 from PySide6.QtWidgets import QSizePolicy
 
-from ..run_data import LOG_NONFINITE, RunData
+from ...views.run_data import LOG_NONFINITE, RunData
 from ..theme import LIGHT, NONFINITE_COLOUR, Theme, colour_map, lookup_table
 from .base import Figure, FigureFrame, pen, style_plot
 from .curves import MAX_MARKERS, thin

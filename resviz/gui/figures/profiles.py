@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 
-from ..run_data import RunData
+from ...views.run_data import RunData
 from ..theme import LIGHT, Theme
 from .base import Figure, FigureFrame, pen
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from resviz.gui.model_choice import ModelChoice, load_choice
 from resviz.models import get_model, save_weights
+from resviz.views.model_choice import ModelChoice, load_choice
 
 TINY = {"depth": 8, "width": 4, "input_size": 8}
 

@@ -6,14 +6,34 @@ Twins (a plain and a residual run) get fixed colours, so vermillion always means
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .figures.base import FigureFrame
+from .colour_levels import ColourLevels
+from .events import EventEmitter
 from .run_data import OTHER_COLOURS, PLAIN_COLOUR, RESIDUAL_COLOUR, RunData
-from .state import Callbacks, ColourLevels, Timeline
+from .timeline import Timeline
 
 WARNING_EVENT = "warning"  # the event kind of a run's health warnings (collapse, divergence)
+
+
+@dataclass
+class FigureFrame:
+    """What the views show at one refresh: the compared runs at one step, with shared levels."""
+
+    runs: list[RunData] = field(default_factory=list)
+    step: int = 0  # the step shown (the latest while following)
+    following: bool = True  # showing the newest step of a live or finished run
+    levels: tuple[float, float] = (-4.0, 0.0)  # log10 gradient-norm colour levels, shared by every run
+    first_step: int = 0  # the timeline's range over all runs
+    last_step: int = 0
+    revision: int = 0  # changes whenever runs, their data or their styles change
+    weights_only: bool = True  # per-layer figures show conv/linear layers only, not norm layers
+
+    def key(self) -> tuple:
+        return (self.revision, self.step, self.following, self.levels, self.first_step, self.last_step,
+                self.weights_only)
 
 
 class RunComparison:
@@ -26,8 +46,8 @@ class RunComparison:
         self.levels = ColourLevels()
         self.revision = 0
         self.weights_only = True  # profiles and heatmap show conv/linear layers, not norms
-        self.runs_changed = Callbacks()  # a run was added or removed
-        self.data_changed = Callbacks()  # steps, evaluations, events or status arrived
+        self.runs_changed = EventEmitter("runs_changed")  # a run was added or removed
+        self.data_changed = EventEmitter("data_changed")  # steps, evaluations, events or status arrived
         self.levels.changed.connect(self._bump)
 
     # -- membership -------------------------------------------------------------------------

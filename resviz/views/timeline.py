@@ -1,34 +1,14 @@
-"""The window's view-models: plain Python state that widgets show and never own.
+"""Which step the window shows, and replay at a chosen speed: the training views' timeline.
 
-Following napari, state lives in small objects with callbacks; widgets take them in their
-constructor, listen, and write back through their methods. Nothing here imports Qt, so the
-rules (where the timeline is, which colour levels are shared) are testable on their own.
+Qt-free, like every view model: widgets (the timeline bar, the figures) listen to ``changed``
+and write the user's scrubbing and playing back through the methods here.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import Any
 
-
-class Callbacks:
-    """A minimal signal: ``connect(fn)``, ``disconnect(fn)``, ``emit(*args)``."""
-
-    def __init__(self) -> None:
-        self._callbacks: list[Callable[..., Any]] = []
-
-    def connect(self, callback: Callable[..., Any]) -> None:
-        if callback not in self._callbacks:
-            self._callbacks.append(callback)
-
-    def disconnect(self, callback: Callable[..., Any]) -> None:
-        if callback in self._callbacks:
-            self._callbacks.remove(callback)
-
-    def emit(self, *args: Any) -> None:
-        for callback in list(self._callbacks):
-            callback(*args)
+from .events import EventEmitter
 
 
 class Timeline:
@@ -48,7 +28,7 @@ class Timeline:
         self.playing = False
         self.speed = 100.0
         self._position = 0.0  # fractional step while playing
-        self.changed = Callbacks()
+        self.changed = EventEmitter("changed")
 
     @property
     def empty(self) -> bool:
@@ -122,55 +102,3 @@ class Timeline:
         if self.current >= self.last:
             self.playing = False
         self.changed.emit()
-
-
-class ColourLevels:
-    """log10 colour levels shared by every compared run (heatmaps, colour bars, the graph).
-
-    Levels are fixed, not fitted per frame: they widen only in whole decades when recorded
-    values leave them, so a colour means the same gradient norm in both twins and at every
-    step. The user can lock them to chosen values.
-    """
-
-    def __init__(self, low: float = -4.0, high: float = 0.0) -> None:
-        self.low = float(low)
-        self.high = float(high)
-        self.locked = False
-        self._seen = False
-        self.changed = Callbacks()
-
-    @property
-    def levels(self) -> tuple[float, float]:
-        return (self.low, self.high)
-
-    def include(self, low: float, high: float) -> None:
-        """Widen (never narrow) to whole decades covering [low, high]; the first data sets them."""
-        if self.locked or not (math.isfinite(low) and math.isfinite(high)):
-            return
-        low, high = math.floor(low), math.ceil(high)
-        if high <= low:
-            high = low + 1
-        if not self._seen:
-            new = (float(low), float(high))
-            self._seen = True
-        else:
-            new = (float(min(self.low, low)), float(max(self.high, high)))
-        if new != (self.low, self.high):
-            self.low, self.high = new
-            self.changed.emit()
-
-    def lock(self, low: float, high: float) -> None:
-        if not high > low:
-            raise ValueError("the high level must be above the low level")
-        self.low, self.high, self.locked = float(low), float(high), True
-        self.changed.emit()
-
-    def unlock(self) -> None:
-        self.locked = False
-        self._seen = False
-        self.changed.emit()
-
-    def reset(self) -> None:
-        """Forget the data seen (new runs are being compared); keeps a lock."""
-        if not self.locked:
-            self._seen = False

@@ -1,0 +1,57 @@
+"""Exporting a figure from the window (Ctrl+E): which figures there are, and saving one at a size."""
+
+from __future__ import annotations
+
+import traceback
+from pathlib import Path
+
+from PySide6.QtWidgets import QMainWindow
+
+from ..errors import ResvizError, describe_exception
+from .dialogs import ExportDialog
+
+ARCHITECTURE = "architecture"  # the graph's slug; the training figures have their own
+
+
+class FigureExport:
+    """The window's exportable figures: the architecture graph and every training figure."""
+
+    def __init__(self, window: QMainWindow) -> None:
+        self.window = window
+
+    def targets(self) -> list[tuple[str, str]]:
+        window = self.window
+        targets = [(figure.title, figure.slug) for figure in window.training_view.figures]
+        if window.architecture.available:
+            targets.insert(0, ("Architecture (the graph)", ARCHITECTURE))
+        return targets
+
+    def export(self, slug: str, path: str | Path, size: tuple[int, int] | None = None) -> list[Path]:
+        """Save one figure (a training figure's slug, or "architecture") at ``size`` pixels."""
+        window = self.window
+        if slug == ARCHITECTURE:
+            return window.architecture.export_image(path, size)
+        figure = window.training_view.figure_by_slug(slug)
+        figure.refresh(window.comparison.frame())
+        return [figure.export_image(path, size)]
+
+    def show_dialog(self) -> ExportDialog:
+        window = self.window
+        current = ARCHITECTURE if window.tabs.currentWidget() is window.architecture else "gradient_flow"
+        dialog = ExportDialog(self.targets(), window, folder=window.settings.export_folder(), current=current)
+
+        def save() -> None:
+            try:
+                paths = self.export(dialog.slug, dialog.path, dialog.size)
+            except ResvizError as exc:
+                window.show_error("Export failed", str(exc))
+                return
+            except Exception as exc:  # noqa: BLE001
+                window.show_error("Export failed", describe_exception(exc), traceback.format_exc())
+                return
+            window.settings.set_export_folder(dialog.path.parent)
+            window.statusBar().showMessage("saved " + ", ".join(str(p) for p in paths), 8000)
+
+        dialog.accepted.connect(save)
+        dialog.open()
+        return dialog
