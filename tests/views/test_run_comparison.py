@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
-
 import numpy as np
 
 from resviz.runfile import EventRecord
@@ -47,24 +43,3 @@ def test_twins_get_fixed_colours_residual_first_and_share_levels():
     assert comparison.frame().step == 50 and comparison.frame().revision == revision
     comparison.remove(plain.path)
     assert comparison.timeline.last == 100 and len(comparison) == 1
-
-
-def test_the_training_view_models_work_with_qt_unimportable():
-    code = textwrap.dedent("""
-        import sys
-        for name in ("PySide6", "shiboken6", "pyqtgraph", "PyQt5", "PyQt6"):
-            sys.modules[name] = None  # any import of them now raises ImportError
-        from resviz.views.model_choice import ModelChoice
-        from resviz.views.run_comparison import RunComparison
-        comparison = RunComparison()
-        ticks = []
-        comparison.timeline.changed.connect(lambda: ticks.append(comparison.step))
-        comparison.timeline.set_range(0, 10)
-        comparison.timeline.seek(4)
-        assert ticks == [10, 4] and comparison.frame().step == 4
-        assert ModelChoice.embedded_default().twin
-        print("ok")
-    """)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
-
