@@ -30,8 +30,7 @@ def test_shapes_leave_out_the_batch_and_join_several_outputs():
 def test_the_box_label_and_the_window_details_say_the_same_count():
     # The box (graph/blocks.py) and the window's details table show one number one way.
     assert architecture_details.format_count is format_count
-    assert blocks.format_count(272_512) == format_count(272_512)
-    assert blocks.format_count(1_234_567) == format_count(1_234_567)
+    assert blocks.format_count is format_count
 
 
 def test_the_models_table_uses_the_shared_count(capsys):

@@ -28,6 +28,7 @@ from typing import Any
 import networkx as nx
 
 from ..errors import ResvizError, did_you_mean
+from ..formatting import format_count, format_shape
 from .opgraph import FUNCTION, INPUT, MODULE, OUTPUT, OpGraph
 from .ops import module_category
 from .skips import find_skips, residual_blocks
@@ -154,20 +155,8 @@ def _check_names(opgraph: OpGraph, names: Iterable[str], what: str) -> set[str]:
 
 
 def _format_shape(shape: Any) -> str:
-    if isinstance(shape, tuple):
-        dims = shape[1:] if len(shape) > 1 else shape
-        return "×".join(str(d) for d in dims)
-    if isinstance(shape, list) and shape:
-        return " | ".join(_format_shape(s) for s in shape[:2]) + (" | …" if len(shape) > 2 else "")
-    return ""
-
-
-def format_count(count: int) -> str:
-    if count >= 1_000_000:
-        return f"{count / 1e6:.2f}M"
-    if count >= 1000:
-        return f"{count / 1e3:.1f}K"
-    return str(count)
+    """A box's shape line: the shared format, at most two outputs, nothing when unknown."""
+    return format_shape(shape, max_outputs=2) if shape is not None else ""
 
 
 def block_graph(opgraph: OpGraph, level: str = "blocks", expand: Iterable[str] = (), collapse: Iterable[str] = (),
