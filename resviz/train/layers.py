@@ -68,10 +68,11 @@ def find_blocks(model: nn.Module, example_input: Any = None) -> list[str]:
     return [block.name for block in model_blocks(model, example_input)] or [OUTPUT_ID]
 
 
-def resolve_blocks(model: nn.Module, blocks: Iterable[str] | None) -> list[str]:
-    """The block ids to watch: found automatically, or the caller's list checked against the model."""
+def resolve_blocks(model: nn.Module, blocks: Iterable[str] | None, example_input: Any = None) -> list[str]:
+    """The block ids to watch: found automatically (tracing ``example_input``, as ``find_blocks``),
+    or the caller's list checked against the model."""
     if blocks is None:
-        return find_blocks(model)
+        return find_blocks(model, example_input)
     names = dict(model.named_modules())
     chosen = list(dict.fromkeys(blocks))
     for block in chosen:
@@ -112,13 +113,14 @@ def block_layers(layer_ids: Sequence[str], block_ids: Sequence[str]) -> list[lis
             for block in block_ids]
 
 
-def run_structure(model: nn.Module, layer_ids: Sequence[str], block_ids: Sequence[str]) -> RunStructure:
+def run_structure(model: nn.Module, layer_ids: Sequence[str], block_ids: Sequence[str],
+                  example_input: Any = None) -> RunStructure:
     """What the run file records about the model so that readers never rebuild it: each layer's
     kind, each block's layers, and each block's skip kind (unknown, None, when the model cannot
     be traced; the model's output holds no skip of its own)."""
     modules = dict(model.named_modules())
     kinds = [layer_kind(model if layer == ROOT_ID else modules[layer]) for layer in layer_ids]
     modules_watched = [block for block in block_ids if block != OUTPUT_ID]
-    skips = skip_kinds(model, modules_watched)
+    skips = skip_kinds(model, modules_watched, example_input)
     block_skips = None if skips is None else [dict(zip(modules_watched, skips)).get(block) for block in block_ids]
     return RunStructure(layer_kinds=kinds, block_layers=block_layers(layer_ids, block_ids), block_skips=block_skips)

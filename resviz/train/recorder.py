@@ -170,7 +170,8 @@ class GradientRecorder:
                  blocks: Iterable[str] | None = None, sink: Callable[[RecordedSteps], None] | None = None,
                  update_ratio: bool = True, activation_gradients: bool = True, dead_relu: bool = True,
                  start_step: int = 0, clock: Callable[[], float] | None = None,
-                 nonfinite_sink: Callable[[NonfiniteSteps], None] | None = None) -> None:
+                 nonfinite_sink: Callable[[NonfiniteSteps], None] | None = None,
+                 example_input: Any = None) -> None:
         if every < 1:
             raise ResvizError(f"record every {every} steps: must be at least 1")
         if flush_every < 1:
@@ -180,9 +181,11 @@ class GradientRecorder:
         if not layers:
             raise ResvizError(f"{type(self.model).__name__} has no trainable parameters to record")
         self.layer_ids = [name for name, _ in layers]
-        self.block_ids = resolve_blocks(self.model, blocks)
+        # ``example_input`` (a tensor, or a shape with its batch) lets a model without ``input_shape`` be
+        # traced for its blocks and their skips; without either, the blocks come from the fallback.
+        self.block_ids = resolve_blocks(self.model, blocks, example_input)
         # Each layer's kind, each block's layers and skip kind, for the run file (``RunWriter(structure=...)``).
-        self.structure = run_structure(self.model, self.layer_ids, self.block_ids)
+        self.structure = run_structure(self.model, self.layer_ids, self.block_ids, example_input)
         self.every = every
         self.flush_every = flush_every
         self.flush_seconds = flush_seconds

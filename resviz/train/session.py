@@ -76,7 +76,7 @@ class RecordingSession:
                  outcome: Callable[[int], str | None] | None = None,
                  on_nonfinite: Callable[[int, int], None] | None = None,
                  on_steps: Callable[[RecordedSteps], None] | None = None,
-                 on_warning: Callable[[HealthWarning], None] | None = None) -> None:
+                 on_warning: Callable[[HealthWarning], None] | None = None, example_input: Any = None) -> None:
         classes = list(classes)
         self.outcome = outcome
         self.on_nonfinite = on_nonfinite
@@ -84,7 +84,8 @@ class RecordingSession:
         self.on_warning = on_warning
         self.last_step: int | None = None
         self.recorder = GradientRecorder(model, every=every, flush_every=flush_every, flush_seconds=flush_seconds,
-                                         blocks=blocks, sink=self._on_recorded, nonfinite_sink=self._on_nonfinite)
+                                         blocks=blocks, sink=self._on_recorded, nonfinite_sink=self._on_nonfinite,
+                                         example_input=example_input)
         self.writer = _run_file().RunWriter(
             path, model_spec=model_spec, config=dict(config), layer_ids=self.recorder.layer_ids,
             block_ids=self.recorder.block_ids, device=device or str(self.recorder.device), classes=classes,

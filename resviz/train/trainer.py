@@ -268,7 +268,7 @@ class Trainer:
             twin=config.twin, every=config.record_every, flush_every=config.flush_every,
             flush_seconds=config.flush_seconds, overwrite=config.overwrite, remedies=remedies,
             outcome=self._outcome, on_nonfinite=self._on_nonfinite, on_steps=self._on_recorded,
-            on_warning=self.on_warning)
+            on_warning=self.on_warning, example_input=(1, *self.train_data.images.shape[1:]))
         self.recorder, self.writer, self.health = self.session.recorder, self.session.writer, self.session.health
         parameters = sum(p.numel() for p in self.model.parameters())
         self.writer.add_event(0, "info", f"training {self.spec.label()} ({parameters:,} parameters) on "

@@ -60,7 +60,7 @@ class Watcher:
     def __init__(self, model: nn.Module, run: str | os.PathLike | None = None, *, every: int = 1,
                  flush_every: int = 50, flush_seconds: float = 1.0, blocks: Iterable[str] | None = None,
                  config: Mapping[str, Any] | None = None, classes: Iterable[str] = (), overwrite: bool = False,
-                 twin: str | None = None, rank: int | None = None) -> None:
+                 twin: str | None = None, rank: int | None = None, example_input: Any = None) -> None:
         self.rank = distributed_rank() if rank is None else rank
         self.active = self.rank == 0
         self.model = unwrap_model(model)
@@ -79,7 +79,7 @@ class Watcher:
         self.session = RecordingSession(model, self.path, model_spec=getattr(self.model, "resviz_spec", None),
                                         config=stored, classes=classes, twin=twin, every=every,
                                         flush_every=flush_every, flush_seconds=flush_seconds, blocks=blocks,
-                                        overwrite=overwrite)
+                                        overwrite=overwrite, example_input=example_input)
         self.recorder, self.writer, self.health = self.session.recorder, self.session.writer, self.session.health
         self.session.attach()
         # A script that ends without close() still gets its last steps and an end status
@@ -192,14 +192,16 @@ def _close_at_exit(ref: weakref.ref) -> None:
 def watch(model: nn.Module, run: str | os.PathLike | None = None, *, every: int = 1, flush_every: int = 50,
           flush_seconds: float = 1.0, blocks: Iterable[str] | None = None,
           config: Mapping[str, Any] | None = None, classes: Iterable[str] = (), overwrite: bool = False,
-          twin: str | None = None) -> Watcher:
+          twin: str | None = None, example_input: Any = None) -> Watcher:
     """Record ``model``'s per-layer gradients into the run file ``run`` (default ``runs/NAME-TIME.resviz``).
 
     After each ``loss.backward()`` call ``rec.step(loss=loss)``; ``rec.close()`` (or use it as
     a context manager) at the end. ``every`` records one step in N; ``blocks`` names the
-    modules whose output gradients to record (found automatically by default).
+    modules whose output gradients to record (found automatically by default: the graph's
+    blocks, traced on ``example_input`` -- a batch, or a shape with its batch -- or on the model's
+    ``input_shape``; without either, the untraceable fallback, whose skip kinds are unknown).
     """
     if not isinstance(model, nn.Module):
         raise ResvizError(f"resviz.watch needs a torch.nn.Module, got {type(model).__name__}")
     return Watcher(model, run, every=every, flush_every=flush_every, flush_seconds=flush_seconds, blocks=blocks,
-                   config=config, classes=classes, overwrite=overwrite, twin=twin)
+                   config=config, classes=classes, overwrite=overwrite, twin=twin, example_input=example_input)
