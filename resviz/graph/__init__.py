@@ -24,16 +24,16 @@ from .opgraph import OpGraph
 from .skips import find_skips, residual_blocks, skip_counts
 from .trace import trace_graph
 from .types import (
-                    SKIP_COLOURS,
-                    SKIP_KINDS,
-                    EdgeRoute,
-                    Layout,
-                    NodeBox,
-                    Scene,
-                    ScenePath,
-                    SceneRect,
-                    SceneText,
-                    SkipConnection,
+    SKIP_COLOURS,
+    SKIP_KINDS,
+    EdgeRoute,
+    Layout,
+    NodeBox,
+    Scene,
+    ScenePath,
+    SceneRect,
+    SceneText,
+    SkipConnection,
 )
 
 __all__ = [

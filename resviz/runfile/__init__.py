@@ -22,16 +22,16 @@ from .records import CheckpointInfo, EvalRecord, EventRecord, RunInfo, RunStruct
 from .recovery import mark_run_ended
 from .schema import APPLICATION_ID, LAYER_KINDS, RUN_STATUSES, RUN_SUFFIX, SCHEMA_VERSION
 from .status import (
-                     FAILED,
-                     FINISHED,
-                     INTERRUPTED,
-                     RUNNING,
-                     STOPPED,
-                     TROUBLE,
-                     UNREADABLE,
-                     run_status,
-                     status_label,
-                     status_sentence,
+    FAILED,
+    FINISHED,
+    INTERRUPTED,
+    RUNNING,
+    STOPPED,
+    TROUBLE,
+    UNREADABLE,
+    run_status,
+    status_label,
+    status_sentence,
 )
 from .writer import RunWriter
 
