@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from ..errors import ResvizError
 from ..graph.block_definition import model_blocks
+from ..graph.hooks import forward_hooks
 from .core import AttributionCancelled, CancelEvent, ProgressCallback, attribute, predict
 from .inputs import as_batch, fit_inputs, model_input_shape
 from .methods import get_method
@@ -68,20 +69,16 @@ def _parameterised_leaves(model: nn.Module) -> list[str]:
 def _forward_order(model: nn.Module, names: list[str], example: Tensor) -> list[str]:
     """``names`` in the order the forward pass first runs them (unused ones last)."""
     order: list[str] = []
-    handles = []
-    try:
-        for name in names:
-            module = model.get_submodule(name)
+    names_of: dict[int, list[str]] = {}
+    for name in names:  # a module reused under several names runs as each of them
+        names_of.setdefault(id(model.get_submodule(name)), []).append(name)
 
-            def hook(_module, _args, _output, name=name):
-                if name not in order:
-                    order.append(name)
-            handles.append(module.register_forward_hook(hook))
-        with torch.no_grad():
-            model(example)
-    finally:
-        for handle in handles:
-            handle.remove()
+    def ran(module: nn.Module, *_: object) -> None:
+        order.extend(name for name in names_of[id(module)] if name not in order)
+
+    modules = {id(model.get_submodule(name)): model.get_submodule(name) for name in names}
+    with forward_hooks(modules.values(), pre=lambda *_: None, post=ran, with_kwargs=False), torch.no_grad():
+        model(example)
     return order + [n for n in names if n not in order]
 
 

@@ -96,6 +96,22 @@ def _file_size_limit() -> int | None:
     return None if soft == resource.RLIM_INFINITY else int(soft)
 
 
+@contextlib.contextmanager
+def immediate_transaction(db: sqlite3.Connection):
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``. On any exception, roll back an open transaction only
+    (SQLite may have rolled back already, as it does on a full disk), and never let the rollback
+    hide why the write failed."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+        raise
+
+
 def describe_write_failure(exc: BaseException, path: Path) -> str:
     """Why a write failed, in words: a full disk and the file-size limit are named as such."""
     text = str(exc)

@@ -9,7 +9,7 @@ import time as _time
 from pathlib import Path
 
 from ..errors import ResvizError
-from .filesystem import describe_write_failure
+from .filesystem import describe_write_failure, immediate_transaction
 from .liveness import WriterLock
 from .reader import RunReader
 from .schema import END_EVENT_KINDS, INSERT_EVENT, SET_END
@@ -56,8 +56,7 @@ def _mark_ended(path: Path, status: str, error: str | None, pid: int | None, bus
         raise ResvizError(f"run file {path} cannot be opened to mark it {status}: {exc}") from None
     try:
         now = _time.time()
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate_transaction(db):
             # Checked again inside the transaction: the status may have changed since it was read.
             where = " AND status = 'running'" + (" AND pid = ?" if pid is not None else "")
             changed = db.execute(SET_END + where, (status, error) + ((pid,) if pid is not None else ())).rowcount
@@ -66,12 +65,6 @@ def _mark_ended(path: Path, status: str, error: str | None, pid: int | None, bus
                 db.execute(INSERT_EVENT, (step, max(0.0, now - info.created), END_EVENT_KINDS[status],
                                            error or f"the run {status}", None))
                 db.execute("UPDATE run SET updated = ? WHERE id = 1", (now,))
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    db.execute("ROLLBACK")
-            raise
         with contextlib.suppress(sqlite3.Error):
             db.execute("PRAGMA wal_checkpoint(PASSIVE)")  # one self-contained file, as a finished writer leaves
         return bool(changed)

@@ -29,7 +29,14 @@ import numpy as np
 from ..errors import ResvizError, describe_exception
 from .checkpoints import encode_state_dict
 from .encoding import checked_counter, checked_seconds, json_default, json_list, sql_float, to_float, vector_blob
-from .filesystem import describe_write_failure, journal_path, remove_leftovers, sync_folder, what_the_path_holds
+from .filesystem import (
+    describe_write_failure,
+    immediate_transaction,
+    journal_path,
+    remove_leftovers,
+    sync_folder,
+    what_the_path_holds,
+)
 from .liveness import WriterLock, own_process_start, process_alive, writer_alive
 from .reader import RunReader
 from .records import EvalRecord, RunStructure, StepBatch
@@ -279,21 +286,12 @@ class RunWriter:
         now = _time.time()
         db = self._db
         try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate_transaction(db):
                 if self._pending:
                     db.executemany(INSERT_STEP, self._pending)
                 if extra is not None:
                     extra(db)
                 db.execute("UPDATE run SET updated = ? WHERE id = 1", (now,))
-                db.execute("COMMIT")
-            except BaseException:
-                # SQLite may have rolled back already (it does on a full disk): roll back only an
-                # open transaction, and never let the rollback hide why the write failed.
-                if db.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):
-                        db.execute("ROLLBACK")
-                raise
         except sqlite3.Error as exc:
             reason = describe_write_failure(exc, self.path)
             self._write_failure = self._write_failure or reason

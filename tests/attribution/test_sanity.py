@@ -16,6 +16,7 @@ from resviz.attribution.sanity import (
 )
 from resviz.errors import ResvizError
 from resviz.graph import model_blocks
+from tests.graph.user_models import UserNet
 
 
 def test_ranks_average_ties_like_scipy():
@@ -46,33 +47,6 @@ def test_blocks_and_cascade_order(model, inputs):
     assert dict(groups)["layer3.0"] == ["layer3.0.conv1", "layer3.0.bn1", "layer3.0.conv2", "layer3.0.bn2"]
     single = randomisation_groups(model, inputs[:1], "layers")
     assert single[0] == ("fc", ["fc"]) and single[-1] == ("conv1", ["conv1"]) and len(single) == 15
-
-
-class Unit(nn.Module):
-    """A residual unit whose weights sit one level down, in a Sequential: the name up to its first
-    number (``unit_a.body.0``) and the outermost module with a parameterised child
-    (``unit_a.body``) are not the block; the module holding the skip (``unit_a``) is."""
-
-    def __init__(self, channels_in: int, channels_out: int):
-        super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(channels_in, channels_out, 3, padding=1), nn.ReLU(),
-                                  nn.Conv2d(channels_out, channels_out, 3, padding=1))
-        self.shortcut = nn.Conv2d(channels_in, channels_out, 1) if channels_in != channels_out else None
-
-    def forward(self, x):
-        return torch.relu(self.body(x) + (x if self.shortcut is None else self.shortcut(x)))
-
-
-class UserNet(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.stem = nn.Conv2d(3, 4, 3, padding=1)
-        self.unit_a = Unit(4, 4)
-        self.unit_b = Unit(4, 8)
-        self.head = nn.Linear(8, 5)
-
-    def forward(self, x):
-        return self.head(self.unit_b(self.unit_a(self.stem(x))).mean((2, 3)))
 
 
 def test_the_cascade_randomises_the_blocks_the_recorder_watches():

@@ -15,6 +15,7 @@ from resviz.train.config import TrainConfig
 from resviz.train.layers import OUTPUT_ID, ROOT_ID, layer_kind, layer_parameters, run_structure
 from resviz.train.recorder import GradientRecorder
 from resviz.train.trainer import Trainer
+from tests.graph.user_models import UserNet
 
 
 class RMSNorm(nn.Module):  # a user's norm layer: known by its class name
@@ -86,42 +87,22 @@ def test_a_watched_loop_records_the_structure_the_recorder_found(tmp_path):
         assert reader.structure.block_skips == ["identity", "zero_pad", "zero_pad"]
 
 
-class Residual(nn.Module):
-    def __init__(self, width: int) -> None:
-        super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(width, width, 3, padding=1), nn.ReLU(), nn.Conv2d(width, width, 3, padding=1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(x + self.body(x))
-
-
-class UsersResidual(nn.Module):  # a user's residual net without ``input_shape``: only the data says its input
-    def __init__(self) -> None:
-        super().__init__()
-        self.stem = nn.Conv2d(3, 4, 3, padding=1)
-        self.block = Residual(4)
-        self.head = nn.Linear(4, 6)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.block(self.stem(x)).mean((2, 3)))
-
-
 def test_the_trainer_traces_a_model_without_input_shape_on_its_data_for_blocks_and_skips(tmp_path):
-    assert run_structure(UsersResidual(), ["stem"], ["block"]).block_skips is None  # nothing to trace on
+    assert run_structure(UserNet(input_shape=None), ["stem"], ["unit_a"]).block_skips is None  # nothing to trace on
     config = TrainConfig(model="resnet20", train_samples=8, test_samples=4, batch_size=4, epochs=1, max_steps=1,
                          checkpoint_every=0, out=str(tmp_path / "users.resviz"))
-    Trainer(config, model=UsersResidual(), train_data=make_shapes(8, size=8, seed=0),
+    Trainer(config, model=UserNet(input_shape=None, num_classes=6), train_data=make_shapes(8, size=8, seed=0),
             test_data=make_shapes(4, size=8, seed=1)).run()
     with open_run(tmp_path / "users.resviz") as reader:
         blocks, skips = reader.info().block_ids, reader.structure.block_skips
-    assert blocks == ["block"] and skips == ["identity"]  # traced on the data's 3x8x8 images
+    assert blocks == ["unit_a", "unit_b"] and skips == ["identity", "projection"]  # traced on the 3x8x8 images
 
 
 def test_a_watched_loop_traces_the_example_input_it_is_given(tmp_path):
-    model = UsersResidual()
+    model = UserNet(input_shape=None)
     with resviz.watch(model, run=tmp_path / "mine.resviz", example_input=torch.zeros(1, 3, 8, 8)) as rec:
         loss = F.cross_entropy(model(torch.randn(2, 3, 8, 8)), torch.tensor([0, 1]))
         loss.backward()
         rec.step(loss=loss)
     with open_run(tmp_path / "mine.resviz") as reader:
-        assert reader.structure.block_skips == ["identity"]
+        assert reader.structure.block_skips == ["identity", "projection"]
