@@ -9,6 +9,7 @@ or decode a checkpoint's tensors (``checkpoints``). The modules, one concern eac
 - ``writer`` / ``reader``: ``RunWriter`` and ``RunReader`` (``fields`` checks what is read);
 - ``catalogue``: the runs in a folder; ``recovery``: ending a run whose writer died;
 - ``liveness``: whether a run's writer is still writing it; ``status``: the status words;
+- ``lenses``: what the lenses computed for a run (``store_lens_result``, ``RunReader.lens_results``);
 - ``checkpoints``: weights as safetensors bytes; ``encoding``, ``filesystem``: their helpers.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 from .catalogue import iter_run_files, list_runs, summarize_run
 from .checkpoints import decode_state_dict, encode_state_dict
+from .lenses import LensResult, store_lens_result
 from .liveness import LIVE_SECONDS, is_live, writer_alive
 from .reader import RunReader, open_run
 from .records import CheckpointInfo, EvalRecord, EventRecord, RunInfo, RunStructure, RunSummary, StepBatch
@@ -37,8 +39,8 @@ from .writer import RunWriter
 
 __all__ = [
     "APPLICATION_ID", "CheckpointInfo", "EvalRecord", "EventRecord", "FAILED", "FINISHED", "INTERRUPTED",
-    "LAYER_KINDS", "LIVE_SECONDS", "RUNNING", "RUN_STATUSES", "RUN_SUFFIX", "RunInfo", "RunReader", "RunStructure",
+    "LAYER_KINDS", "LIVE_SECONDS", "LensResult", "RUNNING", "RUN_STATUSES", "RUN_SUFFIX", "RunInfo", "RunReader", "RunStructure",
     "RunSummary", "RunWriter", "SCHEMA_VERSION", "STOPPED", "StepBatch", "TROUBLE", "UNREADABLE", "decode_state_dict",
     "encode_state_dict", "is_live", "iter_run_files", "list_runs", "mark_run_ended", "open_run",
-    "run_status", "status_label", "status_sentence", "summarize_run", "writer_alive",
+    "run_status", "status_label", "store_lens_result", "status_sentence", "summarize_run", "writer_alive",
 ]

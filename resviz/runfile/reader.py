@@ -20,6 +20,7 @@ from ..errors import ResvizError
 from .checkpoints import decode_state_dict
 from .fields import FieldChecks
 from .filesystem import tidy_sidecars, wal_path
+from .lenses import LensResult, decode_lens_row
 from .liveness import probe_writer_lock, writer_alive
 from .records import CheckpointInfo, EvalRecord, EventRecord, RunInfo, RunStructure, StepBatch
 from .schema import (
@@ -376,6 +377,16 @@ class RunReader(FieldChecks):
         if value is None:
             return None
         return self._number(value, "the eval table", "an acc", high=math.inf)
+
+    def lens_results(self, name: str | None = None) -> list[LensResult]:
+        """What the lenses computed for this run (``runfile.lenses``), oldest first; only ``name``'s
+        when given. A file without the ``lens`` table holds none."""
+        tables = {row[0] for row in self._query("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "lens" not in tables:
+            return []
+        sql = "SELECT id, name, created, params, summary, arrays FROM lens"
+        rows = self._query(sql + " WHERE name = ? ORDER BY id", (name,)) if name else self._query(sql + " ORDER BY id")
+        return [decode_lens_row(row, f"run file {self.path}") for row in rows]
 
     def close(self) -> None:
         """Close the connection; with no writer left, also the ``-wal``/``-shm`` files reading made."""
