@@ -3,30 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
-# One colour per role, the same in every preset figure: plain nets warm, residual nets cool.
-COLOURS = {"plain": "#d6604d", "plain-deep": "#8c1d18", "residual": "#4393c3", "residual-deep": "#0b3d6b",
-           "other": "#7f7f7f"}
+from ..figures import COLOURS, new_figure, save_figure
 
-
-def new_figure(columns: int, *, width: float = 5.2, height: float = 4.0):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(width * columns, height), dpi=100, facecolor="white", layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure, figure.subplots(1, columns, squeeze=False)[0]
-
-
-def save_figure(figure, path: str | Path, title: str) -> Path:
-    from ..files import save_figure_png
-
-    figure.suptitle(title, fontsize=13)
-    return save_figure_png(figure, path, dpi=110)
-
+__all__ = ["COLOURS", "new_figure", "plot_confusion", "plot_curves", "plot_depth_profile", "save_figure"]
 
 def plot_curves(axes, curves: Sequence[tuple[str, np.ndarray, np.ndarray, str]], *, title: str, xlabel: str,
                 ylabel: str, log: bool = False, percent: bool = False, styles: Sequence[str] | None = None) -> None:
