@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from ..attribution.grid import GridResult
 from ..errors import ResvizError
+from ..files import atomic_path
 from .attribution_drawing import (
     MUTED,
     DrawSettings,
@@ -72,3 +76,18 @@ class AttributionGrid(QWidget):
         if self.grid is None:
             raise ResvizError("attribution panel: nothing to export yet (press Explain first)")
         return grid_to_image(self.grid, self.pictures, self.settings, cell, self.font())
+
+    def export_png(self, path: str | os.PathLike, cell: int = 160) -> Path:
+        """Save the grid as shown (titles, labels, legend) with ``cell``-pixel images, whole or not at all."""
+        path = Path(path)
+        if path.suffix.lower() != ".png":
+            raise ResvizError(f"{path}: the attribution grid exports as .png")
+        image = self.to_image(cell)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ResvizError(f"{path}: cannot create its folder ({error.strerror or error})") from error
+        with atomic_path(path) as temporary:
+            if not image.save(str(temporary), "PNG"):
+                raise ResvizError(f"{path}: could not write the PNG file")
+        return path

@@ -43,9 +43,7 @@ from ..attribution.grid import (
     resolve_sources,
     subset_samples,
 )
-from ..attribution.sources import pick_steps
 from ..errors import ResvizError
-from ..files import atomic_path
 from ..views.attribution import AttributionRequest
 from .attribution_display import DisplaySettingsBox
 from .attribution_drawing import ERROR, MUTED, DrawSettings
@@ -56,7 +54,6 @@ from .attribution_samples import SamplePicker
 from .workers_tasks import MODEL_LOCK, TaskThread, stop_all_tasks
 
 POOL_SIZE = 24  # samples offered to pick from (balanced over the classes)
-CHECKPOINT_COLUMNS = 6  # checkpoints compared across training
 
 
 class AttributionPanel(QWidget):
@@ -229,8 +226,7 @@ class AttributionPanel(QWidget):
         self._resolved = {("model", i): src for i, src in enumerate(sources)}
         self._pool_key = ("model", 0)
         self.explain_box.fill_layers(sources[0].model)
-        choices = [(f"model:{i}", src.label) for i, src in enumerate(sources)]
-        self.request.set_source_choices(choices + ([("models", "all side by side")] if len(sources) > 1 else []))
+        self.request.model_source_choices([src.label for src in sources])
         self.source_box.setEnabled(len(sources) > 1)
         self.model_label.setText(html.escape(", ".join(src.label for src in sources)))
         self._clear_grid()
@@ -256,11 +252,7 @@ class AttributionPanel(QWidget):
         self._model_sources = []
         self._resolved = {}
         self._pool_key = ("run", chosen)
-        choices = [(f"run:{s}", f"checkpoint at step {s}") for s in reversed(steps)]
-        if len(steps) > 1:
-            count = len(pick_steps(steps, CHECKPOINT_COLUMNS))
-            choices.append(("checkpoints", f"across training ({count} checkpoints)"))
-        self.request.set_source_choices(choices, f"run:{chosen}")
+        self.request.run_source_choices(steps, chosen)
         self.source_box.setEnabled(True)
         dataset = (info.config or {}).get("dataset")
         if dataset:
@@ -302,19 +294,7 @@ class AttributionPanel(QWidget):
 
     def checkpoint(self) -> int | None:
         """The run checkpoint chosen, or None (no run, or across training)."""
-        key = _parse_key(self.request.source)
-        return key[1] if key and key[0] == "run" else None
-
-    def _source_keys(self) -> list[tuple]:
-        """The keys of the model sources the next grid explains, one per column group."""
-        key = _parse_key(self.request.source)
-        if key is None:
-            return []
-        if key[0] == "models":
-            return [("model", i) for i in range(len(self._model_sources))]
-        if key[0] == "checkpoints":
-            return [("run", s) for s in pick_steps(self._run_steps, CHECKPOINT_COLUMNS)]
-        return [key]
+        return self.request.checkpoint()
 
     @Slot(str)
     def set_layer(self, qualified_name: str) -> None:
@@ -458,7 +438,8 @@ class AttributionPanel(QWidget):
                 return False
             target = [int(v) for v in chosen.labels]
         methods, layer, options = list(request.methods), request.layer, request.method_options()
-        keys, resolved, run_path = self._source_keys(), dict(self._resolved), self._run_path
+        keys = self.request.source_keys(len(self._model_sources), self._run_steps)
+        resolved, run_path = dict(self._resolved), self._run_path
 
         def job(progress, cancel):
             sources = resolve_sources(keys, resolved, run_path, progress, cancel)
@@ -591,18 +572,7 @@ class AttributionPanel(QWidget):
 
     def export_png(self, path: str | os.PathLike, cell: int = 160) -> Path:
         """Save the grid as shown (titles, labels, legend) with ``cell``-pixel images."""
-        path = Path(path)
-        if path.suffix.lower() != ".png":
-            raise ResvizError(f"{path}: the attribution grid exports as .png")
-        image = self.grid_view.to_image(cell)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise ResvizError(f"{path}: cannot create its folder ({error.strerror or error})") from error
-        with atomic_path(path) as temporary:  # whole or not at all
-            if not image.save(str(temporary), "PNG"):
-                raise ResvizError(f"{path}: could not write the PNG file")
-        return path
+        return self.grid_view.export_png(path, cell)
 
     def _on_export_clicked(self) -> None:
         if self.grid_result is None:
@@ -616,10 +586,3 @@ class AttributionPanel(QWidget):
             except ResvizError as error:
                 self._set_status(str(error), error=True)
 
-
-def _parse_key(data: Any) -> tuple | None:
-    """"model:1" -> ("model", 1); "run:30" -> ("run", 30); "models" -> ("models", None)."""
-    if not data:
-        return None
-    kind, _, value = str(data).partition(":")
-    return (kind, int(value)) if value else (kind, None)

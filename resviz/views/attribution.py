@@ -21,10 +21,12 @@ from ..attribution.methods import (
     MethodInfo,
     get_method,
 )
+from ..attribution.sources import pick_steps
 from ..errors import ResvizError
 from .events import EmitterGroup
 
 DEFAULT_METHODS = ("saliency", "integrated_gradients", "grad_cam")
+CHECKPOINT_COLUMNS = 6  # checkpoints compared across training
 TARGETS = (None, "label")  # the predicted class, or the true label
 
 
@@ -127,6 +129,36 @@ class AttributionRequest:
         if key != self._source:
             self._source = key
             self._emit("source", key)
+
+    def model_source_choices(self, labels: Sequence[str]) -> None:
+        """Models given in memory: one choice each, and "all side by side" when there are several."""
+        choices = [(f"model:{i}", str(label)) for i, label in enumerate(labels)]
+        self.set_source_choices(choices + ([("models", "all side by side")] if len(choices) > 1 else []))
+
+    def run_source_choices(self, steps: Sequence[int], chosen: int) -> None:
+        """A run's checkpoints, newest first, and "across training" when there are several."""
+        choices = [(f"run:{s}", f"checkpoint at step {s}") for s in reversed(steps)]
+        if len(steps) > 1:
+            count = len(pick_steps(steps, CHECKPOINT_COLUMNS))
+            choices.append(("checkpoints", f"across training ({count} checkpoints)"))
+        self.set_source_choices(choices, f"run:{chosen}")
+
+    def checkpoint(self) -> int | None:
+        """The run checkpoint chosen, or None (no run, or across training)."""
+        key = parse_source_key(self._source)
+        return key[1] if key and key[0] == "run" else None
+
+    def source_keys(self, model_count: int, run_steps: Sequence[int]) -> list[tuple]:
+        """The keys of the model sources the next grid explains, one per column group:
+        ``("model", index)`` for models given in memory, ``("run", step)`` for a run's checkpoints."""
+        key = parse_source_key(self._source)
+        if key is None:
+            return []
+        if key[0] == "models":
+            return [("model", i) for i in range(model_count)]
+        if key[0] == "checkpoints":
+            return [("run", s) for s in pick_steps(run_steps, CHECKPOINT_COLUMNS)]
+        return [key]
 
     # the samples ----------------------------------------------------------------------------
 
@@ -295,3 +327,11 @@ def _checked_value(field: OptionField, value: Any) -> Any:
     elif field.kind == "choice" and value not in field.choices:
         raise ResvizError(f"{where} is not one of {', '.join(field.choices)}")
     return value
+
+
+def parse_source_key(key: Any) -> tuple | None:
+    """"model:1" -> ("model", 1); "run:30" -> ("run", 30); "models" -> ("models", None)."""
+    if not key:
+        return None
+    kind, _, value = str(key).partition(":")
+    return (kind, int(value)) if value else (kind, None)

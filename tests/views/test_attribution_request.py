@@ -68,3 +68,25 @@ def test_validation_gives_one_clear_message():
         request.source = "models"
     request.set_option("occlusion", "window", None)  # optional: the method's automatic value
     assert request.option("occlusion", "window") is None
+
+
+def test_source_keys_follow_the_choice_of_models_or_checkpoints():
+    request = AttributionRequest()
+    request.model_source_choices(["resnet20", "plain20"])
+    assert [key for key, _ in request.source_choices] == ["model:0", "model:1", "models"]
+    assert request.source_keys(2, []) == [("model", 0)] and request.checkpoint() is None
+    request.source = "models"
+    assert request.source_keys(2, []) == [("model", 0), ("model", 1)]
+
+    steps = list(range(0, 100, 10))
+    request.run_source_choices(steps, chosen=50)
+    assert request.source == "run:50" and request.checkpoint() == 50
+    assert request.source_keys(0, steps) == [("run", 50)]
+    assert request.source_choices[0] == ("run:90", "checkpoint at step 90")  # newest first
+    request.source = "checkpoints"
+    across = request.source_keys(0, steps)
+    assert request.checkpoint() is None
+    assert across[0] == ("run", 0) and across[-1] == ("run", 90) and len(across) == 6  # first, last, spread
+
+    request.model_source_choices(["only"])
+    assert [key for key, _ in request.source_choices] == ["model:0"]  # nothing to put side by side
