@@ -26,9 +26,7 @@ from PySide6.QtWidgets import (
 
 from .. import __version__
 from ..assets import ICON, asset_path
-from ..errors import ResvizError, describe_exception, first_line
-from ..models import find_twin_pair
-from ..runfile import RUNNING
+from ..errors import ResvizError, describe_exception
 from ..views.model_choice import LoadedChoice, ModelChoice, load_choice
 from ..views.run_comparison import RunComparison
 from .architecture_tab import ArchitectureTab
@@ -39,6 +37,7 @@ from .presentation import CaptionBar
 from .presentation_mode import PresentationMode
 from .preset_runner import PresetRunner
 from .run_feed import RunFeed
+from .run_opener import RunOpener
 from .run_status_line import RUN_SAMPLE, RunStatusLine, fix_label_sizes
 from .runs_panel import RunsPanel
 from .settings import Settings
@@ -78,9 +77,6 @@ class MainWindow(QMainWindow):
         self._trust_dialog: TrustDialog | None = None
         self._picker: ModelPicker | None = None
         self._closed = False
-        self._reported_failures: set[str] = set()
-        self._speed_chosen_for: set[str] = set()
-        self._unread: set[str] = set()
 
         # Parts that work in the background.
         self.feed = RunFeed(self)
@@ -128,6 +124,7 @@ class MainWindow(QMainWindow):
         self.model_label, self.run_label = self.status_line.model_label, self.status_line.run_label
         self.fix_label_sizes()
         self.launcher = TrainingLauncher(self)
+        self.opener = RunOpener(self)
         self._connect()
         self.resize(1500, 940)
         self.first_launch = not self.settings.restore_window(self)
@@ -176,14 +173,6 @@ class MainWindow(QMainWindow):
                          (self.training_view.timeline_bar.step_label, "step 1,234,567 / 1,234,567")], font)
 
     def _connect(self) -> None:
-        feed = self.feed
-        feed.opened.connect(self._run_opened)
-        feed.steps_arrived.connect(self.comparison.append_steps)
-        feed.records_changed.connect(self.comparison.set_records)
-        feed.info_changed.connect(self._run_info_changed)
-        feed.failed.connect(self._feed_failed)
-        feed.caught_up.connect(self._run_caught_up)
-        self.runs_read.connect(self._sync_architecture_with_runs)
         self.controls.train_twins_clicked.connect(self.train_twins)
         self.controls.train_one_clicked.connect(self.train_one)
         self.controls.pause_clicked.connect(self.host.pause)
@@ -349,7 +338,7 @@ class MainWindow(QMainWindow):
         if self._closed:
             return
         if paths:
-            self._show_runs([Path(p) for p in paths[:2]])  # the first pair side by side
+            self.opener.show([Path(p) for p in paths[:2]])  # the first pair side by side
             self.tabs.setCurrentIndex(TABS.index("training"))
         box = QMessageBox(QMessageBox.Information if code == 0 else QMessageBox.Warning,
                           f"Experiment '{name}'", text or f"the experiment ended with code {code}", parent=self)
@@ -360,78 +349,12 @@ class MainWindow(QMainWindow):
 
     def open_run_file(self, path: str | Path) -> None:
         """Show a run file (and its twin): replayed when finished, followed while it is written."""
-        self._show_runs([Path(path)])
+        self.opener.show([Path(path)])
         self.tabs.setCurrentIndex(TABS.index("training"))
-
-    def _show_runs(self, paths: list[Path]) -> None:
-        self.feed.unwatch_all()
-        self.comparison.clear()
-        self._speed_chosen_for.clear()
-        self._unread.clear()
-        for path in paths:
-            self.watch_run(path)
 
     def watch_run(self, path: str | Path) -> None:
         """Read the run file at ``path`` into the comparison, following it while it is written."""
-        self._unread.add(self.feed.watch(path))
-
-    def _run_opened(self, path: str, info: Any, weight_mask: Any = None) -> None:
-        if self._closed or path not in self.feed.paths:
-            return  # opened after the user moved on
-        self.comparison.add(info, weight_mask)
-        twin = info.twin
-        if twin:
-            twin_path = Path(twin)
-            if not twin_path.is_absolute() and not twin_path.exists():
-                twin_path = Path(path).parent / twin_path.name  # the pair was moved together
-            twin_path = twin_path.resolve()
-            if twin_path.is_file() and str(twin_path) not in self.feed.paths and twin_path not in self.host.paths:
-                self.watch_run(twin_path)
-        if info.status != "running" and len(self.comparison) == 1:
-            self.statusBar().showMessage(f"{'following' if info.status == 'running' else 'replaying'} {path}", 6000)
-        self._report_failed_run(path, info)
-        self._update_title()
-
-    def _sync_architecture_with_runs(self) -> None:
-        """Show the architecture of the runs' models, so the graph can be coloured by their gradients.
-
-        Runs of a user's model file are left alone: rebuilding one would run its code.
-        """
-        specs = [run.info.model_spec for run in self.comparison.ordered if run.info.model_spec is not None]
-        if not specs or any(spec.is_user_model for spec in specs):
-            return
-        main = specs[0]
-        names = {spec.name for spec in specs}
-        wanted = ModelChoice(main.name, dict(main.options))
-        pair = find_twin_pair(main)
-        wanted.twin = pair is not None and pair.other in names
-        current = self._requested  # what this session asked for (the remembered choice may never have loaded)
-        if current is not None and (current.reference, current.options, current.twin) == \
-                (wanted.reference, wanted.options, wanted.twin):
-            return
-        if self.loaded is not None and self.host.active:
-            return  # training from this window: its model is the one shown
-        self.open_model_choice(wanted)
-
-    def _run_info_changed(self, path: str, info: Any) -> None:
-        self.comparison.set_info(path, info)
-        self._report_failed_run(path, info)
-
-    def _report_failed_run(self, path: str, info: Any) -> None:
-        """A dialog for a run that failed (once per run); the steps it recorded stay on show."""
-        if info.status != "failed" or Path(path).resolve() in self.host.paths:  # the host reports its own runs
-            return
-        if path in self._reported_failures:
-            return
-        self._reported_failures.add(path)
-        reason = (info.error or "no reason recorded").strip()
-        self.show_error("Run failed", f"{info.name}: the run failed: {first_line(reason)}",
-                        f"{reason}\n\nEvery step it recorded is kept in {path}.")
-
-    def _feed_failed(self, path: str, message: str, details: str) -> None:
-        self.feed.paths.discard(path)
-        self._unread.discard(path)
-        self.show_error("Could not read the run file", message, details)
+        self.opener.watch(path)
 
     # ------------------------------------------------------------------ training
 
@@ -454,22 +377,6 @@ class MainWindow(QMainWindow):
         self.host.stop()
 
     # ------------------------------------------------------------------ the views
-
-    def _run_caught_up(self, path: str) -> None:
-        """Once a finished run is read, pick a replay speed that plays it in about twenty seconds."""
-        if self._closed:
-            return
-        if path in self._unread:
-            self._unread.discard(path)
-            if not self._unread:
-                self.runs_read.emit()
-        if path in self._speed_chosen_for:
-            return
-        self._speed_chosen_for.add(path)
-        runs = self.comparison.ordered
-        if runs and all(run.status_word != RUNNING for run in runs):
-            timeline = self.comparison.timeline
-            timeline.set_speed(timeline.suggest_speed(20.0))
 
     def _colour_architecture(self) -> None:
         if self.tabs.currentWidget() is self.architecture and len(self.comparison):
