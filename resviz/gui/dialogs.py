@@ -208,4 +208,7 @@ class ShortcutsDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(table)
         layout.addWidget(buttons)
-        self.resize(460, 520)
+        self.table = table
+        # Wide enough for the longest name and its keys, so nothing is cut off.
+        width = table.horizontalHeader().length() + table.verticalScrollBar().sizeHint().width() + 48
+        self.resize(max(460, width), 520)

@@ -179,6 +179,8 @@ class MainWindow(QMainWindow):
         self.controls.resume_clicked.connect(self.host.resume)
         self.controls.stop_clicked.connect(self.stop_training)
         self.runs_panel.run_activated.connect(self.open_run_file)
+        # One clock: the status line shows the step the figures have just drawn, in the same frame.
+        self.training_view.refreshed.connect(lambda: self._update_status(check_writers=False))
         self.runs_panel.folder_changed.connect(lambda folder: self.settings.set_runs_folder(folder))
         self.architecture.module_selected.connect(
             lambda name: self.statusBar().showMessage(f"selected {name}", 4000))
@@ -313,12 +315,13 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ run files
 
     def choose_run_file(self) -> None:
+        """Open one run file, or several (both twins) side by side."""
         from PySide6.QtWidgets import QFileDialog
 
-        path, _ = QFileDialog.getOpenFileName(self, "Open a run file", str(self.runs_panel.folder),
-                                              "resviz runs (*.resviz);;All files (*)")
-        if path:
-            self.open_run_file(path)
+        paths, _ = QFileDialog.getOpenFileNames(self, "Open run files (select both twins to compare them)",
+                                                str(self.runs_panel.folder), "resviz runs (*.resviz);;All files (*)")
+        if paths:
+            self.open_run_files(paths)
 
     def run_preset(self, name: str) -> None:
         """Run one of the seeds' experiments (as ``resviz demo NAME``) into the runs folder."""
@@ -349,7 +352,11 @@ class MainWindow(QMainWindow):
 
     def open_run_file(self, path: str | Path) -> None:
         """Show a run file (and its twin): replayed when finished, followed while it is written."""
-        self.opener.show([Path(path)])
+        self.open_run_files([path])
+
+    def open_run_files(self, paths: list[str | Path]) -> None:
+        """Show these run files side by side (and the twin of each)."""
+        self.opener.show([Path(path) for path in paths])
         self.tabs.setCurrentIndex(TABS.index("training"))
 
     def watch_run(self, path: str | Path) -> None:
@@ -382,8 +389,9 @@ class MainWindow(QMainWindow):
         if self.tabs.currentWidget() is self.architecture and len(self.comparison):
             self.architecture.colour_by(self.comparison)
 
-    def _update_status(self) -> None:
-        self.status_line.show(self.comparison, self.loaded.choice.label() if self.loaded else "no model")
+    def _update_status(self, check_writers: bool = True) -> None:
+        self.status_line.show(self.comparison, self.loaded.choice.label() if self.loaded else "no model",
+                              check_writers)
         self.update_caption()
 
     def update_caption(self) -> None:

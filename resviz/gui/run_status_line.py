@@ -30,9 +30,12 @@ class RunStatusLine:
         status_bar.addPermanentWidget(self.run_label)
         status_bar.addPermanentWidget(self.model_label)
 
-    def show(self, comparison: RunComparison, model_label: str) -> None:
+    def show(self, comparison: RunComparison, model_label: str, check_writers: bool = True) -> None:
+        """Say what is shown. ``check_writers`` looks whether live runs' writers still run (a file
+        system probe: every half second, not on every frame of a replay)."""
         self.model_label.setText(model_label)
-        comparison.refresh_statuses()  # a writer that died leaves its run marked running
+        if check_writers:
+            comparison.refresh_statuses()  # a writer that died leaves its run marked running
         runs = comparison.ordered
         if not runs:
             self.run_label.setText("no run open")

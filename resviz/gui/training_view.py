@@ -116,6 +116,9 @@ class TrainingView(QWidget):
         the running average of its drawing and painting), taking them in turn so every figure
         gets its go. On a fast machine that is all of them at 30 Hz; on a busy one the figures
         catch up over a few ticks instead of one long paint that freezes the window.
+        That holds while following a live run only: at a step the user chose (scrubbing, playing,
+        stepping) every visible figure draws the same frame in the same tick — one clock, so the
+        panels never disagree about the step while someone narrates a replay.
         ``force`` draws every figure now, hidden ones too.
         """
         if not self.isVisible() and not force:
@@ -130,7 +133,7 @@ class TrainingView(QWidget):
         stale.sort(key=lambda f: (self.figures.index(f) - start) % len(self.figures))
         spent = 0.0
         for figure in stale:
-            if not force and spent > 0.0 and spent + figure.cost_ms > FRAME_BUDGET_MS:
+            if not force and frame.following and spent > 0.0 and spent + figure.cost_ms > FRAME_BUDGET_MS:
                 break
             figure.refresh(frame)
             spent += figure.cost_ms

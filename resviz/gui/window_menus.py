@@ -60,7 +60,12 @@ def build_actions(window: QMainWindow) -> None:
     w.play_action = a("Play / pause &replay", timeline.toggle_play, "Space")
     w.first_step_action = a("&First step", lambda: timeline.seek(timeline.first), "Home")
     w.latest_action = a("Follow the &latest step", timeline.follow_latest, "End")
-    for action in (w.play_action, w.first_step_action, w.latest_action):  # only while the training tab has focus
+    w.step_actions = [a(text, lambda checked=False, n=n: timeline.step_by(n), key) for text, n, key in (
+        ("Step &back", -1, "Left"), ("Step &forward", 1, "Right"),
+        ("Ten steps back", -10, "PgUp"), ("Ten steps forward", 10, "PgDown"))]
+    # The replay keys act while a page that shows the timeline has focus, not in the graph's search field.
+    w.replay_actions = [w.play_action, w.first_step_action, w.latest_action, *w.step_actions]
+    for action in w.replay_actions:
         action.setShortcutContext(Qt.WidgetWithChildrenShortcut)
         w.training_view.addAction(action)
     w.tab_actions = [a(f"&{i + 1} {name.title()}", lambda checked=False, i=i: w.tabs.setCurrentIndex(i),
@@ -101,8 +106,9 @@ def build_menus(window: QMainWindow) -> None:
     for action in w.preset_actions:
         presets_menu.addAction(action)
     run_menu.addSeparator()
-    for action in (w.play_action, w.first_step_action, w.latest_action):
-        run_menu.addAction(action)
+    replay_menu = run_menu.addMenu("&Replay")
+    for action in w.replay_actions:
+        replay_menu.addAction(action)
     help_menu = bar.addMenu("&Help")
     help_menu.addAction(w.shortcuts_action)
     help_menu.addAction(w.about_action)

@@ -19,7 +19,8 @@ class Timeline:
     per second of wall time.
     """
 
-    SPEEDS = (10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0)
+    # Down to a step a second, slow enough to narrate one step at a time.
+    SPEEDS = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0)
 
     def __init__(self) -> None:
         self.first = 0
@@ -55,6 +56,17 @@ class Timeline:
         """Show ``step``; seeking to the last step of the range follows new steps again."""
         step = min(max(int(step), self.first), self.last)
         self.current = None if step >= self.last and not self.playing else step
+        self._position = float(step)
+        self.changed.emit()
+
+    def step_by(self, count: int) -> None:
+        """Pause and move ``count`` steps on (back when negative), within the recorded range:
+        the arrow keys step by one, Page Up/Down by ten."""
+        if self.empty:
+            return
+        self.playing = False
+        step = min(max(self.step + int(count), self.first), self.last)
+        self.current = step  # a step the user chose: stays there even at the last one
         self._position = float(step)
         self.changed.emit()
 

@@ -45,3 +45,26 @@ def test_timeline_suggests_a_preset_that_replays_in_about_twenty_seconds():
     assert timeline.suggest_speed(20.0) == 1000.0
     timeline.set_range(0, 200)
     assert timeline.suggest_speed(20.0) == 10.0
+
+
+def test_timeline_steps_one_or_ten_at_a_time_for_narration():
+    timeline = Timeline()
+    timeline.set_range(1, 0)
+    timeline.step_by(1)  # nothing recorded: nothing to step through
+    assert timeline.following
+    timeline.set_range(1, 50)
+    timeline.step_by(-1)  # from the newest step, one back
+    assert timeline.step == 49 and not timeline.following
+    timeline.play()
+    timeline.step_by(10)
+    assert timeline.step == 50 and not timeline.playing and not timeline.following  # stays at the chosen step
+    timeline.step_by(-10)
+    timeline.step_by(-100)
+    assert timeline.step == 1
+    timeline.set_range(1, 80)
+    assert timeline.step == 1  # new steps do not move it
+    timeline.set_speed(1.0)
+    timeline.play()
+    timeline.advance(2.5)  # the slowest speed: a step a second
+    assert timeline.step == 3
+    assert min(Timeline.SPEEDS) == 1.0
