@@ -106,10 +106,10 @@ def subset_samples(samples: Samples, rows: Sequence[int]) -> Samples:
                    None if samples.masks is None else samples.masks[rows], list(samples.classes), list(samples.notes))
 
 
-def resolve_sources(keys: Sequence[tuple], resolved: Mapping[tuple, Any], run_path: Path | None,
+def resolve_sources(keys: Sequence[tuple], resolved: Mapping[tuple, Any], run_paths: Sequence[Path],
                     progress=None, cancel: threading.Event | None = None) -> dict[tuple, Any]:
-    """ModelSources for keys ("model", i) (given) or ("run", step) (a checkpoint of ``run_path``,
-    built and loaded here, in the worker)."""
+    """ModelSources for keys ("model", i) (given) or ("run", r, step) (the checkpoint at ``step`` of
+    the run file ``run_paths[r]``, built and loaded here, in the worker)."""
     out = {}
     for key in keys:
         if key in resolved:
@@ -117,11 +117,11 @@ def resolve_sources(keys: Sequence[tuple], resolved: Mapping[tuple, Any], run_pa
             continue
         if cancel is not None and cancel.is_set():
             raise AttributionCancelled("attribution cancelled")
-        if key[0] != "run" or run_path is None:
+        if key[0] != "run" or not 0 <= key[1] < len(run_paths):
             raise ResvizError(f"attribution panel: no model for {key}")
         if progress is not None:
-            progress(0, 0, f"Loading the checkpoint at step {key[1]}…")
-        out[key] = source_from_run(run_path, key[1])
+            progress(0, 0, f"Loading {Path(run_paths[key[1]]).stem}'s checkpoint at step {key[2]}…")
+        out[key] = source_from_run(run_paths[key[1]], key[2])
     return out
 
 

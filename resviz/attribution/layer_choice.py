@@ -123,9 +123,12 @@ def _suggest(analysis: ModelAnalysis) -> str:
 
 def grad_cam_layers(model: nn.Module, input_shape: tuple[int, ...] | None = None) -> list[str]:
     """The layers Grad-CAM can use (a spatial (N, C, H, W) output larger than 1x1), in forward order;
-    the last one is the default. Found with one probe forward pass (cached)."""
+    the last one is the default. Found with one probe forward pass (cached). ``nn.Identity`` modules
+    (a norm layer switched off, ``norm="none"``) are left out: they only pass on the layer before them."""
     analysis = _analysis(model, input_shape)
-    return [name for name in analysis.spatial_layers() if name]
+    modules = dict(model.named_modules())
+    return [name for name in analysis.spatial_layers()
+            if name and not isinstance(modules.get(name), nn.Identity)]
 
 
 def validate_layer(model: nn.Module, name: str, method: str = "grad_cam",

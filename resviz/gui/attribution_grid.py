@@ -23,6 +23,9 @@ from .attribution_drawing import (
     render_column,
 )
 
+IDLE_TEXT = "Pick samples and methods, then press Explain."
+MAX_CELL = 640  # pixels per map at most
+
 
 class AttributionGrid(QWidget):
     """Paints a GridResult scaled to fit, re-rendering pictures only when settings change."""
@@ -32,9 +35,14 @@ class AttributionGrid(QWidget):
         self.grid: GridResult | None = None
         self.settings = DrawSettings()
         self.pictures: list[list[QImage] | None] = []
-        self.placeholder = "Pick samples and methods, then press Explain."
+        self.placeholder = IDLE_TEXT
         self.setMinimumSize(320, 240)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def set_placeholder(self, text: str) -> None:
+        """What the empty grid says (what to do, or that the maps are being computed)."""
+        self.placeholder = text
+        self.update()
 
     def set_grid(self, grid: GridResult | None) -> None:
         self.grid = grid
@@ -54,7 +62,8 @@ class AttributionGrid(QWidget):
     def cell_size(self) -> int:
         if self.grid is None:
             return 0
-        return fit_cell(*self.grid.shape, self.size(), self.font(), needs_cell_captions(self.grid))
+        # Cells grow with the panel (up to MAX_CELL), so a few samples fill a projector's screen.
+        return fit_cell(*self.grid.shape, self.size(), self.font(), needs_cell_captions(self.grid), high=MAX_CELL)
 
     def paintEvent(self, event) -> None:
         painter = QPainter(self)
@@ -69,6 +78,8 @@ class AttributionGrid(QWidget):
             # Too many rows for the widget even at the smallest cell: scale the whole figure down.
             scale = min(self.width() / geometry.width, self.height() / geometry.height)
             painter.scale(scale, scale)
+        else:  # centred in the space it does not fill
+            painter.translate((self.width() - geometry.width) // 2, (self.height() - geometry.height) // 2)
         paint_grid(painter, self.grid, self.pictures, self.settings, geometry, self.font())
         painter.end()
 

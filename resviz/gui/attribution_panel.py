@@ -48,7 +48,7 @@ from ..views.attribution import AttributionRequest
 from .attribution_display import DisplaySettingsBox
 from .attribution_drawing import ERROR, MUTED, DrawSettings
 from .attribution_explain import ExplainBox
-from .attribution_grid import AttributionGrid
+from .attribution_grid import IDLE_TEXT, AttributionGrid
 from .attribution_options import MethodOptionsEditor
 from .attribution_samples import SamplePicker
 from .workers_tasks import MODEL_LOCK, TaskThread, stop_all_tasks
@@ -81,8 +81,8 @@ class AttributionPanel(QWidget):
         self._model_sources: list[Any] = []  # ModelSource per model the window gave
         self._resolved: dict[tuple, Any] = {}  # ("model", i) / ("run", step) -> ModelSource
         self._pool_key: tuple = ("model", 0)  # the source whose input shape and data set the samples follow
-        self._run_path: Path | None = None
-        self._run_steps: list[int] = []
+        self._run_paths: list[Path] = []
+        self._run_steps: list[list[int]] = []  # each run's checkpoint steps
         self._task: TaskThread | None = None
         self._task_kind = ""
         self._pending_run = False
@@ -221,11 +221,10 @@ class AttributionPanel(QWidget):
         self.cancel()
         if dataset:
             self.request.dataset = dataset
-        self._run_path, self._run_steps = None, []
+        self._run_paths, self._run_steps = [], []
         self._model_sources = sources
         self._resolved = {("model", i): src for i, src in enumerate(sources)}
         self._pool_key = ("model", 0)
-        self.explain_box.fill_layers(sources[0].model)
         self.request.model_source_choices([src.label for src in sources])
         self.source_box.setEnabled(len(sources) > 1)
         self.model_label.setText(html.escape(", ".join(src.label for src in sources)))
@@ -235,30 +234,42 @@ class AttributionPanel(QWidget):
     def set_run(self, path: str | os.PathLike, step: int | None = None) -> None:
         """Explain the model of a run file at checkpoint ``step`` (latest when None), on the data set
         and with the normalisation it was trained with; "across training" compares checkpoints."""
+        self.set_runs([path], step)
+
+    def set_runs(self, paths: Sequence[str | os.PathLike], step: int | None = None) -> None:
+        """Explain the models of run files (the trained twins, or any runs on one data set) side by
+        side on the same samples, each at its newest checkpoint; one run: at ``step`` (newest when None)."""
         from ..attribution.sources import open_run_reader
 
-        path = Path(path)
-        with open_run_reader(path) as reader:
-            info = reader.info()
-            steps = [c.step for c in reader.checkpoints()]
-        if not steps:
-            raise ResvizError(f"run file {path} has no checkpoint to explain")
-        chosen = steps[-1] if step is None else int(step)
-        if chosen not in steps:
-            raise ResvizError(f"run file {path} has no checkpoint at step {chosen}; it has "
-                              f"{', '.join(map(str, steps[-6:]))}")
+        paths = [Path(p) for p in paths]
+        if not paths:
+            raise ResvizError("attribution panel: no run given")
+        names, all_steps, datasets = [], [], set()
+        for path in paths:
+            with open_run_reader(path) as reader:
+                info = reader.info()
+                steps = [c.step for c in reader.checkpoints()]
+            if not steps:
+                raise ResvizError(f"run file {path} has no checkpoint to explain")
+            names.append(info.model_spec.name if info.model_spec else info.name)
+            all_steps.append(steps)
+            datasets.add((info.config or {}).get("dataset") or "shapes")
+        if len(datasets) > 1:
+            raise ResvizError("attribution panel: the runs were trained on different data sets "
+                              f"({', '.join(sorted(datasets))}); explain them one at a time")
+        chosen = all_steps[0][-1] if step is None else int(step)
+        if chosen not in all_steps[0]:
+            raise ResvizError(f"run file {paths[0]} has no checkpoint at step {chosen}; it has "
+                              f"{', '.join(map(str, all_steps[0][-6:]))}")
         self.cancel()
-        self._run_path, self._run_steps = path, steps
+        self._run_paths, self._run_steps = paths, all_steps
         self._model_sources = []
         self._resolved = {}
-        self._pool_key = ("run", chosen)
-        self.request.run_source_choices(steps, chosen)
+        self._pool_key = ("run", 0, chosen)
+        self.request.run_source_choices(list(zip(names, all_steps)), chosen)
         self.source_box.setEnabled(True)
-        dataset = (info.config or {}).get("dataset")
-        if dataset:
-            self.request.dataset = dataset
-        name = info.model_spec.name if info.model_spec else info.name
-        self.model_label.setText(html.escape(f"{name} ({path.name})"))
+        self.request.dataset = datasets.pop()
+        self.model_label.setText(html.escape(", ".join(f"{name} ({path.name})" for name, path in zip(names, paths))))
         self._clear_grid()
         self._load_pool()
 
@@ -313,32 +324,32 @@ class AttributionPanel(QWidget):
             return
         self.request.dataset = name
         self.samples_box.set_pool(None)
-        if self._model_sources or self._run_path is not None:
+        if self._model_sources or self._run_paths:
             self._load_pool()
 
     # samples --------------------------------------------------------------------------------
 
     def _load_pool(self) -> None:
-        key, dataset, run_path = self._pool_key, self.request.dataset, self._run_path
+        key, dataset, run_paths = self._pool_key, self.request.dataset, list(self._run_paths)
         resolved = dict(self._resolved)
 
         def job(progress, cancel):
             from ..attribution.sources import dataset_samples
 
             progress(0, 0, "Loading samples…")
-            sources = resolve_sources([key], resolved, run_path)
+            sources = resolve_sources([key], resolved, run_paths)
             source = sources[key]
             samples = dataset_samples(source, dataset if dataset != source.dataset else None, count=POOL_SIZE)
-            return sources, SampleSet(samples, dataset)
+            return sources, SampleSet(samples, dataset), _layer_choices(source)
 
         self._start(job, "samples", self._on_pool_loaded)
 
     @Slot(object)
     def _on_pool_loaded(self, result) -> None:
         self._finish_task()
-        sources, pool = result
+        sources, pool, layers = result
         self._resolved.update(sources)
-        self.explain_box.fill_layers(sources[self._pool_key].model)
+        self.explain_box.fill_layers(layers)
         self.samples_box.set_pool(pool)
         self._set_status(f"{len(pool.samples.names)} samples of {pool.dataset}; pick some and press Explain.")
         self.samples_ready.emit()
@@ -439,10 +450,10 @@ class AttributionPanel(QWidget):
             target = [int(v) for v in chosen.labels]
         methods, layer, options = list(request.methods), request.layer, request.method_options()
         keys = self.request.source_keys(len(self._model_sources), self._run_steps)
-        resolved, run_path = dict(self._resolved), self._run_path
+        resolved, run_paths = dict(self._resolved), list(self._run_paths)
 
         def job(progress, cancel):
-            sources = resolve_sources(keys, resolved, run_path, progress, cancel)
+            sources = resolve_sources(keys, resolved, run_paths, progress, cancel)
             with MODEL_LOCK:
                 grid = compute_grid([sources[k] for k in keys], chosen, methods, target=target, layer=layer,
                                     method_options=options, cancel=cancel,
@@ -465,6 +476,8 @@ class AttributionPanel(QWidget):
         self.progress.setRange(0, 0 if kind == "samples" else 1000)
         self.progress.setValue(0)
         self._set_status("Loading samples…" if kind == "samples" else "Computing…")
+        self.grid_view.set_placeholder("Loading samples…" if kind == "samples" else
+                                       "Computing the maps… (progress below; Cancel stops)")
         self._update_enabled()
         self.busy_changed.emit(True)
         task.start_task()
@@ -483,6 +496,7 @@ class AttributionPanel(QWidget):
             signal.disconnect()
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
+        self.grid_view.set_placeholder(IDLE_TEXT)
         self._set_status("Cancelled.")
         self._update_enabled()
         self.busy_changed.emit(False)
@@ -508,6 +522,7 @@ class AttributionPanel(QWidget):
 
     def _finish_task(self) -> str:
         kind, self._task = self._task_kind, None
+        self.grid_view.set_placeholder(IDLE_TEXT)
         self.progress.setRange(0, 1000)
         self._update_enabled()
         self.busy_changed.emit(False)
@@ -586,3 +601,14 @@ class AttributionPanel(QWidget):
             except ResvizError as error:
                 self._set_status(str(error), error=True)
 
+
+def _layer_choices(source) -> list[str]:
+    """The layers Grad-CAM can use in the source's model (one probe pass, in the worker); every
+    named module when the probe cannot run, so the list is never empty for a reason the user cannot see."""
+    from ..attribution.layer_choice import grad_cam_layers
+
+    try:
+        with MODEL_LOCK:
+            return grad_cam_layers(source.model, tuple(source.input_shape))
+    except Exception:  # noqa: BLE001 - the explanation itself reports why the model cannot run
+        return [name for name, _ in source.model.named_modules() if name]

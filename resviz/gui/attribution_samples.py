@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from ..attribution.grid import SampleSet, merge_samples
 from ..attribution.sources import Samples
-from ..views.attribution import AttributionRequest
+from ..views.attribution import AttributionRequest, one_per_class
 from .attribution_drawing import numpy_to_qimage
 
 DEFAULT_SELECTION = 4
@@ -72,12 +72,20 @@ class SamplePicker(QGroupBox):
         add_file.setToolTip("Explain an image file (converted to the model's input size and channels)")
         add_file.clicked.connect(self.add_files_clicked)
         one_each = QPushButton("One per class")
-        one_each.clicked.connect(lambda: setattr(self.request, "samples", range(DEFAULT_SELECTION)))
+        one_each.setToolTip("Pick the first sample of each class")
+        one_each.clicked.connect(self.pick_one_per_class)
         row.addWidget(add_file)
         row.addWidget(one_each)
         layout.addLayout(row)
         request.events.samples.connect(self._show_samples)
         request.events.dataset.connect(self._show_dataset)
+
+    def pick_one_per_class(self) -> None:
+        """Pick the first sample of each class (image files, which have no class, are left out)."""
+        samples = self.all_samples()
+        if samples is None:
+            return
+        self.request.samples = one_per_class(samples.labels, DEFAULT_SELECTION)
 
     def all_samples(self) -> Samples | None:
         """Every sample offered, image files first; None when there is none."""

@@ -300,8 +300,8 @@ class MainWindow(QMainWindow):
         try:
             runs = [run for run in self.comparison.ordered if run.status != "running"]
             checkpointed = [run for run in runs if _has_checkpoints(run.path)]
-            if checkpointed:
-                panel.set_run(checkpointed[0].path)
+            if checkpointed:  # the trained twins side by side
+                panel.set_runs([run.path for run in checkpointed])
             elif self.loaded is not None:
                 models = {self.loaded.main.spec.label(): self.loaded.main.model}
                 if self.loaded.plain is not None:

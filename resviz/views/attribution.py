@@ -135,29 +135,40 @@ class AttributionRequest:
         choices = [(f"model:{i}", str(label)) for i, label in enumerate(labels)]
         self.set_source_choices(choices + ([("models", "all side by side")] if len(choices) > 1 else []))
 
-    def run_source_choices(self, steps: Sequence[int], chosen: int) -> None:
-        """A run's checkpoints, newest first, and "across training" when there are several."""
-        choices = [(f"run:{s}", f"checkpoint at step {s}") for s in reversed(steps)]
-        if len(steps) > 1:
-            count = len(pick_steps(steps, CHECKPOINT_COLUMNS))
+    def run_source_choices(self, runs: Sequence[tuple[str, Sequence[int]]], chosen: int | None = None) -> None:
+        """Runs' checkpoints: ``runs`` is (name, checkpoint steps) per run. One run offers each
+        checkpoint (newest first, ``chosen`` or the newest chosen) and "across training"; several
+        offer all side by side at their newest checkpoints (chosen), then each run's checkpoints."""
+        several = len(runs) > 1
+        choices = [("runs", "all side by side (newest checkpoints)")] if several else []
+        for index, (name, steps) in enumerate(runs):
+            choices += [(f"run:{index}:{s}", f"{name} · checkpoint at step {s}" if several else
+                         f"checkpoint at step {s}") for s in reversed(steps)]
+        if not several and len(runs[0][1]) > 1:
+            count = len(pick_steps(runs[0][1], CHECKPOINT_COLUMNS))
             choices.append(("checkpoints", f"across training ({count} checkpoints)"))
-        self.set_source_choices(choices, f"run:{chosen}")
+        newest = runs[0][1][-1] if runs and runs[0][1] else None
+        current = "runs" if several else f"run:0:{chosen if chosen is not None else newest}"
+        self.set_source_choices(choices, current)
 
     def checkpoint(self) -> int | None:
-        """The run checkpoint chosen, or None (no run, or across training)."""
+        """The run checkpoint chosen, or None (no run, several at once, or across training)."""
         key = parse_source_key(self._source)
-        return key[1] if key and key[0] == "run" else None
+        return key[2] if key and key[0] == "run" else None
 
-    def source_keys(self, model_count: int, run_steps: Sequence[int]) -> list[tuple]:
+    def source_keys(self, model_count: int, run_steps: Sequence[Sequence[int]]) -> list[tuple]:
         """The keys of the model sources the next grid explains, one per column group:
-        ``("model", index)`` for models given in memory, ``("run", step)`` for a run's checkpoints."""
+        ``("model", index)`` for models given in memory, ``("run", run index, step)`` for runs'
+        checkpoints (``run_steps``: each run's checkpoint steps, oldest first)."""
         key = parse_source_key(self._source)
         if key is None:
             return []
         if key[0] == "models":
             return [("model", i) for i in range(model_count)]
+        if key[0] == "runs":
+            return [("run", i, steps[-1]) for i, steps in enumerate(run_steps) if steps]
         if key[0] == "checkpoints":
-            return [("run", s) for s in pick_steps(run_steps, CHECKPOINT_COLUMNS)]
+            return [("run", 0, s) for s in pick_steps(run_steps[0], CHECKPOINT_COLUMNS)] if run_steps else []
         return [key]
 
     # the samples ----------------------------------------------------------------------------
@@ -330,8 +341,21 @@ def _checked_value(field: OptionField, value: Any) -> Any:
 
 
 def parse_source_key(key: Any) -> tuple | None:
-    """"model:1" -> ("model", 1); "run:30" -> ("run", 30); "models" -> ("models", None)."""
+    """"model:1" -> ("model", 1); "run:0:30" -> ("run", 0, 30) (run 0's checkpoint at step 30);
+    "models", "runs", "checkpoints" -> (that word, None)."""
     if not key:
         return None
-    kind, _, value = str(key).partition(":")
-    return (kind, int(value)) if value else (kind, None)
+    kind, *numbers = str(key).split(":")
+    return (kind, *map(int, numbers)) if numbers else (kind, None)
+
+
+def one_per_class(labels: Sequence[int] | None, count: int) -> list[int]:
+    """The first sample of each class among ``labels`` (in class order), or the first ``count``
+    samples when their labels are unknown."""
+    if labels is None:
+        return list(range(count))
+    first: dict[int, int] = {}
+    for index, label in enumerate(labels):
+        if int(label) >= 0:
+            first.setdefault(int(label), index)
+    return [first[label] for label in sorted(first)]

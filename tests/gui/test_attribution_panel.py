@@ -254,3 +254,58 @@ def test_the_panel_shows_the_request_it_is_given_and_follows_it(qtbot):
     assert panel.method_checks["saliency"].isChecked() and panel.run_button.isEnabled()
     assert not panel.run() and panel.status.text() == "No model: open one in the window first."
     panel.shutdown()
+
+
+def write_checkpointed_run(path, model, steps=(10, 20)) -> None:
+    from resviz.runfile import RunWriter
+
+    with RunWriter(path, model_spec=model.resviz_spec, config={"dataset": "shapes", "normalize": False},
+                   layer_ids=[], block_ids=[], classes=["circle"]) as writer:
+        for step in steps:
+            writer.add_checkpoint(step, 0, model.state_dict())
+
+
+def test_trained_twins_side_by_side_on_the_same_samples(panel, qtbot, tmp_path):
+    torch.manual_seed(0)
+    residual = get_model("resnet20", norm="none", width=4, input_size=16)
+    plain = get_model("plain20", norm="none", width=4, input_size=16)
+    write_checkpointed_run(tmp_path / "residual.resviz", residual, steps=(10, 20))
+    write_checkpointed_run(tmp_path / "plain.resviz", plain, steps=(10, 30))
+    panel.show()
+    with qtbot.waitSignal(panel.samples_ready, timeout=30000):
+        panel.set_runs([tmp_path / "residual.resviz", tmp_path / "plain.resviz"])
+    assert panel.request.source == "runs"  # both at once, chosen for the user
+    # Only layers Grad-CAM can use, of this model: no norm layers in a model without them.
+    layers = panel.explain_box.layer_names()
+    assert layers and all("bn" not in name for name in layers) and "fc" not in layers
+    assert panel.explain_box.layer_hint.isVisible() and "Architecture" in panel.explain_box.layer_hint.text()
+    panel.set_methods(["saliency"])
+    assert not panel.layer_box.isEnabled()  # saliency explains no layer
+    panel.set_methods(["saliency", "grad_cam"])
+    assert panel.layer_box.isEnabled()
+    panel.samples_box.pick_one_per_class()
+    chosen = panel.selected_samples()
+    pool = panel.samples_box.all_samples()
+    assert sorted(int(pool.labels[i]) for i in chosen) == list(range(len(pool.classes)))  # every class, once
+    with qtbot.waitSignal(panel.run_started, timeout=10000):
+        panel.run()
+    assert "Computing" in panel.grid_view.placeholder  # the empty grid says what is happening
+    qtbot.waitSignal(panel.run_finished, timeout=120000).wait()
+    grid = panel.grid_result
+    assert [c.source for c in grid.columns] == ["resnet20 step 20", "resnet20 step 20", "plain20 step 30", "plain20 step 30"]
+    assert len(grid.columns[0].panels) == len(chosen) == len(grid.columns[2].panels)  # the same samples
+    assert "Pick samples" in panel.grid_view.placeholder
+    with pytest.raises(ResvizError, match="no run given"):
+        panel.set_runs([])
+
+
+def test_the_grid_grows_to_fill_a_large_panel(panel, qtbot):
+    load(panel, qtbot, tiny_model())
+    panel.set_methods(["saliency"])
+    panel.select_samples([0])
+    with qtbot.waitSignal(panel.run_finished, timeout=60000):
+        panel.run()
+    panel.show()
+    panel.resize(1600, 1000)
+    qtbot.wait(50)
+    assert panel.grid_view.cell_size() > 224  # more than the old fixed cap: one sample fills the space

@@ -4,7 +4,7 @@ import pytest
 
 from resviz.attribution import METHODS
 from resviz.errors import ResvizError
-from resviz.views.attribution import AttributionRequest, option_fields
+from resviz.views.attribution import AttributionRequest, one_per_class, option_fields
 
 
 def test_every_method_option_gets_a_field_from_its_description():
@@ -70,7 +70,7 @@ def test_validation_gives_one_clear_message():
     assert request.option("occlusion", "window") is None
 
 
-def test_source_keys_follow_the_choice_of_models_or_checkpoints():
+def test_source_keys_follow_the_choice_of_models_runs_or_checkpoints():
     request = AttributionRequest()
     request.model_source_choices(["resnet20", "plain20"])
     assert [key for key, _ in request.source_choices] == ["model:0", "model:1", "models"]
@@ -79,14 +79,29 @@ def test_source_keys_follow_the_choice_of_models_or_checkpoints():
     assert request.source_keys(2, []) == [("model", 0), ("model", 1)]
 
     steps = list(range(0, 100, 10))
-    request.run_source_choices(steps, chosen=50)
-    assert request.source == "run:50" and request.checkpoint() == 50
-    assert request.source_keys(0, steps) == [("run", 50)]
-    assert request.source_choices[0] == ("run:90", "checkpoint at step 90")  # newest first
+    request.run_source_choices([("resnet20", steps)], chosen=50)
+    assert request.source == "run:0:50" and request.checkpoint() == 50
+    assert request.source_keys(0, [steps]) == [("run", 0, 50)]
+    assert request.source_choices[0] == ("run:0:90", "checkpoint at step 90")  # newest first
     request.source = "checkpoints"
-    across = request.source_keys(0, steps)
+    across = request.source_keys(0, [steps])
     assert request.checkpoint() is None
-    assert across[0] == ("run", 0) and across[-1] == ("run", 90) and len(across) == 6  # first, last, spread
+    assert across[0] == ("run", 0, 0) and across[-1] == ("run", 0, 90) and len(across) == 6  # first, last, spread
+
+    # The trained twins: side by side at their newest checkpoints, chosen at once.
+    request.run_source_choices([("resnet20", [10, 20]), ("plain20", [10, 20, 30])])
+    assert request.source == "runs" and request.checkpoint() is None
+    assert request.source_keys(0, [[10, 20], [10, 20, 30]]) == [("run", 0, 20), ("run", 1, 30)]
+    labels = dict(request.source_choices)
+    assert labels["run:1:30"] == "plain20 · checkpoint at step 30" and "checkpoints" not in labels
+    request.source = "run:1:10"
+    assert request.source_keys(0, [[10, 20], [10, 20, 30]]) == [("run", 1, 10)] and request.checkpoint() == 10
 
     request.model_source_choices(["only"])
     assert [key for key, _ in request.source_choices] == ["model:0"]  # nothing to put side by side
+
+
+def test_one_per_class_picks_the_first_sample_of_every_class():
+    labels = [2, 2, 0, 5, 1, 0, 3, 4, 5, -1]
+    assert one_per_class(labels, 4) == [2, 4, 0, 6, 7, 3]  # classes 0..5 in order; -1 (a file) never
+    assert one_per_class(None, 4) == [0, 1, 2, 3]  # labels unknown: the first few
