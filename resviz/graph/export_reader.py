@@ -3,7 +3,8 @@
 The program already holds what a trace finds: its ATen ops, each with the module stack that
 ran it (``nn_module_stack``: qualified names and classes) and its output as a fake tensor
 (the shape). Parameters and buffers are the graph's lifted inputs; each parameter counts
-once, on the first op that reads it. A symbolic size (a dynamic batch) is drawn with the
+once, on the first op that reads it. Slices of whole dimensions and copies are no ops (as
+in a trace, where ``x[:, :, ::2]`` is one op). A symbolic size (a dynamic batch) is drawn with the
 size of the example the program was exported with.
 """
 
@@ -17,6 +18,10 @@ import torch.fx as fx
 from .file_graph import CONTAINER_TYPES, ScopeTree
 from .opgraph import OpGraph, OpGraphBuilder
 from .ops import function_flops, op_name, tensors_in
+
+
+# Ops that hand their input on unchanged when the shape stays (a whole-dimension slice, a copy).
+SAME_DATA_OPS = frozenset({"slice", "view", "reshape", "clone", "contiguous", "alias", "detach", "_to_copy", "to"})
 
 
 def _size(dim: Any) -> int | str:
@@ -97,6 +102,9 @@ def read_exported_program(program: Any) -> OpGraph:
             continue
         if not data:
             ids[node] = None  # made from constants alone
+            continue
+        if op in SAME_DATA_OPS and len(data) == 1 and _shape(value) == _shape(data[0].meta.get("val")):
+            ids[node] = ids[data[0]]  # ``x[:, :, ::2]`` slices every dimension, most of them whole: no op
             continue
         param_shapes, params = [], 0
         for arg in node.all_input_nodes:
