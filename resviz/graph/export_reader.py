@@ -19,7 +19,6 @@ from .file_graph import CONTAINER_TYPES, ScopeTree
 from .opgraph import OpGraph, OpGraphBuilder
 from .ops import function_flops, op_name, tensors_in
 
-
 # Ops that hand their input on unchanged when the shape stays (a whole-dimension slice, a copy).
 SAME_DATA_OPS = frozenset({"slice", "view", "reshape", "clone", "contiguous", "alias", "detach", "_to_copy", "to"})
 
