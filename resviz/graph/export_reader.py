@@ -15,7 +15,7 @@ from typing import Any
 import torch
 import torch.fx as fx
 
-from .file_graph import CONTAINER_TYPES, ScopeTree
+from .file_graph import ScopeTree, class_name, is_torch_layer
 from .opgraph import OpGraph, OpGraphBuilder
 from .ops import function_flops, op_name, tensors_in
 
@@ -42,16 +42,6 @@ def _op(target: Any) -> str:
     return getattr(target, "_opname", None) or op_name(target)
 
 
-def _class(type_path: Any) -> str:
-    return str(getattr(type_path, "__name__", type_path)).rpartition(".")[2]
-
-
-def _is_torch_layer(type_path: Any) -> bool:
-    path = str(getattr(type_path, "__module__", type_path))
-    return (path.startswith("torch.nn.") or path.startswith("torch.ao.nn.")) and _class(type_path) not in \
-        CONTAINER_TYPES
-
-
 def _stack(node: fx.Node) -> list[tuple[str, Any]]:
     return [(str(name), type_path) for name, type_path in (node.meta.get("nn_module_stack") or {}).values()]
 
@@ -67,12 +57,12 @@ def read_exported_program(program: Any) -> OpGraph:
     for node in graph.nodes:
         stack = _stack(node)
         if stack and stack[0][0] == "":
-            root_type = _class(stack[0][1])
+            root_type = class_name(stack[0][1])
             break
     tree = ScopeTree(root_type)
     for node in graph.nodes:
         for name, type_path in _stack(node):
-            tree.add(name, _class(type_path), leaf=_is_torch_layer(type_path))
+            tree.add(name, class_name(type_path), leaf=is_torch_layer(type_path))
     info = tree.module_info()
     builder = OpGraphBuilder(info)
     ids: dict[fx.Node, str | None] = {}

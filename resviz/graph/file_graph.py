@@ -79,3 +79,16 @@ def scope_from_path(segments: list[str]) -> str:
             qualname = segment
     return qualname
 
+
+def class_name(type_path: object) -> str:
+    """``torch.nn.modules.conv.Conv2d`` (or the class itself) -> ``Conv2d``."""
+    return str(getattr(type_path, "__name__", type_path)).rpartition(".")[2]
+
+
+def is_torch_layer(type_path: object) -> bool:
+    """PyTorch's own modules, containers aside, are layers (the tracers' leaf rule, by class path)."""
+    path = f"{getattr(type_path, '__module__', '')}.{class_name(type_path)}" if isinstance(type_path, type) \
+        else str(type_path)
+    return (path.startswith("torch.nn.") or path.startswith("torch.ao.nn.")) and class_name(type_path) not in \
+        CONTAINER_TYPES
+

@@ -1,8 +1,9 @@
 """``read_onnx``: an ONNX model's graph as an ``OpGraph``, read from the file (nothing runs).
 
-Scopes come from node names: the PyTorch exporter names nodes after the modules that ran
-them (``/layer1/layer1.0/conv1/Conv``), so ``layer1.0`` becomes a scope, and a block once
-it holds a skip. Shapes come from the file's value infos, completed by
+Scopes come from the module stack the dynamo exporter records on each node (with the
+modules' classes), or else from node names: the TorchScript exporter names nodes after the
+modules that ran them (``/layer1/layer1.0/conv1/Conv``), so ``layer1.0`` becomes a scope,
+and a block once it holds a skip. Shapes come from the file's value infos, completed by
 ``onnx.shape_inference``. Initializers and what is computed from them alone (constants,
 shapes, an ``Identity`` of a weight) are weights, not data flow: a node's parameter count
 is the floating-point initializers it reads, each counted once. ``Shape`` and ``Size``
@@ -11,11 +12,12 @@ give metadata, so a reshape that reads a tensor's size is no concatenation of da
 
 from __future__ import annotations
 
+import ast
 from collections import Counter
 from typing import Any
 
 from ..models.model_files import import_onnx
-from .file_graph import ScopeTree, scope_from_path
+from .file_graph import ScopeTree, class_name, is_torch_layer, scope_from_path
 from .opgraph import OpGraph, OpGraphBuilder
 from .ops import function_flops
 
@@ -35,6 +37,7 @@ ONNX_OPS = {
 # Operators whose output has their data inputs' shape (when all of those agree).
 SHAPE_KEEPING_OPS = frozenset({"Add", "Sum", "Sub", "Mul", "Div", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Gelu", "Elu",
                                "HardSwish", "Clip", "BatchNormalization", "Dropout", "Identity", "Cast"})
+NAME_SCOPES, CLASS_HIERARCHY = "pkg.torch.onnx.name_scopes", "pkg.torch.onnx.class_hierarchy"
 METADATA_OPS = frozenset({"Shape", "Size"})
 ALIAS_OPS = frozenset({"Identity"})  # hands its data input on: no node
 _FLOAT_TYPES = frozenset({1, 10, 11, 16})  # FLOAT, FLOAT16, DOUBLE, BFLOAT16
@@ -79,17 +82,47 @@ def node_scope(name: str) -> str:
     return scope_from_path(name.split("/")[:-1])
 
 
+def recorded_scopes(node: Any) -> list[tuple[str, str]] | None:
+    """The module stack the dynamo exporter records on a node (``pkg.torch.onnx.name_scopes`` and
+    ``class_hierarchy``): (qualified name, class) from the model (``""``) down to the module
+    that ran the op; None where the node has none."""
+    props = {prop.key: prop.value for prop in node.metadata_props}
+    try:
+        names = ast.literal_eval(props[NAME_SCOPES])
+        classes = ast.literal_eval(props[CLASS_HIERARCHY])
+    except (KeyError, ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+    if not (isinstance(names, list) and isinstance(classes, list) and len(names) == len(classes) >= 2
+            and all(isinstance(item, str) for item in [*names, *classes])):
+        return None
+    chain, qualname = [("", classes[0])], ""
+    for name, type_path in zip(names[1:-1], classes[1:-1]):  # the last entry is the op itself
+        qualname = scope_from_path([qualname, name])
+        chain.append((qualname, type_path))
+    return chain
+
+
 def read_onnx(model: Any, model_type: str = "ONNX graph") -> OpGraph:
     """The op graph of a parsed ONNX ``ModelProto`` (``onnx.load``; weights need not be loaded)."""
     graph = model.graph
     shapes = _shapes(model)
     weights = {init.name: (tuple(init.dims), init.data_type in _FLOAT_TYPES) for init in graph.initializer}
+    recorded = [recorded_scopes(node) for node in graph.node]
+    for chain in recorded:
+        if chain:
+            model_type = class_name(chain[0][1])
+            break
     tree = ScopeTree(model_type)
-    scopes = [node_scope(node.name) for node in graph.node]
-    for scope in scopes:
-        tree.add(scope)
-    ops_in = Counter(scopes)
-    for scope, count in ops_in.items():  # a scope that runs one op and holds none is a layer
+    scopes = []
+    for node, chain in zip(graph.node, recorded):
+        if chain is None:
+            scopes.append(tree.add(node_scope(node.name)))
+            continue
+        for qualname, type_path in chain[1:]:
+            tree.add(qualname, class_name(type_path), leaf=is_torch_layer(type_path))
+        scopes.append(chain[-1][0])
+    ops_in = Counter(scope for scope, chain in zip(scopes, recorded) if chain is None)
+    for scope, count in ops_in.items():  # named scopes only: one that runs one op and holds none is a layer
         if scope and not tree.children[scope] and count == 1:
             tree.leaves.add(scope)
     info = tree.module_info()  # the parameters are known once the nodes are read: filled in below

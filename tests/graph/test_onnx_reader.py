@@ -98,3 +98,40 @@ def test_a_file_that_is_not_onnx_is_one_clear_line(tmp_path, capsys):
     assert main(["graph", str(bad)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(bad) in err[0] and "ONNX" in err[0]
+
+
+def scoped_node(op_type, inputs, outputs, names, classes):
+    """A node as the dynamo exporter writes it: its module stack in metadata, its name saying nothing."""
+    node = onnx.helper.make_node(op_type, inputs, outputs, name=f"node_{outputs[0]}")
+    for key, value in (("pkg.torch.onnx.name_scopes", repr(names)), ("pkg.torch.onnx.class_hierarchy", repr(classes))):
+        node.metadata_props.add(key=key, value=value)
+    return node
+
+
+def test_the_dynamo_exporters_module_stack_gives_blocks_and_classes(tmp_path):
+    model, block, conv = "my.models.Net", "my.models.Block", "torch.nn.modules.conv.Conv2d"
+    nodes = [
+        scoped_node("Conv", ["x", "w"], ["c"], ["", "stage", "stage.0", "stage.0.conv", "conv2d"],
+                    [model, "torch.nn.modules.container.Sequential", block, conv, "aten.conv2d.default"]),
+        scoped_node("Relu", ["c"], ["r"], ["", "stage", "stage.0", "relu"],
+                    [model, "torch.nn.modules.container.Sequential", block, "aten.relu.default"]),
+        scoped_node("Add", ["r", "x"], ["y"], ["", "stage", "stage.0", "add"],
+                    [model, "torch.nn.modules.container.Sequential", block, "aten.add.Tensor"]),
+    ]
+    graph = onnx.helper.make_graph(
+        nodes, "g", [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 4, 8, 8])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["N", 4, 8, 8])],
+        initializer=[onnx.numpy_helper.from_array(torch.zeros(4, 4, 3, 3).numpy(), "w")])
+    path = tmp_path / "dynamo.onnx"
+    proto = onnx.helper.make_model(graph)
+    proto.graph.node[0].attribute.append(onnx.helper.make_attribute("pads", [1, 1, 1, 1]))
+    onnx.save(proto, str(path))
+    loaded = open_model(str(path))
+    opgraph = trace_graph(loaded.model)
+    assert loaded.input_shape == (4, 8, 8)
+    assert opgraph.model_type == "Net" and opgraph.module_types["stage.0"] == "Block"
+    assert "stage.0.conv" in opgraph.leaf_modules and opgraph.parameter_count == 4 * 4 * 3 * 3
+    skips = find_skips(opgraph)
+    assert [(skip.kind, skip.block) for skip in skips] == [("identity", "stage.0")]
+    assert opgraph.graph.nodes["stage.0.add"]["shape"] == (1, 4, 8, 8)  # a named batch is drawn as 1
+    assert {n for n, data in block_graph(opgraph, "blocks").graph.nodes(data=True) if data["collapsed"]} == {"stage.0"}
