@@ -27,6 +27,12 @@ def program(tmp_path_factory):
     return model, path
 
 
+@pytest.fixture(scope="module")
+def loaded(program):
+    _, path = program
+    return open_model(str(path), trust=True, expected_sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+
+
 def test_loading_a_program_needs_trust(program, capsys):
     _, path = program
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -38,9 +44,8 @@ def test_loading_a_program_needs_trust(program, capsys):
         open_model(str(path), trust=True, expected_sha256="0" * 64)
 
 
-def test_a_program_is_drawn_with_the_traced_modules_skips_and_blocks(program, capsys):
+def test_a_program_is_drawn_with_the_traced_modules_skips_and_blocks(program, loaded, capsys):
     model, path = program
-    loaded = open_model(str(path), trust=True, expected_sha256=hashlib.sha256(path.read_bytes()).hexdigest())
     traced = trace_graph(model, torch.randn(1, *model.input_shape))
     opgraph = trace_graph(loaded.model)
     assert opgraph.tracer == "export" and opgraph.model_type == "ResNet"
@@ -56,9 +61,9 @@ def test_a_program_is_drawn_with_the_traced_modules_skips_and_blocks(program, ca
     assert "torch.export program read from the file" in capsys.readouterr().out
 
 
-def test_a_program_with_weights_trains_as_a_module(program, tmp_path):
-    model, path = program
-    module = open_model(str(path), trust=True).model
+def test_a_program_with_weights_trains_as_a_module(program, loaded, tmp_path):
+    model, _ = program
+    module = loaded.model
     x = torch.randn(4, *model.input_shape)
     torch.testing.assert_close(module(x), model(x))  # the same weights, the same function
     module.train()  # ExportedProgram.module() forbids it; the loaded module allows it
