@@ -23,18 +23,20 @@ from .ops import function_flops, op_name, tensors_in
 SAME_DATA_OPS = frozenset({"slice", "view", "reshape", "clone", "contiguous", "alias", "detach", "_to_copy", "to"})
 
 
-def _size(dim: Any) -> int | str:
+def _size(dim: Any) -> int | None:
     if isinstance(dim, int):
         return dim
     hint = getattr(getattr(dim, "node", None), "hint", None)
-    return int(hint) if hint is not None else str(dim)
+    return int(hint) if hint is not None else None
 
 
 def _shape(value: Any) -> tuple | list | None:
+    """Output shape(s); a tensor with a size the program cannot put a number on has none (None)."""
     tensors = tensors_in(value)
     if not tensors:
         return None
     shapes = [tuple(_size(d) for d in t.shape) for t in tensors]
+    shapes = [None if None in shape else shape for shape in shapes]
     return shapes[0] if len(shapes) == 1 and isinstance(value, torch.Tensor) else shapes
 
 
