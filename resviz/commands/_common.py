@@ -11,7 +11,8 @@ from ..models.user import split_reference
 def add_model_arguments(parser: argparse.ArgumentParser, *, positional: bool = True) -> None:
     if positional:
         parser.add_argument("model", metavar="MODEL",
-                            help="a zoo name (see 'resviz models') or path/to/file.py:factory (needs --trust)")
+                            help="a zoo name (see 'resviz models'), path/to/file.py:factory (needs --trust), "
+                                 "model.onnx, or model.pt2 (a torch.export program; needs --trust)")
     parser.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
                         help="a model option, e.g. -o depth=56 -o norm=none (repeatable)")
     parser.add_argument("--trust", action="store_true",

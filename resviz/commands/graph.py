@@ -1,5 +1,8 @@
 """``resviz graph MODEL``: trace a model and show its block graph with the shortcuts highlighted.
 
+MODEL may also be a model file: ``model.onnx`` (its graph is read, nothing runs) or
+``model.pt2`` (a torch.export program: its graph is read; loading it needs ``--trust``).
+
 Without ``--out`` it prints a short summary (tracer, nodes, skips by kind, blocks); with
 ``--out graph.svg|graph.png|graph.json`` it writes the picture, or the block graph as JSON
 (nodes, edges with their skip kind, skips, layout).
@@ -16,6 +19,8 @@ from ..errors import ResvizError
 from ._common import add_model_arguments, load_model_from_args
 
 FORMATS = (".svg", ".png", ".json")
+TRACER_NAMES = {"fx": "traced with torch.fx", "hooks": "traced with the forward-pass fallback",
+                "onnx": "ONNX graph read", "export": "torch.export program read"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -93,8 +98,9 @@ def run(args: argparse.Namespace) -> int:
     counts = skip_counts(skips)
     name = loaded.spec.name
     if suffix is None:
-        how = "torch.fx" if opgraph.tracer == "fx" else "the forward-pass fallback"
-        print(f"{name} ({opgraph.model_type}): traced with {how} on {opgraph.device}, "
+        how = TRACER_NAMES.get(opgraph.tracer, opgraph.tracer)
+        where = "from the file" if opgraph.device == "file" else f"on {opgraph.device}"
+        print(f"{name} ({opgraph.model_type}): {how} {where}, "
               f"{opgraph.graph.number_of_nodes()} nodes, {opgraph.parameter_count:,} parameters")
         if opgraph.fallback_reason:
             print(f"  why not torch.fx: {opgraph.fallback_reason}")

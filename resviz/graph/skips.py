@@ -28,6 +28,7 @@ from .ops import ADD_OPS, CONCAT_OPS, MERGE_OPS, module_category
 from .types import SKIP_KINDS, SkipConnection
 
 _ROOT = "\0root"
+_PARAMETER_FREE = ("identity", "pooling", "zero_pad")  # shortcut kinds with nothing to learn
 
 
 def execution_order(graph: nx.DiGraph) -> list[str]:
@@ -191,9 +192,13 @@ def find_skips(opgraph: OpGraph) -> list[SkipConnection]:
         short, long = regions[short_input], regions[long_input]
         kind = _shortcut_kind(opgraph, fork, short, short_input if short else fork)
         if lengths[short_input] == lengths[long_input]:
-            # Equal lengths: a skip only when one side looks like a shortcut and the other does not.
+            # Equal lengths: a skip only when one side looks like a shortcut and the other does not
+            # (an option-A shortcut of slices and a pad beside two convolutions whose norms an
+            # exporter folded away); the side without parameters is then the shortcut.
             other = _shortcut_kind(opgraph, fork, long, long_input)
-            if kind is None or other in ("identity", "pooling", "zero_pad") or (kind == other == "projection"):
+            if other in _PARAMETER_FREE and kind not in _PARAMETER_FREE:
+                short_input, long_input, short, long, kind = long_input, short_input, long, short, other
+            elif kind is None or other in _PARAMETER_FREE or (kind == other == "projection"):
                 continue
         op = graph.nodes[merge]["op"]
         if op in CONCAT_OPS:

@@ -6,7 +6,8 @@ a TorchFunctionMode. Both run on a copy of the module tree (the model itself is 
 touched, so other threads may use it meanwhile) and compute shapes on the meta device when
 the model allows it, on the model's own device otherwise. A forward pass that fails is
 explained by the shape doctor and raised as a ``ResvizError`` (``ShapeError`` for shape
-mismatches); a partial graph is never returned.
+mismatches); a partial graph is never returned. A model read from a file that holds its graph (an ONNX
+file, a torch.export program: ``resviz_graph_source``) is not traced: its graph is read.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ def trace_graph(model: nn.Module, example_input: Any = None, *, tracer: str = "a
         raise ResvizError(f"trace_graph needs a torch.nn.Module, got {type(model).__name__}")
     if tracer not in TRACERS:
         raise ResvizError(f"tracer {tracer!r} is not one of {', '.join(TRACERS)}")
+    source = getattr(model, "resviz_graph_source", None)
+    if source is not None:  # a model read from a file that holds its graph (ONNX, torch.export)
+        return read_file_graph(*source)
     args = example_args(model, example_input)
     model_type = type(model).__name__
     reason: str | None = None
@@ -54,6 +58,19 @@ def trace_graph(model: nn.Module, example_input: Any = None, *, tracer: str = "a
             return _fx_on_device(model, args, model_type)
     recorder, device = record_forward(model, args)
     return recorder.builder.build("hooks", reason or "the forward-pass tracer was asked for", model_type, device)
+
+
+def read_file_graph(kind: str, payload: Any) -> OpGraph:
+    """The op graph a model file holds: ``("onnx", ModelProto)`` or ``("export", ExportedProgram)``."""
+    if kind == "onnx":
+        from .onnx_reader import read_onnx
+
+        return read_onnx(payload)
+    if kind == "export":
+        from .export_reader import read_exported_program
+
+        return read_exported_program(payload)
+    raise ResvizError(f"unknown model file graph {kind!r}")
 
 
 def _fx_on_device(model: nn.Module, args: tuple[Any, ...], model_type: str) -> OpGraph:

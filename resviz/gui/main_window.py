@@ -218,7 +218,7 @@ class MainWindow(QMainWindow):
 
     def open_model_choice(self, choice: ModelChoice) -> None:
         """Load the chosen model(s) in a worker; a user's file first needs the user's trust."""
-        if choice.is_user_file and choice.trusted_sha256 is None:
+        if choice.needs_trust and choice.trusted_sha256 is None:
             self._ask_trust(choice)
             return
         if self._load_task is not None:

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..models import find_twin_pair, list_models, model_entry
+from ..models import find_twin_pair, is_model_file, list_models, model_entry
 from ..models.parts import ACTIVATIONS, INITS, NORMS
 from ..models.user import split_reference
 from ..views.model_choice import ModelChoice
@@ -39,6 +39,8 @@ from ..views.model_choice import ModelChoice
 # Options with a fixed set of values; the rest are typed by their defaults.
 CHOICES: dict[str, tuple[str, ...]] = {"norm": NORMS, "activation": ACTIVATIONS, "init": INITS, "shortcut": ("A", "B")}
 HIDDEN_OPTIONS = ("residual",)  # the twin check box covers it
+MODEL_FILE_FILTERS = ("Model files (*.py *.onnx *.pt2);;Python (*.py);;ONNX (*.onnx);;torch.export programs (*.pt2);;"
+                      "All files (*)")
 
 
 def _browse_row(field: QLineEdit, parent: QWidget, title: str, filters: str) -> QHBoxLayout:
@@ -150,13 +152,14 @@ class ModelPicker(QDialog):
         file_page = QWidget()
         file_form = QFormLayout(file_page)
         self.file_field = QLineEdit()
-        self.file_field.setPlaceholderText("path/to/model.py")
+        self.file_field.setPlaceholderText("path/to/model.py, model.onnx or model.pt2")
         self.factory_field = QLineEdit()
         self.factory_field.setPlaceholderText("build_model (or the nn.Module class name); empty: the only one")
-        file_form.addRow("Python file:", _browse_row(self.file_field, self, "Model file", "Python (*.py)"))
+        file_form.addRow("Model file:", _browse_row(self.file_field, self, "Model file", MODEL_FILE_FILTERS))
         file_form.addRow("Factory:", self.factory_field)
-        note = QLabel("Loading a model file runs its code. You will be shown its path and SHA-256 and asked to "
-                      "confirm before anything runs.")
+        note = QLabel("Loading a Python file runs its code, and loading a torch.export program (.pt2) can: you "
+                      "will be shown its path and SHA-256 and asked to confirm before anything runs. An ONNX file "
+                      "is read, never run (it is drawn, not trained). The factory applies to Python files only.")
         note.setWordWrap(True)
         file_form.addRow(note)
         if current.is_user_file:
@@ -233,8 +236,8 @@ class ModelPicker(QDialog):
         if page == 1:
             path = self.file_field.text().strip()
             if not path:
-                raise ValueError("choose a Python file")
-            factory = self.factory_field.text().strip()
+                raise ValueError("choose a model file")
+            factory = self.factory_field.text().strip() if not is_model_file(path) else ""
             return ModelChoice(f"{path}:{factory}" if factory else path, {}, False, weights)
         path = self.run_field.text().strip()
         if not path:

@@ -11,7 +11,8 @@ from typing import Any
 
 _LAZY = {
     "TwinPair": "pairs", "find_twin_pair": "pairs", "twin_pair": "pairs",
-    "is_user_reference": "reference",
+    "is_model_file": "reference", "is_user_reference": "reference", "runs_code": "reference",
+    "load_model_file": "model_files",
     "ModelInfo": "registry", "count_parameters": "registry", "get_model": "registry", "list_models": "registry",
     "model_device": "registry", "model_entry": "registry", "model_info": "registry", "resolve_options": "registry",
     "weighted_depth": "registry",

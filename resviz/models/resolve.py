@@ -12,6 +12,8 @@ from torch import nn
 
 from ..errors import ResvizError
 from ..limits import check_input_shape
+from .model_files import load_model_file
+from .reference import is_model_file
 from .registry import get_model
 from .spec import ModelSpec
 from .user import load_user_model
@@ -59,8 +61,11 @@ def parse_input_shape(text: str) -> tuple[int, ...]:
 
 
 def rebuild_model(spec: ModelSpec, *, trust: bool = False) -> nn.Module:
-    """The model ``spec`` names, built afresh. A user file runs code, so it needs ``trust=True``,
-    and it must still hold the bytes the spec recorded (``sha256``), when it recorded them."""
+    """The model ``spec`` names, built afresh. A user file runs code (so does loading a ``.pt2``
+    program), so it needs ``trust=True``, and it must still hold the bytes the spec recorded
+    (``sha256``), when it recorded them. An ONNX file is read, never run."""
+    if is_model_file(spec.name):
+        return load_model_file(spec.name, trust=trust, options=spec.options, expected_sha256=spec.sha256)
     if spec.is_user_model:
         return load_user_model(spec.name, trust=trust, options=spec.options, expected_sha256=spec.sha256)
     return get_model(spec.name, **spec.options)

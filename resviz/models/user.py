@@ -13,6 +13,7 @@ import hashlib
 import importlib.util
 import inspect
 import linecache
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -21,6 +22,7 @@ from typing import Any
 from torch import nn
 
 from ..errors import ResvizError, TrustError, did_you_mean, one_line
+from .keras_model import KerasModel, is_keras_model
 from .reference import split_reference
 from .spec import ModelSpec
 
@@ -39,7 +41,8 @@ def changed_since_trusted(path: str | Path, trusted: str, now: str) -> str:
             "review it and trust it again")
 
 
-def read_trusted_source(path: Path, *, trust: bool, expected_sha256: str | None = None) -> tuple[bytes, str]:
+def read_trusted_source(path: Path, *, trust: bool, expected_sha256: str | None = None,
+                        runs: str = "loading a model file runs its code") -> tuple[bytes, str]:
     """The file's bytes and their SHA-256, read once: what is hashed is exactly what may run.
 
     Refuses without ``trust``, and when ``expected_sha256`` (the digest the user trusted, or
@@ -51,7 +54,7 @@ def read_trusted_source(path: Path, *, trust: bool, expected_sha256: str | None 
         raise ResvizError(f"{path}: cannot read the model file: {exc.strerror or exc}") from None
     digest = hashlib.sha256(source).hexdigest()
     if not trust:
-        raise TrustError(f"{path}: loading a model file runs its code; pass --trust if you trust it "
+        raise TrustError(f"{path}: {runs}; pass --trust if you trust it "
                          f"(sha256 {digest})")
     if expected_sha256 and str(expected_sha256).lower() != digest:
         raise TrustError(changed_since_trusted(path, expected_sha256, digest))
@@ -73,6 +76,7 @@ def _execute(path: Path, source: bytes, digest: str) -> ModuleType:
     text = source.decode("utf-8", errors="replace")
     linecache.cache[filename] = (len(source), None, text.splitlines(keepends=True), filename)
     sys.modules[module_name] = module  # dataclasses and torch.fx look the module up by name
+    os.environ.setdefault("KERAS_BACKEND", "torch")  # a Keras model file runs on PyTorch unless told otherwise
     try:
         exec(code, module.__dict__)  # noqa: S102 - the user trusted exactly these bytes
     except Exception as exc:  # noqa: BLE001 - any failure in user code is reported, not raised raw
@@ -111,6 +115,11 @@ def load_user_model(reference: str, *, trust: bool, options: dict[str, Any] | No
         model = factory(**(options or {}))
     except Exception as exc:  # noqa: BLE001
         raise ResvizError(f"{path}:{factory_name} raised {one_line(exc)}") from exc
+    if is_keras_model(model):  # a Keras 3 model on the PyTorch backend: its layers as modules, NCHW images
+        try:
+            model = KerasModel(model)
+        except ResvizError as exc:
+            raise ResvizError(f"{path}:{factory_name}: {exc}") from None
     if not isinstance(model, nn.Module):
         raise ResvizError(f"{path}:{factory_name} returned {type(model).__name__}, not a torch.nn.Module")
     model.resviz_spec = ModelSpec(f"{path}:{factory_name}", dict(options or {}), digest)

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..errors import ResvizError
-from ..models import LoadedModel, TwinPair, find_twin_pair, is_user_reference, open_model
+from ..models import LoadedModel, TwinPair, find_twin_pair, is_user_reference, open_model, runs_code
 from .run_data import DATA_FITTED_OPTIONS
 
 
@@ -37,6 +37,11 @@ class ModelChoice:
     @property
     def is_user_file(self) -> bool:
         return is_user_reference(self.reference)
+
+    @property
+    def needs_trust(self) -> bool:
+        """Loading it can run code from the file (a Python file, a .pt2 program; not an ONNX file)."""
+        return self.is_user_file and runs_code(self.reference)
 
     def twin_pair(self) -> TwinPair | None:
         """The twins the choice shows; None when it shows one model (twin unticked, a user's file, a
@@ -79,7 +84,7 @@ class LoadedChoice:
 def load_choice(choice: ModelChoice) -> LoadedChoice:
     """Build the chosen model(s). A user's file runs only when the user trusted this exact content."""
     trust, trusted = False, None
-    if choice.is_user_file:
+    if choice.needs_trust:
         from ..models.user import split_reference
 
         if choice.trusted_sha256 is None:

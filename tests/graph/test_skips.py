@@ -159,3 +159,21 @@ def test_every_residual_zoo_model_has_skips_and_every_plain_one_none():
         residual = name.startswith(("resnet", "preact_resnet", "mlp_residual", "densenet")) and name != "densenet_plain"
         residual = residual or name in ("mnist_resnet", "cifar_small_resnet")
         assert bool(skips_of(name)) == residual, name
+
+
+class _TiedShortcut(torch.nn.Module):
+    """An option-A shortcut (slice, pad) as long as the main branch (conv, relu), computed after it."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 6, 3, stride=2, padding=1)
+
+    def forward(self, x):
+        out = torch.relu(self.conv(x))
+        return out + torch.nn.functional.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, 0, 3))
+
+
+def test_a_parameter_free_branch_as_long_as_the_main_one_is_the_shortcut():
+    skips = find_skips(trace_graph(_TiedShortcut(), torch.randn(1, 3, 8, 8)))
+    assert [skip.kind for skip in skips] == ["zero_pad"]
+    assert skips[0].long_path == ["conv", "relu"]

@@ -29,3 +29,11 @@ def test_weights_load_into_the_twin_the_user_named(tmp_path):
     assert loaded.main.spec.name == "resnet20" and loaded.main.weights is None
     assert loaded.plain is not None and loaded.plain.spec.name == "plain20" and loaded.plain.weights.ok
     torch.testing.assert_close(loaded.plain.model.state_dict()["fc.weight"], plain.state_dict()["fc.weight"])
+
+
+def test_only_files_whose_loading_can_run_code_need_trust():
+    assert ModelChoice("model.py:build", twin=False).needs_trust
+    assert ModelChoice("exported.pt2", twin=False).needs_trust  # torch.export.load unpickles
+    onnx_choice = ModelChoice("graph.onnx", twin=False)
+    assert onnx_choice.is_user_file and not onnx_choice.needs_trust  # read, never run
+    assert not ModelChoice("resnet20").needs_trust
