@@ -27,6 +27,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .compiled import COMPILE_BACKENDS, compiled_row
+
 HELP = "recorder overhead: step time with and without the gradient recorder, as a ratio"
 TARGET_CPU = 1.03
 
@@ -41,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--every", type=int, default=1, help="record every N steps (default 1)")
     parser.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")
     parser.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: its own choice)")
+    parser.add_argument("--compile", choices=COMPILE_BACKENDS, metavar="BACKEND",
+                        help="also time the loop under torch.compile with this backend (inductor, aot_eager or "
+                             "eager), with and without the recorder")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -131,6 +136,8 @@ def run(args: argparse.Namespace) -> int:
     if device.type == "cuda":
         print(f"host syncs per step: with recorder {syncs[True]:.2f}, without {syncs[False]:.2f} "
               f"({steps} steps each, CUDA sync debug mode)")
+    if args.compile:
+        compiled_row(model, x, y, backend=args.compile, steps=args.steps, every=args.every, device=device)
     return 0
 
 

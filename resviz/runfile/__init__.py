@@ -22,7 +22,15 @@ from .liveness import LIVE_SECONDS, is_live, writer_alive
 from .reader import RunReader, open_run
 from .records import CheckpointInfo, EvalRecord, EventRecord, RunInfo, RunStructure, RunSummary, StepBatch
 from .recovery import mark_run_ended
-from .schema import APPLICATION_ID, LAYER_KINDS, RUN_STATUSES, RUN_SUFFIX, SCHEMA_VERSION
+from .schema import (
+    APPLICATION_ID,
+    LAYER_KINDS,
+    LEFT_OUT_EVENT,
+    RUN_STATUSES,
+    RUN_SUFFIX,
+    SCHEMA_VERSION,
+    SKIPPED_EVENT,
+)
 from .status import (
     FAILED,
     FINISHED,
@@ -39,8 +47,8 @@ from .writer import RunWriter
 
 __all__ = [
     "APPLICATION_ID", "CheckpointInfo", "EvalRecord", "EventRecord", "FAILED", "FINISHED", "INTERRUPTED",
-    "LAYER_KINDS", "LIVE_SECONDS", "LensResult", "RUNNING", "RUN_STATUSES", "RUN_SUFFIX", "RunInfo", "RunReader", "RunStructure",
-    "RunSummary", "RunWriter", "SCHEMA_VERSION", "STOPPED", "StepBatch", "TROUBLE", "UNREADABLE", "decode_state_dict",
+    "LAYER_KINDS", "LEFT_OUT_EVENT", "LIVE_SECONDS", "LensResult", "RUNNING", "RUN_STATUSES", "RUN_SUFFIX", "RunInfo", "RunReader", "RunStructure",
+    "RunSummary", "RunWriter", "SCHEMA_VERSION", "SKIPPED_EVENT", "STOPPED", "StepBatch", "TROUBLE", "UNREADABLE", "decode_state_dict",
     "encode_state_dict", "is_live", "iter_run_files", "list_runs", "mark_run_ended", "open_run",
     "run_status", "status_label", "store_lens_result", "status_sentence", "summarize_run", "writer_alive",
 ]

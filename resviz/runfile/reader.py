@@ -33,6 +33,7 @@ from .schema import (
     MAX_TIMESTAMP,
     RUN_STATUSES,
     SCHEMA_VERSION,
+    SKIPPED_EVENT,
     STEP_COLUMNS,
     config_problem,
     structure_problem,
@@ -339,6 +340,10 @@ class RunReader(FieldChecks):
                 kind=self._text(kind_name, where, "kind"), message=self._text(message, where, "message"),
                 layer=self._text(layer, where, "layer", null=True)))
         return records
+
+    def skipped_steps(self) -> list[int]:
+        """The steps whose update the gradient scaler skipped, in order."""
+        return sorted({event.step for event in self.events(SKIPPED_EVENT)})
 
     def checkpoints(self) -> list[CheckpointInfo]:
         records = []

@@ -205,7 +205,8 @@ class EvalRecord:
 
 @dataclass
 class EventRecord:
-    """Something that happened at a step: ``nonfinite``, ``pause``, ``resume``, ``stop``, ``error``, ..."""
+    """Something that happened at a step: ``nonfinite``, ``skipped``, ``left_out``, ``pause``, ``resume``,
+    ``stop``, ``error``, ..."""
 
     step: int
     time: float

@@ -95,6 +95,12 @@ INSERT_EVENT = "INSERT INTO event (step, time, kind, message, layer) VALUES (?, 
 SET_END = "UPDATE run SET status = ?, error = ? WHERE id = 1"
 # The event kind that records how a run ended, by its final status.
 END_EVENT_KINDS = {"failed": "error", "stopped": "stop"}
+# A step whose update the mixed-precision gradient scaler skipped (its scaled gradients overflowed):
+# the row is kept, its ``nonfinite`` stays 0 unless the loss or the weights were not finite, and
+# the layers and blocks whose gradients overflowed hold NaN. One event per skipped step.
+SKIPPED_EVENT = "skipped"
+# A statistic the recording could not take (e.g. under torch.compile), with the reason: once per run.
+LEFT_OUT_EVENT = "left_out"
 
 
 def config_problem(config: Mapping[str, Any]) -> tuple[str, Any, str] | None:

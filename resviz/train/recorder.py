@@ -44,6 +44,15 @@ if TYPE_CHECKING:  # pragma: no cover
 NONFINITE_LOSS = 1
 NONFINITE_GRAD = 2
 NONFINITE_WEIGHT = 4
+NONFINITE_BITS = NONFINITE_LOSS | NONFINITE_GRAD | NONFINITE_WEIGHT
+# A bit beside them, not a non-finite one: the gradient scaler skipped this step's update (its scaled
+# gradients overflowed), so its non-finite gradient norms are NaN, not a fault of the training.
+SKIPPED_BY_SCALER = 8
+
+# The statistic a compiled forward leaves out, and why (the check for a block's final ReLU reads the
+# output's autograd node, which torch.compile cannot trace without a graph break).
+DEAD_RELU_UNDER_COMPILE = ("dead_relu", "torch.compile cannot trace the check for a block's final ReLU "
+                                        "(its autograd node) without a graph break")
 
 # The dead-ReLU fraction is measured on (at most) this many samples of each batch.
 DEAD_RELU_SAMPLES = 32
@@ -67,7 +76,7 @@ class RecordedSteps:
     update_ratio: np.ndarray   # (n, L) float32, NaN where the previous weights are unknown
     act_grad_norm: np.ndarray  # (n, B) float32, NaN where the block got no gradient
     dead_relu: np.ndarray      # (n, B) float32, NaN where the block does not end in a ReLU (first 32 samples)
-    nonfinite_flags: np.ndarray  # (n,) int64, bits NONFINITE_LOSS | NONFINITE_GRAD | NONFINITE_WEIGHT
+    nonfinite_flags: np.ndarray  # (n,) int64, bits NONFINITE_LOSS | NONFINITE_GRAD | NONFINITE_WEIGHT | SKIPPED_BY_SCALER
 
     def __len__(self) -> int:
         return int(self.step.shape[0])
@@ -78,7 +87,12 @@ class RecordedSteps:
 
     @property
     def nonfinite(self) -> np.ndarray:
-        return self.nonfinite_flags != 0
+        return (self.nonfinite_flags & NONFINITE_BITS) != 0
+
+    @property
+    def skipped(self) -> np.ndarray:
+        """Steps whose update the gradient scaler skipped."""
+        return (self.nonfinite_flags & SKIPPED_BY_SCALER) != 0
 
     def to_step_batch(self) -> StepBatch:
         """The same steps as the run file's ``StepBatch``."""
@@ -171,7 +185,7 @@ class GradientRecorder:
                  update_ratio: bool = True, activation_gradients: bool = True, dead_relu: bool = True,
                  start_step: int = 0, clock: Callable[[], float] | None = None,
                  nonfinite_sink: Callable[[NonfiniteSteps], None] | None = None,
-                 example_input: Any = None) -> None:
+                 example_input: Any = None, on_left_out: Callable[[int, str, str], None] | None = None) -> None:
         if every < 1:
             raise ResvizError(f"record every {every} steps: must be at least 1")
         if flush_every < 1:
@@ -230,6 +244,7 @@ class GradientRecorder:
         self._dead = torch.zeros(n_blocks, dtype=torch.float32, device=self.device)
         self._act_calls = [0] * n_blocks
         self._relu_calls = [0] * n_blocks
+        self._act_reached = torch.zeros(n_blocks, dtype=torch.float32, device=self.device)  # compiled backward
         self._sq = torch.zeros(3 * n_layers, dtype=torch.float32, device=self.device)
 
         self._next_step = start_step
@@ -242,6 +257,11 @@ class GradientRecorder:
         # its loss is checked. None before the first step, or when the last step gave no loss.
         self.last_flags: Tensor | None = None
         self.closed = False
+        # Set by a forward traced by torch.compile; the statistics left out because of it go to
+        # ``on_left_out(step, statistic, reason)`` once each, from step().
+        self.compiled_forward = False
+        self.on_left_out = on_left_out
+        self.left_out: dict[str, str] = {}
 
     # ----------------------------------------------------------------- set-up
 
@@ -297,10 +317,17 @@ class GradientRecorder:
 
     def _make_forward_hook(self, index: int) -> Callable[..., None]:
         def forward_hook(module: nn.Module, inputs: Any, output: Any) -> None:
-            if not self._armed or not torch.is_grad_enabled():
+            # Under torch.compile the hook is traced into the graph: it reads nothing that would
+            # guard the graph on the step (a compiled forward accumulates every step; step() drops
+            # the unrecorded ones), and leaves out what it cannot trace.
+            compiling = torch.compiler.is_compiling()
+            if not (compiling or self._armed) or not torch.is_grad_enabled():
                 return
+            if compiling:
+                self.compiled_forward = True
             for tensor in _tensors(output):
-                if self.track_dead_relu and tensor.grad_fn is not None and tensor.grad_fn.name() == "ReluBackward0":
+                if (self.track_dead_relu and not compiling and tensor.grad_fn is not None
+                        and tensor.grad_fn.name() == "ReluBackward0"):
                     if tensor.numel():
                         # A ReLU's output is >= 0, so its sign is 1 where it is non-zero: the mean
                         # of the signs is the live fraction (far cheaper than count_nonzero on CPUs).
@@ -313,7 +340,10 @@ class GradientRecorder:
                         self._dead[index].add_(1.0 - live)
                         self._relu_calls[index] += 1
                 if self.track_activations and tensor.requires_grad:
-                    self._tensor_handles.append(tensor.register_hook(self._make_gradient_hook(index)))
+                    if compiling:  # a traced handle cannot be kept; the hook goes with the step's graph
+                        tensor.register_hook(self._make_gradient_hook(index))
+                    else:
+                        self._tensor_handles.append(tensor.register_hook(self._make_gradient_hook(index)))
 
         return forward_hook
 
@@ -321,7 +351,12 @@ class GradientRecorder:
         def gradient_hook(grad: Tensor) -> None:
             norm = torch.linalg.vector_norm(grad.detach(), dtype=torch.float32)
             self._act_sq[index].add_(norm * norm)
-            self._act_calls[index] += 1
+            if torch.compiler.is_compiling():
+                # A compiled backward may change tensors only: the block's "got a gradient" mark
+                # is kept on the device (a Python counter would break the graph).
+                self._act_reached[index].fill_(1.0)
+            else:
+                self._act_calls[index] += 1
 
         return gradient_hook
 
@@ -341,20 +376,26 @@ class GradientRecorder:
         return self._next_step
 
     def step(self, loss: Tensor | float | None = None, *, acc: Tensor | float | None = None, epoch: int = 0,
-             lr: float | None = None, step: int | None = None, grad_scale: Tensor | float | None = None) -> bool:
+             lr: float | None = None, step: int | None = None, grad_scale: Tensor | float | None = None,
+             scaled_grads: bool = False, scaler_skips: Tensor | bool = False) -> bool:
         """Record the step just back-propagated (call after ``backward()``, before ``optimizer.step()``).
 
         Returns whether this step was recorded. ``loss`` and ``acc`` may be device tensors:
-        they are read on the device, never with ``.item()``. With mixed precision, unscale the
-        gradients first and pass the scaler's scale as ``grad_scale`` (the activation
-        gradients seen by the hooks are those of the scaled loss).
+        they are read on the device, never with ``.item()``. With mixed precision pass the
+        scaler's scale (its device tensor) as ``grad_scale``: the activation gradients seen by
+        the hooks are those of the scaled loss, and so are the parameters' gradients unless
+        they were unscaled (``scaled_grads=True`` when not). ``scaler_skips`` marks the step as
+        skipped by the scaler rather than non-finite: the scaler's found-inf flag (a device
+        tensor), or True for "skipped exactly when a gradient is not finite", the scaler's test.
         """
         if self.closed:
             raise ResvizError("this recorder is closed; make a new one")
         current = self._next_step if step is None else int(step)
         recorded = self._is_recorded(current)
+        if self.compiled_forward and self.track_dead_relu:
+            self._leave_out(current, *DEAD_RELU_UNDER_COMPILE)
         if recorded:
-            self._record_row(current, loss, acc, epoch, lr, grad_scale)
+            self._record_row(current, loss, acc, epoch, lr, grad_scale, scaled_grads, scaler_skips)
         else:
             self._flag_unrecorded(current, loss)
         if self.track_updates and self._is_recorded(current + 1):
@@ -370,6 +411,14 @@ class GradientRecorder:
             self.flush()
         return recorded
 
+    def _leave_out(self, step: int, statistic: str, reason: str) -> None:
+        """``statistic`` is not taken (its column stays NaN): say so once."""
+        if statistic in self.left_out:
+            return
+        self.left_out[statistic] = reason
+        if self.on_left_out is not None:
+            self.on_left_out(step, statistic, reason)
+
     def _flag_unrecorded(self, step: int, loss: Any) -> None:
         """An unrecorded step's non-finite loss bit, on the device (and in the log, when kept)."""
         if loss is None:
@@ -384,7 +433,9 @@ class GradientRecorder:
             self._logged.append(step)
 
     def _reset_accumulators(self) -> None:
-        if any(self._act_calls):
+        if self.compiled_forward:
+            self._act_reached.zero_()
+        if self.compiled_forward or any(self._act_calls):
             self._act_sq.zero_()
             self._act_calls = [0] * len(self.block_ids)
         if any(self._relu_calls):
@@ -403,7 +454,8 @@ class GradientRecorder:
         return torch.stack([torch.linalg.vector_norm(_dense(t), dtype=torch.float32) for t in tensors]).to(
             self.device, non_blocking=True)
 
-    def _record_row(self, step: int, loss: Any, acc: Any, epoch: int, lr: float | None, grad_scale: Any) -> None:
+    def _record_row(self, step: int, loss: Any, acc: Any, epoch: int, lr: float | None, grad_scale: Any,
+                    scaled_grads: bool = False, scaler_skips: Tensor | bool = False) -> None:
         n_layers = len(self.layer_ids)
         sq = self._sq
         sq.zero_()
@@ -435,25 +487,36 @@ class GradientRecorder:
         row = self._rows[self._n]
         norms = sq.sqrt()
         grad, weight, delta = norms[:n_layers], norms[n_layers:2 * n_layers], norms[2 * n_layers:]
+        act = self._act_sq.sqrt()
+        if grad_scale is not None:  # AMP: the hooks saw gradients of the scaled loss
+            scale = _as_device_scalar(grad_scale, self.device)
+            act = act / scale
+            if scaled_grads:  # not unscaled yet: divided here, on the device (no read of the scale)
+                grad = grad / scale
+        if self.compiled_forward:  # blocks that got no gradient in a compiled backward: NaN, as on the host
+            act = torch.where(self._act_reached > 0, act, math.nan)
         row[self._slices["grad"]].copy_(grad)
         row[self._slices["weight"]].copy_(weight)
         row[self._slices["update"]].copy_(delta / weight)
-        act = self._act_sq.sqrt()
-        if grad_scale is not None:  # AMP: the hooks saw gradients of the scaled loss
-            act = act / _as_device_scalar(grad_scale, self.device)
         row[self._slices["act"]].copy_(act)
         row[self._slices["dead"]].copy_(self._dead)
         loss_value = _as_device_scalar(loss, self.device)
         row[_LOSS].copy_(loss_value)
         row[_ACC].copy_(_as_device_scalar(acc, self.device))
+        bad_grad = (~torch.isfinite(grad).all()).to(torch.float32)
         flags = ((~torch.isfinite(loss_value)).to(torch.float32) * NONFINITE_LOSS
-                 + (~torch.isfinite(grad).all()).to(torch.float32) * NONFINITE_GRAD
+                 + bad_grad * NONFINITE_GRAD
                  + (~torch.isfinite(weight).all()).to(torch.float32) * NONFINITE_WEIGHT)
+        if scaler_skips is not False:
+            # The scaler skips the update: its overflow is marked as a skip, not as a non-finite gradient.
+            skipped = bad_grad if scaler_skips is True else _as_device_scalar(scaler_skips, self.device).clamp(0, 1)
+            flags = flags - bad_grad * skipped * NONFINITE_GRAD + skipped * SKIPPED_BY_SCALER
         row[_FLAGS].copy_(flags)
         self.last_flags = flags
         self._meta.append(_RowMeta(step, int(epoch), self.clock(),
                                    float("nan") if lr is None else float(lr), missing_layers, has_previous,
-                                   list(self._act_calls), list(self._relu_calls)))
+                                   [1] * len(self.block_ids) if self.compiled_forward else list(self._act_calls),
+                                   list(self._relu_calls)))
         self._n += 1
 
     def _layers_with_any_grad(self, candidates: set[int]) -> set[int]:
@@ -562,7 +625,11 @@ class GradientRecorder:
         act = data[:, s["act"]].copy()
         dead = data[:, s["dead"]].copy()
         grad = data[:, s["grad"]].copy()
+        skipped = (data[:, _FLAGS].astype(np.int64) & SKIPPED_BY_SCALER) != 0
         for i, row in enumerate(meta):
+            if skipped[i]:  # the overflow of a skipped step is no gradient of the training: NaN
+                grad[i, ~np.isfinite(grad[i])] = np.nan
+                act[i, ~np.isfinite(act[i])] = np.nan
             if row.missing_layers:
                 grad[i, row.missing_layers] = np.nan
             if not row.has_previous:
@@ -635,5 +702,5 @@ def concat_steps(parts: Sequence[RecordedSteps]) -> RecordedSteps:
     return RecordedSteps(**{name: np.concatenate([getattr(p, name) for p in parts]) for name in names})
 
 
-__all__ = ["GradientRecorder", "NONFINITE_GRAD", "NONFINITE_LOSS", "NONFINITE_WEIGHT", "NonfiniteSteps", "OUTPUT_ID",
-           "RecordedSteps", "concat_steps", "describe_nonfinite"]
+__all__ = ["GradientRecorder", "NONFINITE_BITS", "NONFINITE_GRAD", "NONFINITE_LOSS", "NONFINITE_WEIGHT", "NonfiniteSteps",
+           "OUTPUT_ID", "RecordedSteps", "SKIPPED_BY_SCALER", "concat_steps", "describe_nonfinite"]

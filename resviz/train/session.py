@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..runfile import EvalRecord
 
 NONFINITE_KIND = "nonfinite"
+SKIPPED_BY_SCALER_OUTCOME = "step skipped by the gradient scaler"
 
 
 def _run_file() -> Any:
@@ -51,6 +53,17 @@ def nonfinite_message(steps: RecordedSteps, i: int, layer_ids: list[str],
     if outcome:
         parts.append(outcome)
     return "; ".join(parts), layer
+
+
+def skipped_message(steps: RecordedSteps, i: int, layer_ids: list[str]) -> tuple[str, str | None]:
+    """The event of recorded row ``i`` whose update the gradient scaler skipped: (message, first layer
+    whose scaled gradients overflowed)."""
+    overflowed = np.flatnonzero(np.isnan(steps.grad_norm[i]))
+    layer = layer_ids[int(overflowed[0])] if len(overflowed) else None
+    message = f"step {int(steps.step[i])} skipped by the gradient scaler (scaled gradients not finite"
+    if layer is not None:
+        message += f" in {len(overflowed)} of {len(layer_ids)} layers, first {layer}; stored as NaN"
+    return message + "); the scaler lowers its scale and training goes on", layer
 
 
 def unrecorded_nonfinite_message(step: int, flags: int, outcome: str | None = None) -> str:
@@ -85,7 +98,7 @@ class RecordingSession:
         self.last_step: int | None = None
         self.recorder = GradientRecorder(model, every=every, flush_every=flush_every, flush_seconds=flush_seconds,
                                          blocks=blocks, sink=self._on_recorded, nonfinite_sink=self._on_nonfinite,
-                                         example_input=example_input)
+                                         example_input=example_input, on_left_out=self._on_left_out)
         self.writer = _run_file().RunWriter(
             path, model_spec=model_spec, config=dict(config), layer_ids=self.recorder.layer_ids,
             block_ids=self.recorder.block_ids, device=device or str(self.recorder.device), classes=classes,
@@ -139,13 +152,23 @@ class RecordingSession:
             if not len(steps):
                 return
         self.writer.add_steps(steps.to_step_batch())
-        for i in np.flatnonzero(steps.nonfinite):
-            message, layer = nonfinite_message(steps, int(i), self.recorder.layer_ids,
-                                               self._outcome(int(steps.nonfinite_flags[i])))
-            self.writer.add_event(int(steps.step[i]), NONFINITE_KIND, message, layer)
+        for i in np.flatnonzero(steps.nonfinite | steps.skipped):
+            if steps.nonfinite[i]:
+                outcome = SKIPPED_BY_SCALER_OUTCOME if steps.skipped[i] else self._outcome(int(steps.nonfinite_flags[i]))
+                message, layer = nonfinite_message(steps, int(i), self.recorder.layer_ids, outcome)
+                self.writer.add_event(int(steps.step[i]), NONFINITE_KIND, message, layer)
+            else:
+                message, layer = skipped_message(steps, int(i), self.recorder.layer_ids)
+                self.writer.add_event(int(steps.step[i]), _run_file().SKIPPED_EVENT, message, layer)
         self.health.report(steps, self.writer, self.on_warning)
         if self.on_steps is not None:
             self.on_steps(steps)
+
+    def _on_left_out(self, step: int, statistic: str, reason: str) -> None:
+        """A statistic the recorder cannot take: an event in the run file and one warning."""
+        message = f"{statistic} not recorded: {reason}"
+        self.writer.add_event(step, _run_file().LEFT_OUT_EVENT, message)
+        warnings.warn(f"resviz: {message}", RuntimeWarning, stacklevel=5)
 
     def _outcome(self, flags: int) -> str | None:
         return self.outcome(flags) if self.outcome is not None else None

@@ -33,6 +33,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ResvizError, describe_exception
+from .amp import scale_tensor as _scale_tensor
+from .amp import scaler_found_inf as _scaler_found_inf
 from .config import TrainConfig
 from .control import TrainingControl
 from .device import choose_device
@@ -144,26 +146,6 @@ def make_optimizer(config: TrainConfig, parameters) -> torch.optim.Optimizer:
         for p in params:
             optimizer.state[p]["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
     return optimizer
-
-
-def _scaler_found_inf(scaler: torch.amp.GradScaler, optimizer: torch.optim.Optimizer) -> torch.Tensor | None:
-    """The scaler's overflow flag of this step (after ``unscale_``), on the device: what
-    ``GradScaler.step`` itself hands a fused optimizer. None when the scaler keeps it elsewhere."""
-    states = getattr(scaler, "_per_optimizer_states", None)
-    state = states.get(id(optimizer)) if isinstance(states, dict) else None
-    found = state.get("found_inf_per_device") if isinstance(state, dict) else None
-    if not found or not all(isinstance(t, torch.Tensor) for t in found.values()):
-        return None
-    values = list(found.values())
-    if len(values) == 1:
-        return values[0]
-    return torch.clamp(sum(v.to(values[0].device) for v in values), max=1.0)  # the kernels skip only at 1
-
-
-def _scale_tensor(scaler: torch.amp.GradScaler) -> torch.Tensor | float:
-    """The scaler's current scale, as the device tensor when there is one (``get_scale()`` syncs)."""
-    scale = getattr(scaler, "_scale", None)
-    return scale if isinstance(scale, torch.Tensor) else scaler.get_scale()
 
 
 class Trainer:

@@ -14,6 +14,12 @@
 Open the run file in the window (live while it grows) or with ``resviz.open_run``. Under
 DistributedDataParallel (torchrun) only rank 0 records, after the gradient all-reduce, so the
 numbers are those of the averaged gradients; the other ranks' handles do nothing.
+
+Mixed precision: ``watch(model, scaler=scaler)`` and ``rec.step(...)`` after
+``scaler.scale(loss).backward()`` (before or after ``scaler.unscale_``): the gradients are recorded
+unscaled (divided by the scale on the device) and a step the scaler skips is marked as skipped.
+A model compiled with ``torch.compile`` (before or after ``watch``) records the same numbers
+without a graph break, except the dead-ReLU fraction, which it leaves out and says so.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import torch
 from torch import nn
 
 from ..errors import ResvizError, describe_exception
+from .amp import grads_unscaled, scale_tensor, scaler_found_inf
 from .config import RUNS_FOLDER
 from .health import HealthMonitor
 from .layers import unwrap_model
@@ -60,7 +67,9 @@ class Watcher:
     def __init__(self, model: nn.Module, run: str | os.PathLike | None = None, *, every: int = 1,
                  flush_every: int = 50, flush_seconds: float = 1.0, blocks: Iterable[str] | None = None,
                  config: Mapping[str, Any] | None = None, classes: Iterable[str] = (), overwrite: bool = False,
-                 twin: str | None = None, rank: int | None = None, example_input: Any = None) -> None:
+                 twin: str | None = None, rank: int | None = None, example_input: Any = None,
+                 scaler: torch.amp.GradScaler | None = None) -> None:
+        self.scaler = scaler
         self.rank = distributed_rank() if rank is None else rank
         self.active = self.rank == 0
         self.model = unwrap_model(model)
@@ -75,6 +84,7 @@ class Watcher:
         if not self.active:
             return
         stored = {"source": "watch", "model_class": type(self.model).__name__, "record_every": every,
+                  **({"grad_scaler": True} if scaler is not None and scaler.is_enabled() else {}),
                   **dict(config or {})}
         self.session = RecordingSession(model, self.path, model_spec=getattr(self.model, "resviz_spec", None),
                                         config=stored, classes=classes, twin=twin, every=every,
@@ -105,8 +115,10 @@ class Watcher:
              epoch: int | None = None, grad_scale: torch.Tensor | float | None = None) -> bool:
         """Record the step just back-propagated; True when this step was recorded.
 
-        Call after ``loss.backward()`` (and ``scaler.unscale_`` with AMP) and before
-        ``optimizer.step()``. ``lr`` is read from ``optimizer`` when not given.
+        Call after ``loss.backward()`` and before ``optimizer.step()``. ``lr`` is read from
+        ``optimizer`` when not given. With the ``scaler`` given to ``watch``, call it after
+        ``scaler.scale(loss).backward()``, with or without ``scaler.unscale_(optimizer)``; pass
+        the unscaled ``loss``.
         """
         self._check_open()
         if epoch is not None:
@@ -116,7 +128,18 @@ class Watcher:
             return False
         if lr is None and optimizer is not None and optimizer.param_groups:
             lr = float(optimizer.param_groups[0]["lr"])
+        if self.scaler is not None and self.scaler.is_enabled():
+            return self.recorder.step(loss=loss, acc=acc, epoch=self.epoch, lr=lr, **self._scaler_step(optimizer))
         return self.recorder.step(loss=loss, acc=acc, epoch=self.epoch, lr=lr, grad_scale=grad_scale)
+
+    def _scaler_step(self, optimizer: torch.optim.Optimizer | None) -> dict[str, Any]:
+        """How the recorder reads this step under the scaler, all on the device: the scale to take
+        out, whether the gradients still carry it, and whether the scaler will skip the update (its
+        own flag once ``unscale_`` has run, else its test: a gradient that is not finite)."""
+        unscaled = grads_unscaled(self.scaler, optimizer)
+        found = scaler_found_inf(self.scaler, optimizer) if unscaled else None
+        return {"grad_scale": scale_tensor(self.scaler), "scaled_grads": not unscaled,
+                "scaler_skips": found if found is not None else True}
 
     def log_eval(self, *, loss: float = float("nan"), acc: float | None = None, confusion: Any = None,
                  split: str = "test", epoch: int | None = None) -> None:
@@ -192,7 +215,7 @@ def _close_at_exit(ref: weakref.ref) -> None:
 def watch(model: nn.Module, run: str | os.PathLike | None = None, *, every: int = 1, flush_every: int = 50,
           flush_seconds: float = 1.0, blocks: Iterable[str] | None = None,
           config: Mapping[str, Any] | None = None, classes: Iterable[str] = (), overwrite: bool = False,
-          twin: str | None = None, example_input: Any = None) -> Watcher:
+          twin: str | None = None, example_input: Any = None, scaler: torch.amp.GradScaler | None = None) -> Watcher:
     """Record ``model``'s per-layer gradients into the run file ``run`` (default ``runs/NAME-TIME.resviz``).
 
     After each ``loss.backward()`` call ``rec.step(loss=loss)``; ``rec.close()`` (or use it as
@@ -200,8 +223,11 @@ def watch(model: nn.Module, run: str | os.PathLike | None = None, *, every: int 
     modules whose output gradients to record (found automatically by default: the graph's
     blocks, traced on ``example_input`` -- a batch, or a shape with its batch -- or on the model's
     ``input_shape``; without either, the untraceable fallback, whose skip kinds are unknown).
+    ``scaler``: the loop's ``torch.amp.GradScaler``, so that gradients are recorded unscaled and
+    the steps it skips are marked as skipped. ``model`` may be compiled (``torch.compile``).
     """
     if not isinstance(model, nn.Module):
         raise ResvizError(f"resviz.watch needs a torch.nn.Module, got {type(model).__name__}")
     return Watcher(model, run, every=every, flush_every=flush_every, flush_seconds=flush_seconds, blocks=blocks,
-                   config=config, classes=classes, overwrite=overwrite, twin=twin, example_input=example_input)
+                   config=config, classes=classes, overwrite=overwrite, twin=twin, example_input=example_input,
+                   scaler=scaler)
