@@ -13,7 +13,9 @@
 
 Open the run file in the window (live while it grows) or with ``resviz.open_run``. Under
 DistributedDataParallel (torchrun) only rank 0 records, after the gradient all-reduce, so the
-numbers are those of the averaged gradients; the other ranks' handles do nothing.
+numbers are those of the averaged gradients; the other ranks' handles do nothing. Under
+FSDP2 (``fully_shard``) every rank takes the norms of its shards and the ranks sum them once per
+recorded step (``resviz.train.sharded``), so call ``step()`` on every rank.
 """
 
 from __future__ import annotations
@@ -31,9 +33,10 @@ from torch import nn
 from ..errors import ResvizError, describe_exception
 from .config import RUNS_FOLDER
 from .health import HealthMonitor
-from .layers import unwrap_model
+from .layers import OUTPUT_ID, layer_parameters, unwrap_model
 from .recorder import GradientRecorder
 from .session import RecordingSession
+from .sharded import ShardedNorms
 
 
 def distributed_rank() -> int:
@@ -72,6 +75,7 @@ class Watcher:
         self.writer = None
         self.health: HealthMonitor | None = None
         self._steps = 0  # steps seen by an idle (non-zero rank) handle
+        self._shard_peer = None if self.active else shard_peer(model, every=every)
         if not self.active:
             return
         stored = {"source": "watch", "model_class": type(self.model).__name__, "record_every": every,
@@ -113,6 +117,8 @@ class Watcher:
             self.epoch = int(epoch)
         if not self.active:
             self._steps += 1
+            if self._shard_peer is not None:
+                self._shard_peer.step()  # this rank's part of the whole parameters' norms
             return False
         if lr is None and optimizer is not None and optimizer.param_groups:
             lr = float(optimizer.param_groups[0]["lr"])
@@ -153,6 +159,8 @@ class Watcher:
             return
         self.closed = True
         if not self.active:
+            if self._shard_peer is not None:
+                self._shard_peer.close()
             return
         self._finalizer.detach()
         self.session.finish(status, error)
@@ -178,6 +186,15 @@ class Watcher:
     def __repr__(self) -> str:
         state = "closed" if self.closed else "recording" if self.active else f"idle on rank {self.rank}"
         return f"Watcher({self.path}, {state})"
+
+
+def shard_peer(model: nn.Module, *, every: int) -> GradientRecorder | None:
+    """On a rank that does not write the run file, the recorder that takes this rank's part of
+    the norms of a sharded (``fully_shard``) model; None for any other model. It records no
+    activation statistics: rank 0 records those of its own batch (see ``resviz.train.sharded``)."""
+    if ShardedNorms.for_layers(layer_parameters(unwrap_model(model)), torch.device("cpu")) is None:
+        return None
+    return GradientRecorder(model, every=every, blocks=[OUTPUT_ID], activation_gradients=False, dead_relu=False)
 
 
 def _close_at_exit(ref: weakref.ref) -> None:
