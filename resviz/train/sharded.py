@@ -18,12 +18,13 @@ rank 0 alone stores an evaluation), so a collective there would leave one rank w
 A copy that several ranks hold (a plain tensor in a sharded model, a ``Replicate`` placement
 as in HSDP) is weighted so that the sum counts it once. Activation-gradient norms and dead-ReLU
 fractions are statistics of one rank's batch, not of the parameters: rank 0 records those of its
-own batch, as under DistributedDataParallel.
+own batch, as under DistributedDataParallel. A checkpoint gathers the shards into whole tensors
+on rank 0 (``whole_state_dict``), so that it loads into the unsharded model.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -38,6 +39,23 @@ def _dtensor_type() -> type | None:
     from torch.distributed.tensor import DTensor
 
     return DTensor
+
+
+def is_sharded(model: torch.nn.Module) -> bool:
+    """Whether the model's parameters are DTensors (``fully_shard``)."""
+    dtensor = _dtensor_type()
+    return dtensor is not None and any(isinstance(p, dtensor) for p in model.parameters())
+
+
+def whole_state_dict(model: torch.nn.Module, state_dict: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The weights of a sharded model as whole tensors, gathered on rank 0's CPU (a collective: every
+    rank calls it; the others get an empty dict, or their copy of ``state_dict`` gathered)."""
+    if state_dict is None:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+        return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    dtensor = _dtensor_type()
+    return {name: value.full_tensor() if isinstance(value, dtensor) else value for name, value in state_dict.items()}
 
 
 class LocalShard:
@@ -130,4 +148,4 @@ def _weight(parameter: Tensor, dtensor: type, world: int) -> float:
     return shards / world
 
 
-__all__ = ["LocalShard", "ShardedNorms"]
+__all__ = ["LocalShard", "ShardedNorms", "is_sharded", "whole_state_dict"]

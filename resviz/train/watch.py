@@ -33,10 +33,10 @@ from torch import nn
 from ..errors import ResvizError, describe_exception
 from .config import RUNS_FOLDER
 from .health import HealthMonitor
-from .layers import OUTPUT_ID, layer_parameters, unwrap_model
+from .layers import OUTPUT_ID, unwrap_model
 from .recorder import GradientRecorder
 from .session import RecordingSession
-from .sharded import ShardedNorms
+from .sharded import is_sharded, whole_state_dict
 
 
 def distributed_rank() -> int:
@@ -75,7 +75,8 @@ class Watcher:
         self.writer = None
         self.health: HealthMonitor | None = None
         self._steps = 0  # steps seen by an idle (non-zero rank) handle
-        self._shard_peer = None if self.active else shard_peer(model, every=every)
+        self.sharded = is_sharded(self.model)
+        self._shard_peer = None if self.active or not self.sharded else shard_peer(model, every=every)
         if not self.active:
             return
         stored = {"source": "watch", "model_class": type(self.model).__name__, "record_every": every,
@@ -141,8 +142,11 @@ class Watcher:
             self.session.event(max(self.step_count - 1, 0), kind, message, layer)
 
     def checkpoint(self, state_dict: Mapping[str, torch.Tensor] | None = None) -> None:
-        """Store the model's weights (or ``state_dict``) at the current step."""
+        """Store the model's weights (or ``state_dict``) at the current step (under ``fully_shard``:
+        call it on every rank, which gathers the shards into whole tensors)."""
         self._check_open()
+        if self.sharded:
+            state_dict = whole_state_dict(self.model, state_dict)
         if self.active:
             state = state_dict if state_dict is not None else self.model.state_dict()
             self.session.add_checkpoint(max(self.step_count - 1, 0), self.epoch, state)
@@ -188,12 +192,10 @@ class Watcher:
         return f"Watcher({self.path}, {state})"
 
 
-def shard_peer(model: nn.Module, *, every: int) -> GradientRecorder | None:
+def shard_peer(model: nn.Module, *, every: int) -> GradientRecorder:
     """On a rank that does not write the run file, the recorder that takes this rank's part of
-    the norms of a sharded (``fully_shard``) model; None for any other model. It records no
-    activation statistics: rank 0 records those of its own batch (see ``resviz.train.sharded``)."""
-    if ShardedNorms.for_layers(layer_parameters(unwrap_model(model)), torch.device("cpu")) is None:
-        return None
+    the norms of a sharded (``fully_shard``) model. It records no activation statistics: rank 0
+    records those of its own batch (see ``resviz.train.sharded``)."""
     return GradientRecorder(model, every=every, blocks=[OUTPUT_ID], activation_gradients=False, dead_relu=False)
 
 

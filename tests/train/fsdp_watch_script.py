@@ -53,6 +53,7 @@ def train(run_path: str, mesh_shape: tuple[int, ...]) -> None:
             loss.backward()
             rec.step(loss=loss, optimizer=optimizer)
             optimizer.step()
+        rec.checkpoint()  # on every rank: the shards gathered into whole tensors
 
 
 def main(folder: str) -> None:

@@ -54,8 +54,9 @@ def reference(script) -> dict[str, np.ndarray]:
                                  if previous is not None else [math.nan] * len(layers))
             previous = [w.clone() for w in weights]
             optimizer.step()
+    out["state"] = {name: tensor.numpy() for name, tensor in model.state_dict().items()}
     out["act"] = np.concatenate([s.act_grad_norm for s in sink])
-    return {name: np.asarray(value, dtype=np.float64) for name, value in out.items()}
+    return {name: value if name == "state" else np.asarray(value, dtype=np.float64) for name, value in out.items()}
 
 
 def test_fully_shard_under_torchrun_records_whole_parameter_norms_on_rank_0(tmp_path):
@@ -76,6 +77,7 @@ def test_fully_shard_under_torchrun_records_whole_parameter_norms_on_rank_0(tmp_
         with open_run(tmp_path / f"{name}.resviz") as reader:
             info = reader.info()
             steps = reader.read_steps()
+            checkpoint = reader.load_checkpoint()
         assert info.status == "finished" and info.layer_ids[0] == "conv1"
         assert steps.step.tolist() == [0, 1, 2]
         np.testing.assert_allclose(steps.grad_norm, expected["grad"], rtol=1e-4, err_msg=name)
@@ -83,6 +85,10 @@ def test_fully_shard_under_torchrun_records_whole_parameter_norms_on_rank_0(tmp_
         np.testing.assert_allclose(steps.update_ratio, expected["update"], rtol=1e-3, err_msg=name)
         np.testing.assert_allclose(steps.loss, expected["loss"], rtol=1e-5, err_msg=name)
         np.testing.assert_allclose(steps.act_grad_norm, expected["act"], rtol=1e-4, err_msg=name)
+        # The weights after the last step, whole: they load into the unsharded model.
+        assert sorted(checkpoint) == sorted(expected["state"])
+        for key, value in expected["state"].items():
+            np.testing.assert_allclose(checkpoint[key].numpy(), value, rtol=1e-4, atol=1e-6, err_msg=f"{name} {key}")
 
 
 @pytest.fixture
