@@ -24,6 +24,7 @@ on rank 0 (``whole_state_dict``), so that it loads into the unsharded model.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -34,11 +35,10 @@ from ..errors import ResvizError
 
 
 def _dtensor_type() -> type | None:
-    if not torch.distributed.is_available():
-        return None
-    from torch.distributed.tensor import DTensor
-
-    return DTensor
+    """DTensor, once something has imported it (a model with DTensors has); None before, so that an
+    ordinary model never pays for that import."""
+    module = sys.modules.get("torch.distributed.tensor")
+    return getattr(module, "DTensor", None)
 
 
 def is_sharded(model: torch.nn.Module) -> bool:
