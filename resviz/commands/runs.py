@@ -1,7 +1,9 @@
-"""``resviz runs``: list run files, or export one to CSV.
+"""``resviz runs``: list run files, or export one to CSV, Parquet or TensorBoard.
 
     resviz runs [FOLDER]                          the run files in FOLDER (default runs/)
     resviz runs export RUN --csv [--out FILE]     steps (and evaluations) of one run as CSV
+    resviz runs export RUN --parquet              the same tables as Parquet (with pyarrow)
+    resviz runs export RUN --tensorboard DIR      its statistics and metrics as TensorBoard scalars
 """
 
 from __future__ import annotations
@@ -25,24 +27,33 @@ from ..errors import ResvizError
 DEFAULT_FOLDER = "runs"
 EXPORT_CHUNK = 2000  # steps read and written at a time, so huge runs export in bounded memory
 USAGE = ("%(prog)s [FOLDER] [--json]\n"
-         "       %(prog)s export RUN [--csv] [--out FILE] [--evals-out FILE]")
+         "       %(prog)s export RUN [--csv | --parquet] [--out FILE] [--evals-out FILE] [--tensorboard DIR]")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "runs", help="list run files, or export one as CSV", usage=USAGE,
+        "runs", help="list run files, or export one as CSV, Parquet or TensorBoard scalars", usage=USAGE,
         description="List the run files in FOLDER (default runs/): name, model, steps, status, best held-out "
                     "accuracy, and whether the run is being written now. 'resviz runs export RUN' writes a run's "
                     "steps as CSV (step, epoch, time, loss, acc, lr, and a column per layer for every recorded "
-                    "statistic, e.g. grad_norm/<layer id>) and its evaluations as a second CSV.")
+                    "statistic, e.g. grad_norm/<layer id>) and its evaluations as a second CSV; --parquet writes the "
+                    "same tables as Parquet, and --tensorboard DIR writes the same numbers as TensorBoard scalars "
+                    "(tags such as grad_norm/<layer id>, loss/train, acc/test) into DIR/<run name>, replacing "
+                    "what an earlier export of that run wrote there.")
     parser.add_argument("target", nargs="?", metavar="FOLDER", help="a folder of run files, a run file, or 'export'")
     parser.add_argument("run", nargs="?", metavar="RUN", help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help="list as JSON, for scripts")
-    parser.add_argument("--csv", action="store_true", help="export as CSV (the export format)")
+    parser.add_argument("--csv", action="store_true", help="export the tables as CSV (the default)")
+    parser.add_argument("--parquet", action="store_true", help="export the tables as Parquet (needs pyarrow)")
+    parser.add_argument("--tensorboard", metavar="DIR",
+                        help="write TensorBoard scalars into DIR/<run name> (needs tensorboard); without --csv, "
+                             "--parquet or --out, only these")
     parser.add_argument("--out", metavar="FILE",
-                        help="where the steps CSV goes (default: beside the run, NAME.steps.csv; '-' for stdout)")
+                        help="where the steps table goes (default: beside the run, NAME.steps.csv or "
+                             "NAME.steps.parquet; '-' for stdout, CSV only)")
     parser.add_argument("--evals-out", metavar="FILE",
-                        help="where the evaluations CSV goes (default: the --out name with .evals.csv)")
+                        help="where the evaluations table goes (default: the --out name with .evals.csv or "
+                             ".evals.parquet)")
     parser.set_defaults(func=run)
 
 
@@ -62,12 +73,15 @@ def _dispatch(args: argparse.Namespace) -> int:
             raise ResvizError("runs export: give the run file to export, e.g. "
                               "resviz runs export runs/NAME.resviz --csv")
         if args.json:
-            raise ResvizError("runs export: --json is for listing; the export format is --csv")
-        return export_run(resolve_run_path(args.run), out=args.out, evals_out=args.evals_out)
+            raise ResvizError("runs export: --json is for listing; the export formats are --csv, --parquet "
+                              "and --tensorboard DIR")
+        return export_command(resolve_run_path(args.run), as_csv=args.csv, as_parquet=args.parquet,
+                              tensorboard=args.tensorboard, out=args.out, evals_out=args.evals_out)
     if args.run:
         raise ResvizError(f"runs: unexpected argument {args.run!r} (did you mean: resviz runs export {args.run}?)")
-    if args.csv or args.out or args.evals_out:
-        raise ResvizError("runs: --csv, --out and --evals-out belong to 'resviz runs export RUN'")
+    if args.csv or args.parquet or args.tensorboard or args.out or args.evals_out:
+        raise ResvizError("runs: --csv, --parquet, --tensorboard, --out and --evals-out belong to "
+                          "'resviz runs export RUN'")
     return list_command(Path(args.target or DEFAULT_FOLDER), as_json=args.json)
 
 
@@ -196,16 +210,116 @@ def _output(target: str | Path) -> Iterator[IO[str]]:
         raise ResvizError(f"cannot write {path}: {exc}") from None
 
 
-def default_outputs(run_path: Path, out: str | None, evals_out: str | None) -> tuple[str, str | None]:
-    stem = run_path.name[:-len(".resviz")] if run_path.name.endswith(".resviz") else run_path.name
-    steps_out = out or str(run_path.with_name(f"{stem}.steps.csv"))
+def run_stem(run_path: Path) -> str:
+    return run_path.name[:-len(".resviz")] if run_path.name.endswith(".resviz") else run_path.name
+
+
+def default_outputs(run_path: Path, out: str | None, evals_out: str | None,
+                    suffix: str = ".csv") -> tuple[str, str | None]:
+    steps_out = out or str(run_path.with_name(f"{run_stem(run_path)}.steps{suffix}"))
     if evals_out:
         return steps_out, evals_out
     if steps_out == "-":
         return steps_out, None  # stdout carries one table; ask for --evals-out to get the other
     steps_path = Path(steps_out)
-    base = steps_path.name[:-len(".steps.csv")] if steps_path.name.endswith(".steps.csv") else steps_path.stem
-    return steps_out, str(steps_path.with_name(f"{base}.evals.csv"))
+    ending = f".steps{suffix}"
+    base = steps_path.name[:-len(ending)] if steps_path.name.endswith(ending) else steps_path.stem
+    return steps_out, str(steps_path.with_name(f"{base}.evals{suffix}"))
+
+
+def step_batches(reader) -> Iterator:
+    """The run's steps in chunks of EXPORT_CHUNK, so huge runs export in bounded memory."""
+    after = -(1 << 62)
+    while True:
+        batch = reader.read_steps(after=after, limit=EXPORT_CHUNK)
+        if not len(batch):
+            return
+        yield batch
+        after = int(batch.step[-1])
+
+
+def eval_classes(run_path: Path, info, evals) -> list[str]:
+    """The class names for the evaluations' per-class columns (numbers when the run names none)."""
+    classes = info.classes
+    width = evals[0].num_classes if evals else len(classes)
+    if len(classes) != width:
+        classes = [str(k) for k in range(width)]
+    if any(e.num_classes != width for e in evals):
+        raise ResvizError(f"run file {run_path} has evaluations with different numbers of classes; "
+                          "they do not fit one table")
+    return classes
+
+
+def export_command(run_path: Path, *, as_csv: bool = False, as_parquet: bool = False, tensorboard: str | None = None,
+                   out: str | None = None, evals_out: str | None = None) -> int:
+    """The tables (CSV unless --parquet; none when only --tensorboard is asked for) and the scalars."""
+    if as_csv and as_parquet:
+        raise ResvizError("runs export: choose --csv or --parquet (--out names one file)")
+    if as_parquet and "-" in (out, evals_out):
+        raise ResvizError("runs export: --parquet writes files; '-' (stdout) is for CSV")
+    from . import _run_exports
+
+    if as_parquet:
+        _run_exports.require("pyarrow.parquet", "--parquet")
+    if tensorboard is not None:
+        _run_exports.require("tensorboard", "--tensorboard")
+    if as_parquet:
+        export_parquet(run_path, out=out, evals_out=evals_out)
+    elif as_csv or tensorboard is None or out or evals_out:
+        export_run(run_path, out=out, evals_out=evals_out)
+    if tensorboard is not None:
+        export_tensorboard(run_path, tensorboard)
+    return 0
+
+
+def export_parquet(run_path: Path, *, out: str | None = None, evals_out: str | None = None) -> int:
+    from ..runfile import RunReader
+    from ._run_exports import eval_table, step_table, write_parquet
+
+    steps_out, evals_target = default_outputs(run_path, out, evals_out, ".parquet")
+    with RunReader(run_path) as reader:
+        info = reader.info()
+        count = 0
+
+        def tables() -> Iterator:
+            nonlocal count
+            for batch in step_batches(reader):
+                count += len(batch)
+                yield step_table(batch, info.layer_ids, info.block_ids)
+
+        empty = step_table(reader.read_steps(limit=0), info.layer_ids, info.block_ids)
+        write_parquet(steps_out, tables(), empty)
+        evals = reader.evals()
+        table = eval_table(evals, eval_classes(run_path, info, evals))
+        write_parquet(evals_target, [table], table)
+    print(f"wrote {count} steps of {info.name} to {steps_out} and {len(evals)} evaluations to {evals_target}",
+          file=sys.stderr)
+    return 0
+
+
+def export_tensorboard(run_path: Path, folder: str) -> int:
+    from ..runfile import RunReader
+    from ._run_exports import TensorBoardRun, eval_scalars, step_scalars
+
+    with RunReader(run_path) as reader:
+        info = reader.info()
+        events = TensorBoardRun(folder, run_stem(run_path), info.created)
+        try:
+            count = 0
+            for batch in step_batches(reader):
+                for step, seconds, values in step_scalars(batch, info.layer_ids, info.block_ids):
+                    events.add(step, values, info.created + seconds)
+                count += len(batch)
+            evals = reader.evals()
+            for step, values in eval_scalars(evals):
+                events.add(step, values, info.updated)
+        except BaseException:
+            events.abandon()
+            raise
+        target = events.finish()
+    print(f"wrote {events.points} TensorBoard scalars of {info.name} ({count} steps, {len(evals)} evaluations) "
+          f"to {target}; view them with: tensorboard --logdir {folder}", file=sys.stderr)
+    return 0
 
 
 def export_run(run_path: Path, *, out: str | None = None, evals_out: str | None = None) -> int:
@@ -218,23 +332,12 @@ def export_run(run_path: Path, *, out: str | None = None, evals_out: str | None 
         with _output(steps_out) as handle:
             writer = csv.writer(handle, lineterminator="\n")
             writer.writerow(step_columns(info.layer_ids, info.block_ids))
-            after = -(1 << 62)
-            while True:
-                batch = reader.read_steps(after=after, limit=EXPORT_CHUNK)
-                if not len(batch):
-                    break
+            for batch in step_batches(reader):
                 writer.writerows(step_rows(batch))
                 count += len(batch)
-                after = int(batch.step[-1])
         evals = reader.evals()
         if evals_target is not None:
-            classes = info.classes
-            width = evals[0].num_classes if evals else len(classes)
-            if len(classes) != width:
-                classes = [str(k) for k in range(width)]
-            if any(e.num_classes != width for e in evals):
-                raise ResvizError(f"run file {run_path} has evaluations with different numbers of classes; "
-                                  "they do not fit one table")
+            classes = eval_classes(run_path, info, evals)
             with _output(evals_target) as handle:
                 writer = csv.writer(handle, lineterminator="\n")
                 writer.writerow(eval_columns(classes))

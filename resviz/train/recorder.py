@@ -36,6 +36,7 @@ from torch import Tensor, nn
 
 from ..errors import ResvizError
 from .layers import OUTPUT_ID, block_modules, layer_parameters, resolve_blocks, run_structure, unwrap_model
+from .sharded import ShardedNorms
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..runfile import StepBatch
@@ -213,6 +214,11 @@ class GradientRecorder:
         first = layers[0][1][0][1]
         self.device = first.device
         self._groups = self._make_groups(layers)
+        # Under fully_shard each rank reads its own shards; their squares are summed over the ranks (.sharded).
+        self._sharding = ShardedNorms.for_layers(layers, self.device)
+        if self._sharding is not None:
+            for group in self._groups:
+                group.params = self._sharding.local_view(group.params)
         n_layers, n_blocks = len(self.layer_ids), len(self.block_ids)
         self._slices = {
             "grad": slice(_HEAD, _HEAD + n_layers),
@@ -479,6 +485,8 @@ class GradientRecorder:
                 torch._foreach_sub_(group.previous, detached)   # previous := w_{t-1} - w_t
                 norms = self._norms(group.previous)
                 sq.index_add_(0, group.index + 2 * n_layers, norms * norms)
+        if self._sharding is not None:
+            self._sharding.all_reduce(sq)  # the shards' squares summed: the whole parameters'
         # A layer is missing only when none of its parameters has a gradient.
         missing_layers = sorted(missing - self._layers_with_any_grad(missing)) if missing else None
 

@@ -13,7 +13,9 @@
 
 Open the run file in the window (live while it grows) or with ``resviz.open_run``. Under
 DistributedDataParallel (torchrun) only rank 0 records, after the gradient all-reduce, so the
-numbers are those of the averaged gradients; the other ranks' handles do nothing.
+numbers are those of the averaged gradients; the other ranks' handles do nothing. Under
+FSDP2 (``fully_shard``) every rank takes the norms of its shards and the ranks sum them once per
+recorded step (``resviz.train.sharded``), so call ``step()`` on every rank.
 
 Mixed precision: ``watch(model, scaler=scaler)`` and ``rec.step(...)`` after
 ``scaler.scale(loss).backward()`` (before or after ``scaler.unscale_``): the gradients are recorded
@@ -38,9 +40,10 @@ from ..errors import ResvizError, describe_exception
 from .amp import grads_unscaled, scale_tensor, scaler_found_inf
 from .config import RUNS_FOLDER
 from .health import HealthMonitor
-from .layers import unwrap_model
+from .layers import OUTPUT_ID, unwrap_model
 from .recorder import GradientRecorder
 from .session import RecordingSession
+from .sharded import is_sharded, whole_state_dict
 
 
 def distributed_rank() -> int:
@@ -81,6 +84,8 @@ class Watcher:
         self.writer = None
         self.health: HealthMonitor | None = None
         self._steps = 0  # steps seen by an idle (non-zero rank) handle
+        self.sharded = is_sharded(self.model)
+        self._shard_peer = None if self.active or not self.sharded else shard_peer(model, every=every)
         if not self.active:
             return
         stored = {"source": "watch", "model_class": type(self.model).__name__, "record_every": every,
@@ -125,6 +130,8 @@ class Watcher:
             self.epoch = int(epoch)
         if not self.active:
             self._steps += 1
+            if self._shard_peer is not None:
+                self._shard_peer.step()  # this rank's part of the whole parameters' norms
             return False
         if lr is None and optimizer is not None and optimizer.param_groups:
             lr = float(optimizer.param_groups[0]["lr"])
@@ -158,8 +165,11 @@ class Watcher:
             self.session.event(max(self.step_count - 1, 0), kind, message, layer)
 
     def checkpoint(self, state_dict: Mapping[str, torch.Tensor] | None = None) -> None:
-        """Store the model's weights (or ``state_dict``) at the current step."""
+        """Store the model's weights (or ``state_dict``) at the current step (under ``fully_shard``:
+        call it on every rank, which gathers the shards into whole tensors)."""
         self._check_open()
+        if self.sharded:
+            state_dict = whole_state_dict(self.model, state_dict)
         if self.active:
             state = state_dict if state_dict is not None else self.model.state_dict()
             self.session.add_checkpoint(max(self.step_count - 1, 0), self.epoch, state)
@@ -176,6 +186,8 @@ class Watcher:
             return
         self.closed = True
         if not self.active:
+            if self._shard_peer is not None:
+                self._shard_peer.close()
             return
         self._finalizer.detach()
         self.session.finish(status, error)
@@ -201,6 +213,13 @@ class Watcher:
     def __repr__(self) -> str:
         state = "closed" if self.closed else "recording" if self.active else f"idle on rank {self.rank}"
         return f"Watcher({self.path}, {state})"
+
+
+def shard_peer(model: nn.Module, *, every: int) -> GradientRecorder:
+    """On a rank that does not write the run file, the recorder that takes this rank's part of
+    the norms of a sharded (``fully_shard``) model. It records no activation statistics: rank 0
+    records those of its own batch (see ``resviz.train.sharded``)."""
+    return GradientRecorder(model, every=every, blocks=[OUTPUT_ID], activation_gradients=False, dead_relu=False)
 
 
 def _close_at_exit(ref: weakref.ref) -> None:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from resviz.cli import main
 from resviz.models import ModelSpec
@@ -242,3 +243,109 @@ def test_an_export_cut_short_leaves_no_partial_csv(tmp_path, capsys, monkeypatch
     assert capsys.readouterr().err.strip() == f"resviz: error: cannot write {out}: [Errno 28] No space left on device"
     assert out.read_text() == "the export before\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.resviz", "cut.steps.csv"]
+
+
+def run_numbers(path):
+    from resviz.runfile import open_run
+
+    with open_run(path) as reader:
+        return reader.info(), reader.read_steps(), reader.evals()
+
+
+def test_export_as_parquet_holds_the_run_files_numbers_typed(tmp_path, capsys, monkeypatch):
+    import pyarrow.parquet as pq
+
+    import resviz.commands.runs as runs_command
+
+    monkeypatch.setattr(runs_command, "EXPORT_CHUNK", 2)  # several row groups, one file
+    run = record_run(tmp_path / "resnet20.resviz", steps=5)
+    assert main(["runs", "export", str(run), "--parquet"]) == 0
+    assert "wrote 5 steps of resnet20 to" in capsys.readouterr().err
+    info, steps, evals = run_numbers(run)
+    table = pq.read_table(tmp_path / "resnet20.steps.parquet")
+    csv_columns = list(read_csv_header(run, tmp_path))
+    assert table.column_names == csv_columns  # the CSV export's columns, in its order
+    assert str(table.schema.field("step").type) == "int64" and str(table.schema.field("nonfinite").type) == "bool"
+    assert table.column("step").to_pylist() == steps.step.tolist()
+    assert table.column("nonfinite").to_pylist() == steps.nonfinite.tolist()
+    np.testing.assert_array_equal(table.column("loss").to_numpy(), steps.loss)
+    for statistic, ids in [("grad_norm", LAYERS), ("update_ratio", LAYERS), ("act_grad_norm", BLOCKS)]:
+        for index, name in enumerate(ids):
+            column = table.column(f"{statistic}/{name}")
+            assert str(column.type) == "float"  # float32, as recorded
+            np.testing.assert_array_equal(column.to_numpy(), getattr(steps, statistic)[:, index])  # NaN where NaN
+
+    evals_table = pq.read_table(tmp_path / "resnet20.evals.parquet").to_pylist()
+    assert [row["acc"] for row in evals_table] == [e.acc for e in evals]
+    assert [row["split"] for row in evals_table] == ["test", "test"]
+    assert evals_table[1]["precision/dog"] == evals[1].precision[1] and evals_table[1]["confusion/dog/cat"] == 1
+
+
+def read_csv_header(run, tmp_path):
+    assert main(["runs", "export", str(run), "--out", str(tmp_path / "header.csv")]) == 0
+    with open(tmp_path / "header.csv", newline="") as handle:
+        return next(csv.reader(handle))
+
+
+def tensorboard_scalars(folder):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder), size_guidance={"scalars": 0})  # 0: every point, no sampling
+    events.Reload()
+    return {tag: events.Scalars(tag) for tag in events.Tags()["scalars"]}
+
+
+def test_export_to_tensorboard_writes_the_run_files_numbers_as_scalars(tmp_path, capsys):
+    run = record_run(tmp_path / "resnet20.resviz", steps=5)
+    logs = tmp_path / "logs"
+    assert main(["runs", "export", str(run), "--tensorboard", str(logs)]) == 0
+    assert f"view them with: tensorboard --logdir {logs}" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["logs", "resnet20.resviz"]  # no tables asked for
+    info, steps, evals = run_numbers(run)
+    scalars = tensorboard_scalars(logs / "resnet20")  # one TensorBoard run per run file, by its name
+    for index, layer in enumerate(LAYERS):
+        points = scalars[f"grad_norm/{layer}"]
+        assert [p.step for p in points] == steps.step.tolist()
+        assert [p.value for p in points] == steps.grad_norm[:, index].tolist()  # float32 both ways: exact
+        assert [p.value for p in scalars[f"weight_norm/{layer}"]] == steps.weight_norm[:, index].tolist()
+    assert [p.value for p in scalars["act_grad_norm/layer1.0"]] == steps.act_grad_norm[:, 0].tolist()
+    assert [p.value for p in scalars["dead_relu/layer1.0"]] == steps.dead_relu[:, 0].tolist()
+    np.testing.assert_allclose([p.value for p in scalars["loss/train"]], steps.loss, rtol=1e-7)
+    np.testing.assert_allclose([p.wall_time for p in scalars["loss/train"]], info.created + steps.time, rtol=1e-12)
+    assert [p.value for p in scalars["lr"]] == pytest.approx(steps.lr.tolist())
+    assert [(p.step, p.value) for p in scalars["acc/test"]] == [(e.step, pytest.approx(e.acc)) for e in evals]
+    assert [p.value for p in scalars["loss/test"]] == pytest.approx([e.loss for e in evals])
+    # NaN marks what was not measured (no batch accuracy, no previous weights here): left out.
+    assert "acc/train" not in scalars and not any(tag.startswith("update_ratio/") for tag in scalars)
+
+    # Exported again beside the tables: the events replace the earlier ones (each point once).
+    assert main(["runs", "export", str(run), "--csv", "--tensorboard", str(logs)]) == 0
+    assert len(list((logs / "resnet20").iterdir())) == 1 and not list(logs.glob(".*"))
+    assert len(tensorboard_scalars(logs / "resnet20")["grad_norm/fc"]) == 5
+    assert len(read_csv(tmp_path / "resnet20.steps.csv")) == 5
+
+
+def test_export_without_the_package_says_which_to_install(tmp_path, capsys, monkeypatch):
+    run = record_run(tmp_path / "run.resviz", steps=2)
+    for module in ("pyarrow", "pyarrow.parquet", "tensorboard"):
+        monkeypatch.setitem(sys.modules, module, None)  # import fails as when it is not installed
+    assert main(["runs", "export", str(run), "--parquet"]) == 2
+    assert capsys.readouterr().err.strip() == ("resviz: error: runs export --parquet needs the pyarrow package, "
+                                               "which is not installed; install it with: pip install pyarrow")
+    assert main(["runs", "export", str(run), "--csv", "--tensorboard", str(tmp_path / "logs")]) == 2
+    assert capsys.readouterr().err.strip() == ("resviz: error: runs export --tensorboard needs the tensorboard "
+                                               "package, which is not installed; install it with: pip install "
+                                               "tensorboard")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.resviz"]  # checked before anything is written
+
+
+def test_export_format_errors_are_one_line(tmp_path, capsys):
+    run = record_run(tmp_path / "run.resviz", steps=2)
+    for argv, words in [(["--csv", "--parquet"], "choose --csv or --parquet"),
+                        (["--parquet", "--out", "-"], "--parquet writes files"),
+                        (["--json"], "the export formats are --csv, --parquet and --tensorboard DIR")]:
+        assert main(["runs", "export", str(run), *argv]) == 2
+        assert words in capsys.readouterr().err
+    assert main(["runs", str(tmp_path), "--tensorboard", str(tmp_path / "logs")]) == 2
+    assert "belong to 'resviz runs export RUN'" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.resviz"]
