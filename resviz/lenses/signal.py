@@ -87,7 +87,11 @@ class SignalAtDepth:
 def family_pair(family: str):
     """The twin pair a family name (``cifar``, ``mlp``, ``preact``) or a twin's name stands for."""
     from ..models.pairs import twin_pair
+    from ..models.registry import list_models
 
+    if family not in FAMILIES and family not in list_models():
+        raise ResvizError(f"unknown family {family!r}: use {', '.join(FAMILIES)} or a zoo model with a twin "
+                          "('resviz models' lists them)")
     return twin_pair(FAMILIES.get(family, family))
 
 

@@ -101,7 +101,7 @@ def test_depths_run_one_at_a_time_with_progress_cancel_and_cache():
 @pytest.mark.parametrize(("family", "depths", "message"), [
     ("cifar", [21], r"6n\+2"),
     ("mlp", [0], "at least 1"),
-    ("nosuch", [8], "unknown model"),
+    ("nosuch", [8], "unknown family"),
     ("simple_cnn", [8], "no plain/residual twin"),
 ])
 def test_bad_families_and_depths_are_refused_in_one_line(family, depths, message):
