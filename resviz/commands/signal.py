@@ -40,18 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def parse_depths(text: str) -> list[int]:
-    depths = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part.isdigit() or int(part) < 1:
-            raise ResvizError(f"--depths: {part!r} is not a whole number of at least 1 (give e.g. 8,20,56,110)")
-        depths.append(int(part))
-    return depths
-
-
 def run(args: argparse.Namespace) -> int:
-    from ..lenses.signal import check_depths, signal_across_depths
+    from ..lenses.signal import check_depths, parse_depths, signal_across_depths
     from ..models import parse_option
     from ..train.device import choose_device, device_label
 

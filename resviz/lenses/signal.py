@@ -95,6 +95,17 @@ def family_pair(family: str):
     return twin_pair(FAMILIES.get(family, family))
 
 
+def parse_depths(text: str, option: str = "--depths") -> list[int]:
+    """Comma-separated depths ("8,20,56,110"); anything else is one line naming ``option``."""
+    depths = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part.isdigit() or int(part) < 1:
+            raise ResvizError(f"{option}: {part!r} is not a whole number of at least 1 (give e.g. 8,20,56,110)")
+        depths.append(int(part))
+    return depths
+
+
 def check_depths(family: str, depths: Sequence[int], options: dict[str, Any] | None = None) -> None:
     """Refuse, in one line and before anything is computed, a depth the family cannot build.
 
