@@ -20,11 +20,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "measure the input gradient each path carries, by path length (Veit et al. 2016). A run "
                     "file: its checkpoint on its own test data, the result stored in the run file. A model: at "
                     "initialisation, on Gaussian inputs.")
-    add_model_arguments(parser)
-    parser.set_defaults(model=None)
-    parser._actions[[a.dest for a in parser._actions].index("model")].metavar = "RUN_OR_MODEL"
-    parser._actions[[a.dest for a in parser._actions].index("model")].help = (
-        "a run file (.resviz), a zoo name (see 'resviz models') or path/to/file.py:factory (needs --trust)")
+    parser.add_argument("model", metavar="RUN_OR_MODEL",
+                        help="a run file (.resviz), a zoo name (see 'resviz models') or path/to/file.py:factory "
+                             "(needs --trust)")
+    add_model_arguments(parser, positional=False)
     parser.add_argument("--samples", type=int, default=16,
                         help="paths measured per path length (all of them where there are fewer; default 16)")
     parser.add_argument("--batch", type=int, default=16, help="inputs the gradients are taken on (default 16)")
