@@ -65,6 +65,8 @@ REDUCED = {
     # A preset's own smaller budget: its lesson still shows (tests/presets measures the margins).
     "resviz demo": "--quick",
     "resviz bench trainer": "--batch-size 2 --steps 1 --rounds 2",
+    "resviz signal": "--depths 8,14 --batch 2 --line-points 8",
+    "resviz paths": "--samples 1 --batch 2",
 }
 
 WINDOW_SECONDS = 180  # a window that has not loaded by then is stuck

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import operator
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -47,14 +48,14 @@ def _select(skips: list[SkipConnection], chosen: Iterable[SkipConnection | str] 
     return [s for s in skips if s.merge in selected]
 
 
-def _is_in_place(node: fx.Node) -> bool:
+def is_in_place(node: fx.Node) -> bool:
     if node.op == "call_method":
         return str(node.target).endswith("_") and not str(node.target).startswith("__")
     return node.op == "call_function" and node.target is operator.iadd
 
 
 def _remove_add(graph: fx.Graph, merge: fx.Node, long_arg: fx.Node) -> None:
-    if _is_in_place(merge) and merge.args and merge.args[0] is not long_arg and isinstance(merge.args[0], fx.Node):
+    if is_in_place(merge) and merge.args and merge.args[0] is not long_arg and isinstance(merge.args[0], fx.Node):
         # ``x.add_(out)`` changed x in place: later readers of x now read the branch alone.
         mutated = merge.args[0]
         after = False
@@ -102,27 +103,36 @@ def _remove_concat(graph: fx.Graph, merge: fx.Node, position: int) -> None:
         merge.kwargs = {**merge.kwargs, "tensors": tensors}
 
 
-def make_plain_twin(model: nn.Module, example_input: Any = None,
-                    skips: Iterable[SkipConnection | str] | None = None) -> nn.Module:
-    """A runnable copy of ``model`` without the chosen skip connections (default: all of them).
+@dataclass(frozen=True)
+class SkipMerge:
+    """Where a skip connection merges in a traced copy: the merge node and the input node that
+    each of its two paths brings."""
 
-    ``skips`` are ``SkipConnection``s from ``find_skips``, merge node ids (``layer1.0.add``) or
-    block names (``layer1.0``). The twin is an ``fx.GraphModule`` holding copies of the
-    model's layers under the same qualified names, so its parameters match the model's
-    (minus shortcut layers no longer used) and the model's state dict loads into it.
-    """
+    skip: SkipConnection
+    merge: fx.Node
+    long_arg: fx.Node
+    short_arg: fx.Node
+    concat: bool
+
+
+def trace_skip_merges(model: nn.Module, example_input: Any = None,
+                      skips: Iterable[SkipConnection | str] | None = None, *,
+                      purpose: str = "rewrite its skips") -> tuple[fx.GraphModule, list[SkipMerge]]:
+    """A torch.fx trace of a copy of ``model`` and the merge of each chosen skip in it (default:
+    all), found before any rewriting; ``skips`` as ``make_plain_twin`` takes them. ``purpose``
+    completes the error messages ("cannot copy the model to ...")."""
     name = type(model).__name__
     args = example_args(model, example_input)
     try:
-        twin_source = copy.deepcopy(model)
+        source = copy.deepcopy(model)
     except Exception as exc:  # noqa: BLE001
-        raise ResvizError(f"{name}: cannot copy the model to make its plain twin: {exc}") from exc
-    info = collect_module_info(twin_source)
-    with eval_mode(twin_source, info.modules.values()):
+        raise ResvizError(f"{name}: cannot copy the model to {purpose}: {exc}") from exc
+    info = collect_module_info(source)
+    with eval_mode(source, info.modules.values()):
         try:
-            gm = symbolic_trace(twin_source, len(args))
+            gm = symbolic_trace(source, len(args))
         except FxTraceFailed as exc:
-            raise ResvizError(f"{name}: cannot make a plain twin, which needs a model torch.fx can trace; "
+            raise ResvizError(f"{name}: cannot {purpose}, which needs a model torch.fx can trace; "
                               f"{exc.reason}") from exc
         try:
             with swapped_tensors(list(gm.modules()), "meta"):
@@ -138,7 +148,7 @@ def make_plain_twin(model: nn.Module, example_input: Any = None,
 
     by_name = {node.name: node for node in gm.graph.nodes}
     ops = opgraph.graph
-    plans = []  # found before any rewriting, since rewrites change the merges' inputs
+    merges = []
     for skip in chosen:
         merge = by_name[ops.nodes[skip.merge]["fx_name"]]
         long_set = set(skip.long_path)
@@ -147,8 +157,25 @@ def make_plain_twin(model: nn.Module, example_input: Any = None,
         long_arg = next((a for a in merge.all_input_nodes if sources.get(a) in long_set), None)
         short_arg = next((a for a in merge.all_input_nodes if sources.get(a) == short_input), None)
         if long_arg is None or short_arg is None:
-            raise ResvizError(f"{name}: cannot remove the skip at {skip.merge}: its inputs are not plain tensors")
-        plans.append((ops.nodes[skip.merge]["op"] in CONCAT_OPS, merge, long_arg, _position(merge, short_arg)))
+            raise ResvizError(f"{name}: cannot {purpose} at {skip.merge}: its inputs are not plain tensors")
+        merges.append(SkipMerge(skip, merge, long_arg, short_arg, ops.nodes[skip.merge]["op"] in CONCAT_OPS))
+    return gm, merges
+
+
+def make_plain_twin(model: nn.Module, example_input: Any = None,
+                    skips: Iterable[SkipConnection | str] | None = None) -> nn.Module:
+    """A runnable copy of ``model`` without the chosen skip connections (default: all of them).
+
+    ``skips`` are ``SkipConnection``s from ``find_skips``, merge node ids (``layer1.0.add``) or
+    block names (``layer1.0``). The twin is an ``fx.GraphModule`` holding copies of the
+    model's layers under the same qualified names, so its parameters match the model's
+    (minus shortcut layers no longer used) and the model's state dict loads into it.
+    """
+    name = type(model).__name__
+    gm, merges = trace_skip_merges(model, example_input, skips, purpose="make a plain twin")
+    chosen = [m.skip for m in merges]
+    # found before any rewriting, since rewrites change the merges' inputs
+    plans = [(m.concat, m.merge, m.long_arg, _position(m.merge, m.short_arg)) for m in merges]
     replaced: dict[fx.Node, fx.Node] = {}
     for is_concat, merge, long_arg, short_position in plans:
         if is_concat:
