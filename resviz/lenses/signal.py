@@ -46,6 +46,10 @@ from ..graph.block_definition import fallback_blocks, model_blocks
 
 # Family names the command accepts besides a twin's own name, and the zoo model each stands for.
 FAMILIES = {"cifar": "resnet20", "mlp": "mlp_residual", "preact": "preact_resnet20"}
+# Options a family name implies (``-o`` overrides them): the CIFAR twins as the window's default
+# shows them, without normalisation layers, where the plain net's gradient decays exponentially
+# with depth. With batch norm (``-o norm=batch``) it explodes instead; the shattering shows either way.
+FAMILY_OPTIONS = {"cifar": {"norm": "none"}, "preact": {"norm": "none"}}
 LOSSES = ("cross_entropy", "projection")
 SIDES = ("plain", "residual")
 
@@ -120,7 +124,8 @@ def check_depths(family: str, depths: Sequence[int], options: dict[str, Any] | N
         if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
             raise ResvizError(f"{family}: depth {depth!r} is not a whole number of at least 1")
         with torch.device("meta"):
-            get_model(pair.residual, **{**pair.options, **(options or {}), "depth": depth})
+            get_model(pair.residual, **{**pair.options, **FAMILY_OPTIONS.get(family, {}), **(options or {}),
+                                        "depth": depth})
 
 
 def freeze_batch_statistics(model: nn.Module, inputs: Tensor) -> None:
@@ -256,7 +261,7 @@ def signal_at_depth(family: str, depth: int, *, batch: int = 16, line_points: in
         raise ResvizError(f"batch {batch} must be at least 1")
     pair = family_pair(family)
     device = torch.device(device)
-    shared = {**pair.options, **(options or {}), "depth": depth}
+    shared = {**pair.options, **FAMILY_OPTIONS.get(family, {}), **(options or {}), "depth": depth}
     profiles = {}
     for side, model_name in (("plain", pair.plain), ("residual", pair.residual)):
         with torch.random.fork_rng(devices=[]):

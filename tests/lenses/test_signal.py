@@ -108,3 +108,12 @@ def test_bad_families_and_depths_are_refused_in_one_line(family, depths, message
     with pytest.raises(ResvizError, match=message) as info:
         check_depths(family, depths)
     assert "\n" not in str(info.value)
+
+
+def test_the_cifar_family_shows_the_demo_twins_plain_gradient_vanishing_with_depth():
+    # The demo's twins (no norm layers, the family's default): the plain net's input gradient falls
+    # by orders of magnitude from depth 8 to 20 (measured 1e-4 -> 1e-10 at width 4, seeds 0-2), the
+    # residual net's stays within a factor of a few.
+    shallow, deep = signal_across_depths("cifar", [8, 20], batch=4, line_points=4, options={"width": 4})
+    assert deep.plain.input_gradient_norm < 1e-3 * shallow.plain.input_gradient_norm
+    assert 0.2 < deep.residual.input_gradient_norm / shallow.residual.input_gradient_norm < 5.0
