@@ -65,6 +65,8 @@ REDUCED = {
     # A preset's own smaller budget: its lesson still shows (tests/presets measures the margins).
     "resviz demo": "--quick",
     "resviz bench trainer": "--batch-size 2 --steps 1 --rounds 2",
+    "resviz landscape": "--grid 3 --samples 8",
+    "resviz lesion": "--samples 8 --draws 1",
 }
 
 WINDOW_SECONDS = 180  # a window that has not loaded by then is stuck

@@ -180,6 +180,7 @@ class _Evaluator:
         self.origin = [p.detach().clone() for p in self.params]
         self.dirs = [[d.to(device, p.dtype) for d, p in zip(direction, self.params)] for direction in dirs]
         self.samples = sum(len(labels) for _, labels in batches)
+        self._batched_model: nn.Module | None = None
 
     def _score(self, outputs: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
         loss = self.loss_fn(outputs, labels).sum()
@@ -218,10 +219,16 @@ class _Evaluator:
                 shape = (len(points),) + (1,) * origin.dim()
                 value = value + coefficients[:, axis].view(shape) * step.unsqueeze(0)
             stacked[name] = value
-        buffers = dict(self.model.named_buffers())
+        if self._batched_model is None:
+            # A copy of its own: functional_call under vmap does not restore the weights of a
+            # module registered under two names (a block's ``branch_last_norm`` alias of its
+            # last norm), which would leave ``one``'s model holding escaped batched tensors.
+            self._batched_model = copy.deepcopy(self.model)
+        batched_model = self._batched_model
+        buffers = dict(batched_model.named_buffers())
 
         def forward(params: dict[str, Tensor], x: Tensor) -> Tensor:
-            return functional_call(self.model, {**params, **buffers}, (x,))
+            return functional_call(batched_model, {**params, **buffers}, (x,))
 
         totals = torch.zeros(len(points), dtype=torch.float64)
         correct = torch.zeros(len(points), dtype=torch.float64)

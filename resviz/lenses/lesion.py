@@ -259,7 +259,7 @@ class LesionStudy:
                 "single_mean": float(self.single.mean()) if self.single.size else math.nan,
                 "single_min": float(self.single.min()) if self.single.size else math.nan,
                 "single_mean_drop": float(self.baseline - self.single.mean()) if self.single.size else math.nan,
-                "random_mean": [float(v) for v in self.random.mean(1)]}
+                "random_mean": [float(v) for v in self.random.mean(1)] if self.random.size else []}
 
     def to_lens_result(self) -> LensResult:
         params = {"blocks": self.blocks, "skips": self.skips, "samples": self.samples, "draws": self.draws,
@@ -283,12 +283,12 @@ def lesion_study(model: nn.Module, inputs: Tensor, labels: Tensor, *, draws: int
                  batch_size: int = 500, device: str | torch.device | None = None,
                  progress: ProgressCallback | None = None, cancel: CancelEvent | None = None) -> LesionStudy:
     """Every block of ``model`` deleted alone, then ``k = 1...n`` blocks deleted at random
-    (``draws`` sets per ``k``, drawn from ``seed``), each scored by accuracy on ``(inputs, labels)``.
-    ``model`` itself is left untouched (a copy is lesioned)."""
+    (``draws`` sets per ``k``, drawn from ``seed``; none with ``draws=0``), each scored by accuracy on
+    ``(inputs, labels)``. ``model`` itself is left untouched (a copy is lesioned)."""
     if len(inputs) == 0 or len(inputs) != len(labels):
         raise ResvizError(f"lesion data: {len(inputs)} inputs and {len(labels)} labels (need the same, at least 1)")
-    if draws < 1:
-        raise ResvizError(f"lesion draws {draws} must be at least 1")
+    if draws < 0:
+        raise ResvizError(f"lesion draws {draws} must be 0 or more")
     device = torch.device(device) if device is not None else next(model.parameters()).device
     work = copy.deepcopy(model).to(device).eval()
     plan = deletable_blocks(work, inputs[:1].to(device))
@@ -298,7 +298,7 @@ def lesion_study(model: nn.Module, inputs: Tensor, labels: Tensor, *, draws: int
     names = [d.block for d in plan]
     rng = np.random.default_rng(seed)
     draws_by_k = [[tuple(sorted(rng.choice(len(names), size=k, replace=False).tolist())) for _ in range(draws)]
-                  for k in range(1, len(names) + 1)]
+                  for k in range(1, len(names) + 1)] if draws else []
     wanted = {(i,) for i in range(len(names))} | {s for sets in draws_by_k for s in sets}
     tracker = Progress(len(wanted) + 1, "lesion study", progress, cancel)
     tracker.check()
@@ -313,6 +313,6 @@ def lesion_study(model: nn.Module, inputs: Tensor, labels: Tensor, *, draws: int
             scores[chosen] = _accuracy(work, batches)
         tracker.advance()
     single = np.array([scores[(i,)] for i in range(len(names))])
-    random = np.array([[scores[s] for s in sets] for sets in draws_by_k])
-    return LesionStudy(names, [d.skip for d in plan], baseline, single, np.arange(1, len(names) + 1), random,
+    random = np.array([[scores[s] for s in sets] for sets in draws_by_k]).reshape(len(draws_by_k), draws)
+    return LesionStudy(names, [d.skip for d in plan], baseline, single, np.arange(1, len(draws_by_k) + 1), random,
                        1.0 / classes, len(inputs), draws, seed)
