@@ -14,12 +14,12 @@ uses the checkpoint's running statistics, which stay fixed too.
 The surface is ``L(a, b) = loss(theta + a d1 + b d2)`` on a ``grid x grid`` lattice of
 ``[-span, span]^2``, over the samples given (the user's data subset). Each grid point is one
 pass over those samples. Grid points are evaluated one after another, the weights written in
-place, by default on a CPU; ``points_per_batch > 1`` evaluates several grid points in one call
-through ``torch.func.vmap`` over stacked weights (each convolution becomes a grouped one, and
-the activations are held once per grid point). On a 2-core CPU the two took about the same
-time (``resviz bench lenses`` measures both), so the CPU keeps the lighter one; on a GPU,
-batching grid points fills the device better when the data subset is small, so it is the
-default there.
+place, by default on a CPU; ``points_per_batch > 1`` evaluates several grid points in one
+call through ``torch.func.vmap`` over stacked weights (each convolution becomes a grouped one,
+and the activations are held once per grid point). On a busy 2-core CPU, five grid points per
+call took 1.3 times as long as one at a time (``resviz.benchmarks.lens_landscape`` measures
+both), so the CPU keeps the lighter one. On a GPU a small data subset leaves the device mostly
+idle, so there 8 grid points go in each call by default (a choice not yet timed on a GPU).
 
 Roughness (``roughness``): how far the surface is from a bowl. Along every row and column of
 the grid, the loss's total variation ``sum |L[i+1] - L[i]|`` is compared with the least total
@@ -250,7 +250,7 @@ class _Evaluator:
 
 
 def default_points_per_batch(device: torch.device) -> int:
-    """Grid points evaluated per call: one on a CPU (as fast as batching them, less memory), several on a GPU."""
+    """Grid points evaluated per call: one on a CPU (batching them was slower there), several on a GPU."""
     return 8 if device.type == "cuda" else 1
 
 
