@@ -67,6 +67,8 @@ REDUCED = {
     "resviz bench trainer": "--batch-size 2 --steps 1 --rounds 2",
     "resviz signal": "--depths 8,14 --batch 2 --line-points 8",
     "resviz paths": "--samples 1 --batch 2",
+    "resviz landscape": "--grid 3 --samples 8",
+    "resviz lesion": "--samples 8 --draws 1",
 }
 
 WINDOW_SECONDS = 180  # a window that has not loaded by then is stuck

@@ -1,0 +1,64 @@
+"""``resviz lesion``: delete blocks of a run's checkpoint at test time (Veit et al. 2016, Fig. 3), to a PNG.
+
+    resviz lesion runs/twins-residual.resviz --twin --out lesion.png
+    resviz lesion runs/resnet56.resviz --samples 1000 --draws 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from ._lens_runs import add_run_arguments, load_lens_runs, store
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "lesion", help="test accuracy with blocks of a run deleted, saved as a PNG",
+        description="Delete each block of a run's checkpoint alone (keeping only its shortcut: the identity, "
+                    "its projection, or for a plain downsampling block a zero-padding subsample), then k = 1...n "
+                    "blocks at random, and measure the accuracy on the run's test split. With --twin, the run's "
+                    "twin beside it. Each result is added to its run file.")
+    add_run_arguments(parser, samples=1000, what="the accuracy is measured on")
+    parser.add_argument("--draws", type=int, default=5, help="random sets of blocks per k (default 5)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random sets (default 0)")
+    parser.add_argument("--batch-size", type=int, default=500, help="images per forward pass (default 500)")
+    parser.add_argument("--out", metavar="PNG", default="lesion.png", help="figure to write (default lesion.png)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..lenses.lesion import lesion_study
+    from ..lenses.lesion_figures import draw_lesions
+    from ..limits import check_seed
+
+    check_seed(args.seed, "--seed")
+    runs = load_lens_runs(args)
+    results = []
+    for lens_run in runs:
+        def report(fraction: float, label: str = lens_run.label) -> None:
+            if sys.stderr.isatty():
+                print(f"\r{label}: {fraction:6.1%}", end="", file=sys.stderr, flush=True)
+
+        started = time.perf_counter()
+        study = lesion_study(lens_run.model, lens_run.inputs, lens_run.labels, draws=args.draws, seed=args.seed,
+                             batch_size=args.batch_size, progress=report)
+        summary = study.summary()
+        print(f"{lens_run.label}: accuracy {study.baseline:.1%}, one block deleted {summary['single_mean']:.1%} "
+              f"on average (worst {summary['single_min']:.1%}; chance {study.chance:.1%}) "
+              f"({time.perf_counter() - started:.1f} s)", file=sys.stderr)
+        study.params.update(run=lens_run.path.name)
+        if not args.no_store:
+            store(lens_run, study.to_lens_result())
+        results.append((lens_run, study))
+    path = draw_lesions([(r.label, study, r.role) for r, study in results], args.out,
+                        "Lesion study: blocks deleted at test time (Veit et al. 2016)")
+    if args.json:
+        print(json.dumps({"figure": str(path), "runs": [
+            {"run": str(r.path), "label": r.label, "blocks": study.blocks, "single": study.single.tolist(),
+             **study.summary()} for r, study in results]}, indent=2))
+    else:
+        print(f"wrote {path}")
+    return 0
