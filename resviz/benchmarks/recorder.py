@@ -41,6 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--every", type=int, default=1, help="record every N steps (default 1)")
     parser.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")
     parser.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: its own choice)")
+    parser.add_argument("--lightning", action="store_true",
+                        help="also time resviz's Lightning callback against the same Lightning loop without it")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -131,6 +133,10 @@ def run(args: argparse.Namespace) -> int:
     if device.type == "cuda":
         print(f"host syncs per step: with recorder {syncs[True]:.2f}, without {syncs[False]:.2f} "
               f"({steps} steps each, CUDA sync debug mode)")
+    if args.lightning:
+        from .lightning_callback import compare
+
+        compare(model, x, y, args, device)
     return 0
 
 

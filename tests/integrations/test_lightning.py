@@ -176,3 +176,14 @@ def test_without_lightning_the_import_fails_in_one_line(monkeypatch):
         importlib.import_module("resviz.integrations.lightning")
     message = str(caught.value)
     assert message.startswith("resviz.integrations.lightning needs the lightning package") and "\n" not in message
+
+
+def test_bench_recorder_times_the_lightning_callback_against_the_same_lightning_loop(capsys):
+    from resviz.cli import main
+
+    args = ["bench", "recorder", "--model", "resnet20", "-o", "depth=8", "-o", "width=4", "-o", "norm=none",
+            "--batch-size", "4", "--steps", "2", "--lightning"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "Lightning without resviz: " in out and "Lightning with ResvizCallback: " in out
+    assert out.count("ratio: ") == 2  # the recorder's row, then Lightning's
