@@ -57,6 +57,7 @@ def test_train_records_each_optimizer_step_evaluations_and_checkpoints(tmp_path)
     with open_run(run) as reader:
         info, steps, evals = reader.info(), reader.read_steps(), reader.evals()
         weights = reader.load_checkpoint()
+        saved = [(c.step, c.epoch) for c in reader.checkpoints()]
     assert info.status == "finished" and info.config["source"] == "transformers"
     assert info.layer_ids[0] == "transformer.wte"
     # 16 rows, batches of 4, 2 accumulated per optimizer step: 2 steps an epoch.
@@ -68,7 +69,18 @@ def test_train_records_each_optimizer_step_evaluations_and_checkpoints(tmp_path)
     assert [(e.split, e.epoch) for e in evals] == [("eval", 0), ("eval", 1)]
     np.testing.assert_allclose([e.loss for e in evals], [h["eval_loss"] for h in history if "eval_loss" in h],
                                rtol=1e-6)
+    assert saved == [(1, 0), (3, 1)]  # one at the end of each epoch
     # The last checkpoint the Trainer saved: the final weights (the tied output layer included).
     torch.testing.assert_close(weights["transformer.h.1.mlp.c_fc.weight"],
                                model.transformer.h[1].mlp.c_fc.weight.detach())
     assert all(len(m._forward_hooks) == 0 for m in model.modules())  # the loss hook is gone
+
+
+def test_the_readme_example_runs_and_records(run_readme_example):
+    folder = run_readme_example("ResvizTrainerCallback")
+    with open_run(folder / "runs" / "hf.resviz") as reader:
+        info, steps, evals = reader.info(), reader.read_steps(), reader.evals()
+        saved = [(c.step, c.epoch) for c in reader.checkpoints()]
+    assert info.status == "finished" and info.config["source"] == "transformers"
+    assert steps.step.tolist() == list(range(8)) and [e.epoch for e in evals] == [0, 1]
+    assert saved == [(3, 0), (7, 1)]

@@ -83,6 +83,7 @@ def test_fit_records_each_optimizer_step_validation_and_checkpoints(tmp_path):
     with open_run(run) as reader:
         info, steps, evals = reader.info(), reader.read_steps(), reader.evals()
         weights = reader.load_checkpoint()
+        saved = [(c.step, c.epoch) for c in reader.checkpoints()]
     assert info.status == "finished" and info.config["source"] == "lightning"
     assert info.layer_ids[0] == "net.conv1" and info.block_ids[0] == "net.layer1.0"  # traced: blocks found
     # 4 batches an epoch, 2 accumulated per optimizer step.
@@ -93,7 +94,8 @@ def test_fit_records_each_optimizer_step_validation_and_checkpoints(tmp_path):
     assert [(e.split, e.epoch) for e in evals] == [("val", 0), ("val", 1)]
     assert evals[-1].loss == pytest.approx(trainer.callback_metrics["val_loss"].item(), rel=1e-6)
     assert evals[-1].acc == pytest.approx(trainer.callback_metrics["val_acc"].item(), rel=1e-6)
-    # The last checkpoint the trainer saved: the final weights.
+    # The trainer saved a checkpoint at the end of each epoch; the last one holds the final weights.
+    assert saved == [(1, 0), (3, 1)]
     torch.testing.assert_close(weights["net.fc.weight"], module.net.fc.weight.detach())
 
 
@@ -187,3 +189,13 @@ def test_bench_recorder_times_the_lightning_callback_against_the_same_lightning_
     out = capsys.readouterr().out
     assert "Lightning without resviz: " in out and "Lightning with ResvizCallback: " in out
     assert out.count("ratio: ") == 2  # the recorder's row, then Lightning's
+
+
+def test_the_readme_example_runs_and_records(run_readme_example):
+    folder = run_readme_example("ResvizCallback")
+    with open_run(folder / "runs" / "lit.resviz") as reader:
+        info, steps, evals = reader.info(), reader.read_steps(), reader.evals()
+        saved = [(c.step, c.epoch) for c in reader.checkpoints()]
+    assert info.status == "finished" and info.block_ids[0] == "net.layer1.0"
+    assert steps.step.tolist() == list(range(4)) and len(evals) == 2
+    assert saved == [(1, 0), (3, 1)]  # the trainer's checkpoint at the end of each epoch
