@@ -165,21 +165,6 @@ def test_ddp_on_two_processes_records_the_averaged_gradients_on_rank_0_only(tmp_
     np.testing.assert_allclose(steps.loss, rank0_losses, rtol=1e-5)
 
 
-def test_without_lightning_the_import_fails_in_one_line(monkeypatch):
-    import importlib
-    import sys
-
-    from resviz.errors import ResvizError
-
-    monkeypatch.delitem(sys.modules, "resviz.integrations.lightning")
-    for name in ("lightning", "lightning.pytorch", "pytorch_lightning"):
-        monkeypatch.setitem(sys.modules, name, None)  # as if not installed
-    with pytest.raises(ResvizError) as caught:
-        importlib.import_module("resviz.integrations.lightning")
-    message = str(caught.value)
-    assert message.startswith("resviz.integrations.lightning needs the lightning package") and "\n" not in message
-
-
 def test_bench_recorder_times_the_lightning_callback_against_the_same_lightning_loop(capsys):
     from resviz.cli import main
 
