@@ -84,3 +84,46 @@ def test_the_readme_example_runs_and_records(run_readme_example):
     assert info.status == "finished" and info.config["source"] == "transformers"
     assert steps.step.tolist() == list(range(8)) and [e.epoch for e in evals] == [0, 1]
     assert saved == [(3, 0), (7, 1)]
+
+
+@pytest.mark.parametrize("clipped", [False, True], ids=["not-unscaled-yet", "unscaled-by-clipping"])
+def test_fp16_gradients_are_recorded_unscaled_and_the_step_applies_them_once(tmp_path, clipped):
+    """Under fp16 the Trainer steps through accelerate's optimizer and its GradScaler, which unscales
+    only when the Trainer clipped. (On the CPU accelerate takes no scaler, so the scaler is given here.)"""
+    from accelerate import Accelerator
+    from accelerate.optimizer import AcceleratedOptimizer
+    from accelerate.state import AcceleratorState
+
+    args = transformers.TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none")
+    Accelerator(cpu=True)  # the state accelerate's optimizer reads (after the arguments, which reset it)
+    try:
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
+        twin = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
+        twin.load_state_dict(model.state_dict())
+        scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+        optimizer = AcceleratedOptimizer(torch.optim.SGD(model.parameters(), lr=0.1), device_placement=False,
+                                         scaler=scaler)
+        state, control = transformers.TrainerState(), transformers.TrainerControl()
+        callback = ResvizTrainerCallback(run=tmp_path / "fp16.resviz")
+        callback.on_train_begin(args, state, control, model=model)
+
+        x, y = torch.randn(5, 6), torch.randn(5, 3)
+        scaler.scale(torch.nn.functional.mse_loss(model(x), y)).backward()
+        if clipped:
+            scaler.unscale_(optimizer.optimizer)  # what the Trainer's clipping does first
+        callback.on_pre_optimizer_step(args, state, control, optimizer=optimizer)
+        optimizer.step()  # accelerate's: the scaler's step and update
+        callback.on_train_end(args, state, control)
+
+        reference = torch.optim.SGD(twin.parameters(), lr=0.1)
+        torch.nn.functional.mse_loss(twin(x), y).backward()
+        expected = [float(twin[i].weight.grad.norm() ** 2 + twin[i].bias.grad.norm() ** 2) ** 0.5 for i in (0, 2)]
+        reference.step()
+        with open_run(tmp_path / "fp16.resviz") as reader:
+            steps = reader.read_steps()
+        np.testing.assert_allclose(steps.grad_norm[0], expected, rtol=1e-5)
+        for p, q in zip(model.parameters(), twin.parameters()):  # unscaled once: the same update
+            torch.testing.assert_close(p, q)
+    finally:
+        AcceleratorState._reset_state(True)
