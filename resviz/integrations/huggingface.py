@@ -96,7 +96,8 @@ class ResvizTrainerCallback(_transformers.TrainerCallback):
         if not self._loss_shares:
             return self._loss_sum / self._loss_count
         # The items counted across processes: rescaled to this process's share, as the Trainer does.
-        return self._loss_sum * args.world_size if args.average_tokens_across_devices else self._loss_sum
+        averaged = getattr(args, "average_tokens_across_devices", False)
+        return self._loss_sum * args.world_size if averaged else self._loss_sum
 
     def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.epoch = int(state.epoch or 0)
