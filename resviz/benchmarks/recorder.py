@@ -46,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compile", choices=COMPILE_BACKENDS, metavar="BACKEND",
                         help="also time the loop under torch.compile with this backend (inductor, aot_eager or "
                              "eager), with and without the recorder")
+    parser.add_argument("--lightning", action="store_true",
+                        help="also time resviz's Lightning callback against the same Lightning loop without it")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -138,6 +140,10 @@ def run(args: argparse.Namespace) -> int:
               f"({steps} steps each, CUDA sync debug mode)")
     if args.compile:
         compiled_row(model, x, y, backend=args.compile, steps=args.steps, every=args.every, device=device)
+    if args.lightning:
+        from .lightning_callback import compare
+
+        compare(model, x, y, args, device)
     return 0
 
 
