@@ -23,6 +23,20 @@ def _block_norms(run, step: int) -> dict[str, float] | None:
     return dict(zip(run.block_ids, run.act_grad_norm.data[row].tolist()))
 
 
+def colour_twins(twins: Any, loaded: LoadedChoice, comparison: RunComparison) -> None:
+    """Colour a twin view's graphs by the twin runs' gradient norms at the shown step, on the
+    comparison's levels (each run found by its model's name)."""
+    step, levels = comparison.step, comparison.levels.levels
+    by_model = {run.info.model_spec.name: run for run in comparison.ordered if run.info.model_spec is not None}
+    main_run = by_model.get(loaded.main.spec.name)
+    plain_run = by_model.get(loaded.plain.spec.name) if loaded.plain is not None else None
+    twins.set_gradient_colours(plain_run.layer_norms_at(step) if plain_run else None,
+                               main_run.layer_norms_at(step) if main_run else None,
+                               levels if (plain_run or main_run) else None)
+    twins.set_edge_gradients(_block_norms(plain_run, step) if plain_run else None,
+                             _block_norms(main_run, step) if main_run else None)
+
+
 class ArchitectureTab(QWidget):
     module_selected = Signal(str)
     graph_ready = Signal()
@@ -127,12 +141,7 @@ class ArchitectureTab(QWidget):
         by_model = {run.info.model_spec.name: run for run in runs if run.info.model_spec is not None}
         main_run = by_model.get(self.loaded.main.spec.name)
         if self.showing_twins:
-            plain_run = by_model.get(self.loaded.plain.spec.name)
-            self.twins.set_gradient_colours(plain_run.layer_norms_at(step) if plain_run else None,
-                                            main_run.layer_norms_at(step) if main_run else None,
-                                            levels if (plain_run or main_run) else None)
-            self.twins.set_edge_gradients(_block_norms(plain_run, step) if plain_run else None,
-                                          _block_norms(main_run, step) if main_run else None)
+            colour_twins(self.twins, self.loaded, comparison)
         else:
             self.single.set_gradient_colours(main_run.layer_norms_at(step) if main_run else None,
                                              levels if main_run else None)

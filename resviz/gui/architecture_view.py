@@ -76,10 +76,14 @@ class ArchitectureView(QWidget):
         self._own_hint: tuple[str | None, bool] | None = None  # (keep in place, fit) for this widget's own action
         self._event_hint: tuple[str | None, bool] | None = None  # the same, gathered from the state's events
         self._fresh = False  # the next drawing is a new graph's first: open it fitted
+        self._auto_fit = False  # fitted, and untouched since: a new pane size fits it again
+        self.readable_zoom = READABLE_ZOOM  # fitting never shrinks the graph below this: it scrolls instead
         self._error: str | None = None
         self.last_timings: dict[str, float] = {}
         self._build_ui(show_details)
         self.canvas.node_clicked.connect(self._on_node_clicked)
+        self.canvas.resized.connect(self._on_canvas_resized)
+        self.canvas.navigated.connect(self._stop_auto_fit)
         self.canvas.node_double_clicked.connect(self._on_node_double_clicked)
         self.canvas.node_context_menu.connect(self._on_context_menu)
         self.tasks.started.connect(self.canvas.show_busy)
@@ -104,7 +108,7 @@ class ArchitectureView(QWidget):
     def _build_ui(self, show_details: bool) -> None:
         self.toolbar = ArchitectureToolbar(self.model, show_details=show_details)
         self.toolbar.search_requested.connect(self.search)
-        self.toolbar.zoom_requested.connect(self.canvas.zoom_by)
+        self.toolbar.zoom_requested.connect(self._zoom_by)
         self.toolbar.fit_requested.connect(self.fit)
         self.toolbar.export_requested.connect(self._on_export_clicked)
         for name in ("title_label", "level_box", "fold_check", "search_box", "search_status", "details_button"):
@@ -134,8 +138,8 @@ class ArchitectureView(QWidget):
         self.busy.cancel_requested.connect(self.cancel)
         self.details.setHtml(self._details_html())
 
-        for keys, slot in (("F", self.fit), ("+", lambda: self.canvas.zoom_by(1.25)),
-                           ("=", lambda: self.canvas.zoom_by(1.25)), ("-", lambda: self.canvas.zoom_by(0.8)),
+        for keys, slot in (("F", self.fit), ("+", lambda: self._zoom_by(1.25)),
+                           ("=", lambda: self._zoom_by(1.25)), ("-", lambda: self._zoom_by(0.8)),
                            ("Ctrl+F", self.search_box.setFocus)):
             shortcut = QShortcut(QKeySequence(keys), self)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
@@ -379,20 +383,36 @@ class ArchitectureView(QWidget):
             self.last_timings = dict(drawn.seconds, draw=time.perf_counter() - started)
         self.graph_changed.emit()
 
+    def _zoom_by(self, factor: float) -> None:
+        self._stop_auto_fit()
+        self.canvas.zoom_by(factor)
+
+    def _stop_auto_fit(self) -> None:
+        self._auto_fit = False
+
+    def _on_canvas_resized(self) -> None:
+        """A pane that opened hidden or small gets its real size later: fit again, unless the
+        user has zoomed or panned since."""
+        if self._auto_fit and self.model.layout is not None:
+            self._initial_view()
+
     def _initial_view(self) -> None:
-        """Fit the graph; one too tall to read when fitted opens at its top, fitted to width."""
+        """Fit the graph; one too tall to read when fitted opens at its top, fitted to width
+        (scrolling, rather than shrinking the boxes below a legible size)."""
+        self._auto_fit = True
         rect = self.graph_scene.sceneRect()
         self.canvas.resetTransform()
         self.canvas.fit_rect(rect)
-        if self.canvas.zoom() < READABLE_ZOOM:
+        if self.canvas.zoom() < self.readable_zoom:
             view = self.canvas.viewport().rect()
-            self.canvas.set_zoom(min(1.0, max(READABLE_ZOOM, (view.width() - 24) / max(1.0, rect.width()))))
+            self.canvas.set_zoom(min(1.0, max(self.readable_zoom, (view.width() - 24) / max(1.0, rect.width()))))
             zoom = self.canvas.zoom()
             self.canvas.centerOn(QPointF(rect.center().x(), rect.top() + view.height() / 2 / zoom))
 
     def fit(self) -> None:
-        """Fit the whole graph into the view."""
-        self.canvas.fit_rect(self.graph_scene.sceneRect())
+        """Fit the graph into the view; one too large to read that way is fitted to the view's
+        width at a legible size and scrolls (from its top)."""
+        self._initial_view()
 
     # queries --------------------------------------------------------------------------------
 

@@ -28,10 +28,12 @@ from .. import __version__
 from ..assets import ICON, asset_path
 from ..errors import ResvizError, describe_exception
 from ..views.model_choice import LoadedChoice, ModelChoice, load_choice
+from ..views.lecture import lecture_caption
 from ..views.run_comparison import RunComparison
 from .architecture_tab import ArchitectureTab
 from .dialogs import ExportDialog, ShortcutsDialog, TrustDialog, error_dialog
 from .figure_export import FigureExport
+from .lecture_page import LecturePage
 from .model_picker import ModelPicker
 from .presentation import CaptionBar
 from .presentation_mode import PresentationMode
@@ -97,6 +99,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.architecture, "Architecture")
         self.tabs.addTab(self.training_view, "Training")
         self.tabs.addTab(self.attribution, "Attribution")
+        self.lecture = LecturePage(self.comparison)
+        self.tabs.addTab(self.lecture, "Lecture")
         self.caption = CaptionBar()
         self.caption.setVisible(False)
         central = QWidget()
@@ -178,6 +182,9 @@ class MainWindow(QMainWindow):
         self.controls.pause_clicked.connect(self.host.pause)
         self.controls.resume_clicked.connect(self.host.resume)
         self.controls.stop_clicked.connect(self.stop_training)
+        self.lecture.train_twins_clicked.connect(self.train_twins)
+        self.lecture.stop_clicked.connect(self.stop_training)
+        self.host.state_changed.connect(self.lecture.show_state)
         self.runs_panel.run_activated.connect(self.open_run_file)
         self.runs_panel.folder_changed.connect(lambda folder: self.settings.set_runs_folder(folder))
         self.architecture.module_selected.connect(
@@ -263,6 +270,8 @@ class MainWindow(QMainWindow):
         if not loaded.choice.is_user_file:
             self.settings.set_model_choice(loaded.choice)
         self.architecture.show_models(loaded)
+        self.lecture.show_models(loaded)
+        self.lecture.show_state(self.host.state)
         self.controls.show_state(self.host.state, can_twin=loaded.plain is not None)
         self.controls.show_recipe(recipe_text(loaded))
         report = loaded.main.weights
@@ -391,7 +400,9 @@ class MainWindow(QMainWindow):
         if not self.presenting:
             return
         runs = self.comparison.ordered
-        if runs:
+        if self.tabs.currentWidget() is self.lecture:
+            text = lecture_caption(self.comparison)  # the lecture page's own line, here editable
+        elif runs:
             names = " vs ".join(run.style.label for run in runs)
             step = self.comparison.timeline.step
             text = f"{names} · step {step:,}"
@@ -461,6 +472,7 @@ class MainWindow(QMainWindow):
         self.colour_timer.stop()
         self.statusBar().clearMessage()  # stops the status bar's message timer
         self.training_view.stop()
+        self.lecture.stop()
         self.presets.stop()
         self.host.shutdown()
         self.runs_panel.stop()
