@@ -23,8 +23,8 @@ from ..views.lecture import lecture_caption
 from ..views.model_choice import LoadedChoice
 from ..views.run_comparison import RunComparison
 from .architecture_tab import colour_twins
-from .graph_legend import SkipLegend
 from .figures import DepthProfileFigure, Figure, GradientFlowFigure, LossAccuracyFigure
+from .graph_legend import SkipLegend
 from .theme import PRESENTATION, Theme
 from .twin_architecture_view import TwinArchitectureView
 

@@ -27,8 +27,8 @@ from PySide6.QtWidgets import (
 from .. import __version__
 from ..assets import ICON, asset_path
 from ..errors import ResvizError, describe_exception
-from ..views.model_choice import LoadedChoice, ModelChoice, load_choice
 from ..views.lecture import lecture_caption
+from ..views.model_choice import LoadedChoice, ModelChoice, load_choice
 from ..views.run_comparison import RunComparison
 from .architecture_tab import ArchitectureTab
 from .dialogs import ExportDialog, ShortcutsDialog, TrustDialog, error_dialog
