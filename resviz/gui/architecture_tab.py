@@ -11,6 +11,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QStackedWidget, QVBoxLayout, QWidget
 
 from ..errors import ResvizError
+from ..views.architecture import ArchitectureModel, TwinArchitectureModel
+from ..views.architecture_state import ArchitectureViewState
 from ..views.model_choice import LoadedChoice
 from ..views.run_comparison import RunComparison
 from ..views.run_data import run_label
@@ -60,8 +62,9 @@ class ArchitectureTab(QWidget):
         except ImportError as exc:  # pragma: no cover - the view ships with the package
             self.placeholder.setText(f"The architecture view could not be loaded: {exc}")
             return
-        self.single = ArchitectureView(show_details=True)
-        self.twins = TwinArchitectureView()
+        # Repeats open folded: a deep net's blocks then fit their pane, readable.
+        self.single = ArchitectureView(show_details=True, model=ArchitectureModel(ArchitectureViewState(fold=True)))
+        self.twins = TwinArchitectureView(model=TwinArchitectureModel(ArchitectureViewState(fold=True)))
         for view in (self.single, self.twins):
             self.stack.addWidget(view)
             view.module_selected.connect(self.module_selected)

@@ -83,7 +83,7 @@ class ArchitectureView(QWidget):
         self._build_ui(show_details)
         self.canvas.node_clicked.connect(self._on_node_clicked)
         self.canvas.resized.connect(self._on_canvas_resized)
-        self.canvas.navigated.connect(self._stop_auto_fit)
+        self.canvas.navigated.connect(self.stop_auto_fit)
         self.canvas.node_double_clicked.connect(self._on_node_double_clicked)
         self.canvas.node_context_menu.connect(self._on_context_menu)
         self.tasks.started.connect(self.canvas.show_busy)
@@ -173,14 +173,14 @@ class ArchitectureView(QWidget):
         Progress and Cancel show over the view; ``graph_ready`` fires once it is drawn and
         ``trace_failed(message)`` if tracing fails. A newer call cancels an older one.
         """
-        self.cancel()
+        self.cancel(keep_state=True)
         self._start(title)
         self.tasks.trace(model, example_input, title)
 
     def set_graph(self, opgraph, title: str = "") -> None:
         """Draw an already traced graph (``resviz.graph.trace_graph``'s OpGraph) without a worker:
         grouping and layout take milliseconds. Emits ``graph_ready`` like ``set_model``."""
-        self.cancel()
+        self.cancel(keep_state=True)
         self._start(title)
         self._on_traced(prepare_graph(opgraph, title, level=self.model.state.chosen_level,
                                       fold=self.model.state.fold))
@@ -195,9 +195,11 @@ class ArchitectureView(QWidget):
         """Whether a trace or a background re-layout is running."""
         return self.tasks.is_busy()
 
-    def cancel(self) -> None:
-        """Stop tracing or re-laying out (the result is dropped; the graph shown before stays)."""
-        self._cancel_regroup()
+    def cancel(self, keep_state: bool = False) -> None:
+        """Stop tracing or re-laying out (the result is dropped; the graph shown before stays).
+        A dropped re-layout puts the level and folding back to what is drawn, unless
+        ``keep_state`` (a new graph is coming, to be drawn as the state asks)."""
+        self._cancel_regroup(revert=not keep_state)
         if self.tasks.cancel_trace():
             self._show_message("Tracing cancelled" if self._traced is None else None)
 
@@ -384,10 +386,11 @@ class ArchitectureView(QWidget):
         self.graph_changed.emit()
 
     def _zoom_by(self, factor: float) -> None:
-        self._stop_auto_fit()
+        self.canvas.navigated.emit()  # the user's zoom: no more fitting on resize (a twin pane hears it too)
         self.canvas.zoom_by(factor)
 
-    def _stop_auto_fit(self) -> None:
+    def stop_auto_fit(self) -> None:
+        """Keep the zoom and scroll as they are when the pane changes size (the user chose them)."""
         self._auto_fit = False
 
     def _on_canvas_resized(self) -> None:

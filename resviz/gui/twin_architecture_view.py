@@ -47,6 +47,7 @@ class TwinArchitectureView(QWidget):
             view.graph_ready.connect(lambda v=view: self._on_ready(v))
             # Zoom and scroll together, so the same depth shows in both.
             view.canvas.zoom_changed.connect(lambda zoom, o=other: self._mirror(o.canvas.set_zoom, zoom))
+            view.canvas.navigated.connect(lambda o=other: o.stop_auto_fit() if self._alive() else None)
             view.canvas.verticalScrollBar().valueChanged.connect(
                 lambda value, v=view, o=other: self._mirror(self._follow_scroll, (v, o)))
 
