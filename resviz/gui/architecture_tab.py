@@ -159,8 +159,11 @@ class ArchitectureTab(QWidget):
         return result if isinstance(result, list) else [result]
 
     def apply_theme(self, theme) -> None:
-        """The architecture view draws its own light scene; only the placeholder follows the theme."""
+        """The graphs on the theme's background; the placeholder in its font size."""
         self.placeholder.setStyleSheet(f"font-size: {theme.font_size:.0f}pt;")
+        for view in (self.single, self.twins):
+            if view is not None:
+                view.apply_theme(theme)
 
     def shutdown(self) -> None:
         for view in (self.single, self.twins):

@@ -33,6 +33,7 @@ from ..views.architecture import ArchitectureModel, DrawnGraph
 from ..views.architecture_state import ShownState
 from .architecture_tasks import ArchitectureTasks
 from .architecture_toolbar import ArchitectureToolbar
+from .dialogs import announce_saved
 from .graph_canvas import GraphCanvas
 from .graph_colours import GraphColours, colours_of, paint
 from .graph_details import NO_MODEL_HTML, details_html, summary_html, tooltip_html
@@ -584,6 +585,15 @@ class ArchitectureView(QWidget):
         self.colour_bar.set_levels(self._colours.levels)
         self._place_overlays()
 
+    # theme ----------------------------------------------------------------------------------
+
+    def apply_theme(self, theme) -> None:
+        """Draw the graph on the theme's background (its boxes keep their fills and labels)."""
+        self.graph_scene.set_background(theme.background if theme.dark else None)
+        self.canvas.resetCachedContent()
+        self.canvas.message.setStyleSheet(f"color: {'#D0D0D0' if theme.dark else '#52606D'}; font-size: 14px; "
+                                          "background: transparent;")
+
     # export ---------------------------------------------------------------------------------
 
     def export_scene(self, legend: bool = True) -> Scene:
@@ -610,9 +620,11 @@ class ArchitectureView(QWidget):
         name = (self.title or "architecture").replace(" ", "_").replace("/", "_")
         path, _ = QFileDialog.getSaveFileName(self, "Export the architecture", f"{name}.png",
                                               "PNG image (*.png);;SVG drawing (*.svg)")
-        if path:
+        if path:  # the file dialog has asked before replacing a file
             try:
-                self.export_image(path)
+                saved = self.export_image(path)
+                self._show_message(announce_saved(self, [saved]))
+                QTimer.singleShot(3000, lambda: self._show_message(None) if shiboken6.isValid(self) else None)
             except ResvizError as error:
                 self._show_message(str(error))
                 QTimer.singleShot(4000, lambda: self._show_message(None))

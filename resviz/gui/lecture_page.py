@@ -90,9 +90,10 @@ class LecturePage(QWidget):
         # One legend for both graphs, under them. Their boxes are coloured on the comparison's
         # levels, the heatmap's: its colour bar is theirs too.
         self.legend = SkipLegend(self)
-        self.scale_note = QLabel("boxes: gradient norm, on the heatmap's colour scale")
+        self.scale_note = QLabel("box colour: gradient norm, on the heatmap's scale")
         self.scale_note.setObjectName("lectureScaleNote")
         self.scale_note.setWordWrap(True)
+        self.scale_note.setAlignment(Qt.AlignCenter)
         self._legend_key: tuple | None = None
         for view in self.architecture.views:
             view.canvas.overlays_shown = False
@@ -100,6 +101,7 @@ class LecturePage(QWidget):
             for child in view.toolbar.findChildren(QWidget):  # the page is for looking: only the titles stay
                 child.setVisible(child is view.title_label)
         self.architecture.graph_ready.connect(self._graph_drawn)
+        self.architecture.apply_theme(theme)
         self.no_twin = QLabel("This model has no plain twin: open one that has (File → Open the default)")
         self.no_twin.setObjectName("lectureNoTwin")
         self.no_twin.setWordWrap(True)
@@ -117,10 +119,8 @@ class LecturePage(QWidget):
         graphs_layout.setContentsMargins(0, 0, 0, 0)
         graphs_layout.setSpacing(4)
         graphs_layout.addWidget(self.architecture, 1)
-        keys = QHBoxLayout()
-        keys.addWidget(self.legend, 0, Qt.AlignTop)
-        keys.addWidget(self.scale_note, 1)
-        graphs_layout.addLayout(keys)
+        graphs_layout.addWidget(self.legend, 0, Qt.AlignHCenter)
+        graphs_layout.addWidget(self.scale_note)
         self.graphs = graphs
         grid.addWidget(graphs, 0, 2, 2, 1)
         grid.addWidget(self.no_twin, 0, 2, 2, 1)

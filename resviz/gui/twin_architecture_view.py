@@ -131,6 +131,10 @@ class TwinArchitectureView(QWidget):
         """The shared log10 levels, or None when nothing is coloured."""
         return self.model.colour_levels()
 
+    def apply_theme(self, theme) -> None:
+        for view in self.views:
+            view.apply_theme(theme)
+
     def export_image(self, path: str | Path, size: tuple[int, int] | None = None) -> list[Path]:
         """Export both graphs: ``NAME-plain.EXT`` and ``NAME-residual.EXT``."""
         path = Path(path)

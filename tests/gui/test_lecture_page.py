@@ -85,3 +85,23 @@ def test_f11_shows_the_lecture_page_and_esc_goes_back(qtbot, make_window):
     assert "Train twins" in window.caption.text()
     window.leave_presentation_action.trigger()
     assert window.tabs.currentWidget() is window.training_view and not window.lecture.caption.isHidden()
+
+
+def test_presentation_mode_darkens_every_tab_and_greys_disabled_controls(qtbot, make_window):
+    from PySide6.QtGui import QPalette
+    from PySide6.QtWidgets import QApplication
+
+    window = make_window(open_default=True, tab="architecture")
+    tab = window.architecture
+    qtbot.waitUntil(lambda: window.loaded is not None and not tab.pending and not tab.is_busy(), timeout=60_000)
+    scenes = [view.graph_scene for view in tab.twins.views]
+    assert all(scene.backgroundBrush().color().name() == "#ffffff" for scene in scenes)
+    window.set_presentation(True)
+    palette = QApplication.instance().palette()
+    for role in (QPalette.ButtonText, QPalette.WindowText, QPalette.Text):
+        assert palette.color(QPalette.Disabled, role) != palette.color(QPalette.Active, role)
+    assert all(scene.backgroundBrush().color().name() == "#000000" for scene in scenes)
+    lecture_scenes = [view.graph_scene for view in window.lecture.architecture.views]
+    assert all(scene.backgroundBrush().color().name() == "#000000" for scene in lecture_scenes)
+    window.set_presentation(False)
+    assert all(scene.backgroundBrush().color().name() == "#ffffff" for scene in scenes)
