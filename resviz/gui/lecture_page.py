@@ -93,7 +93,6 @@ class LecturePage(QWidget):
         self.scale_note = QLabel("box colour: gradient norm, on the heatmap's scale")
         self.scale_note.setObjectName("lectureScaleNote")
         self.scale_note.setWordWrap(True)
-        self.scale_note.setAlignment(Qt.AlignCenter)
         self._legend_key: tuple | None = None
         for view in self.architecture.views:
             view.canvas.overlays_shown = False
@@ -119,8 +118,10 @@ class LecturePage(QWidget):
         graphs_layout.setContentsMargins(0, 0, 0, 0)
         graphs_layout.setSpacing(4)
         graphs_layout.addWidget(self.architecture, 1)
-        graphs_layout.addWidget(self.legend, 0, Qt.AlignHCenter)
-        graphs_layout.addWidget(self.scale_note)
+        keys = QHBoxLayout()
+        keys.addWidget(self.legend, 0, Qt.AlignTop)
+        keys.addWidget(self.scale_note, 1)
+        graphs_layout.addLayout(keys)
         self.graphs = graphs
         grid.addWidget(graphs, 0, 2, 2, 1)
         grid.addWidget(self.no_twin, 0, 2, 2, 1)
