@@ -65,6 +65,8 @@ class ArchitectureTab(QWidget):
         # Repeats open folded: a deep net's blocks then fit their pane, readable.
         self.single = ArchitectureView(show_details=True, model=ArchitectureModel(ArchitectureViewState(fold=True)))
         self.twins = TwinArchitectureView(model=TwinArchitectureModel(ArchitectureViewState(fold=True)))
+        for pane in (self.single, *self.twins.views):  # legends beside the graph, never over it
+            pane.canvas.set_overlays_beside(True)
         for view in (self.single, self.twins):
             self.stack.addWidget(view)
             view.module_selected.connect(self.module_selected)
