@@ -29,7 +29,7 @@ def test_cold_start_to_the_whole_picture_in_three_clicks(qtbot, make_window):
         qtbot.mouseClick(widget, Qt.LeftButton, pos=pos if pos is not None else widget.rect().center())
 
     qtbot.waitUntil(lambda: window.loaded is not None, timeout=30_000)
-    window.max_steps = 12  # a short budget; the real default is timed by ``resviz bench lecture``
+    window.max_steps = 4  # a short budget; the real default is timed by ``resviz bench lecture``
     bar = window.tabs.tabBar()
     lecture_index = window.tabs.indexOf(window.lecture)
     assert bar.tabText(lecture_index) == "Lecture"
