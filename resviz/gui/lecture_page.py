@@ -14,6 +14,8 @@ level and folding never change what the Architecture tab shows).
 
 from __future__ import annotations
 
+from html import escape
+
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
@@ -24,7 +26,7 @@ from ..views.model_choice import LoadedChoice
 from ..views.run_comparison import RunComparison
 from .architecture_tab import colour_twins
 from .figures import DepthProfileFigure, Figure, GradientFlowFigure, LossAccuracyFigure
-from .graph_legend import SkipLegend
+from .graph_legend import legend_rows
 from .theme import PRESENTATION, Theme
 from .twin_architecture_view import TwinArchitectureView
 
@@ -87,12 +89,14 @@ class LecturePage(QWidget):
         for figure in self.figures:
             figure.setMinimumSize(160, 120)
         self.architecture = TwinArchitectureView(model=lecture_architecture_model())
-        # One legend for both graphs, under them. Their boxes are coloured on the comparison's
-        # levels, the heatmap's: its colour bar is theirs too.
-        self.legend = SkipLegend(self)
-        self.scale_note = QLabel("box colour: gradient norm, on the heatmap's scale")
-        self.scale_note.setObjectName("lectureScaleNote")
-        self.scale_note.setWordWrap(True)
+        # One legend for both graphs, under them, as two lines of text (the graphs keep their
+        # height). Their boxes are coloured on the comparison's levels, the heatmap's: its
+        # colour bar is theirs too.
+        self.legend = QLabel()
+        self.legend.setObjectName("lectureLegend")
+        self.legend.setWordWrap(True)
+        self.legend.setAlignment(Qt.AlignCenter)
+        self.legend.setTextFormat(Qt.RichText)
         self._legend_key: tuple | None = None
         for view in self.architecture.views:
             view.canvas.overlays_shown = False
@@ -118,10 +122,7 @@ class LecturePage(QWidget):
         graphs_layout.setContentsMargins(0, 0, 0, 0)
         graphs_layout.setSpacing(4)
         graphs_layout.addWidget(self.architecture, 1)
-        keys = QHBoxLayout()
-        keys.addWidget(self.legend, 0, Qt.AlignTop)
-        keys.addWidget(self.scale_note, 1)
-        graphs_layout.addLayout(keys)
+        graphs_layout.addWidget(self.legend)
         self.graphs = graphs
         grid.addWidget(graphs, 0, 2, 2, 1)
         grid.addWidget(self.no_twin, 0, 2, 2, 1)
@@ -165,9 +166,6 @@ class LecturePage(QWidget):
             view.title_label.setFont(font)
             view.title_label.setStyleSheet(f"color: {theme.foreground}; background: {theme.background};")
             view.toolbar.setStyleSheet(f"background: {theme.background};")
-        legend_font = self.legend.font()
-        legend_font.setPixelSize(LABEL_PX - 2)
-        self.legend.setFont(legend_font)
 
     # -- the model ----------------------------------------------------------------------------
 
@@ -254,8 +252,11 @@ class LecturePage(QWidget):
         if key == self._legend_key:
             return
         self._legend_key = key
-        self.legend.set_counts(counts, gradient=key[1])
-        self.legend.setFixedSize(self.legend.sizeHint())
+        marks = [f"<span style='white-space:nowrap'><span style='color:{colour}'>━━</span>&nbsp;"
+                 f"{escape(' '.join(text.split()))}</span>" if colour else escape(text)
+                 for colour, text in legend_rows(counts)]
+        note = "colour: gradient norm, on the heatmap's scale"
+        self.legend.setText(" &nbsp; ".join(marks) + f"<br/>{note}")
         self.legend.setVisible(model.layout is not None)
 
     def stop(self) -> None:
