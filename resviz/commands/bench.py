@@ -40,12 +40,21 @@ def add_architecture_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, default=30, help="frames timed per case (default 30)")
 
 
+def add_lecture_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--size", default="1280x720", metavar="WxH", help="window size (default 1280x720)")
+    parser.add_argument("--max-steps", type=int, default=None,
+                        help="cap the training (default: the window's own settings, as a lecturer gets them)")
+    parser.add_argument("--timeout", type=float, default=300.0, help="give up on a stage after this many seconds")
+
+
 # name -> (help, options) of the benchmarks in resviz.gui.benchmarks
 WINDOW_BENCHMARKS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "gui": ("the window: heatmap + curves refresh time, and the GUI thread's longest stall while a run trains",
             add_window_arguments),
     "architecture": ("the architecture view: open time after tracing (ResNet-152 < 1 s), repaint and in-place "
                      "recolour", add_architecture_arguments),
+    "lecture": ("the lecture page: seconds from a cold window to the twins' picture with the difference visible "
+                "(2 clicks; target 60 s)", add_lecture_arguments),
 }
 
 

@@ -11,6 +11,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QStackedWidget, QVBoxLayout, QWidget
 
 from ..errors import ResvizError
+from ..views.architecture import ArchitectureModel, TwinArchitectureModel
+from ..views.architecture_state import ArchitectureViewState
 from ..views.model_choice import LoadedChoice
 from ..views.run_comparison import RunComparison
 from ..views.run_data import run_label
@@ -21,6 +23,20 @@ def _block_norms(run, step: int) -> dict[str, float] | None:
     if row is None or not run.block_ids:
         return None
     return dict(zip(run.block_ids, run.act_grad_norm.data[row].tolist()))
+
+
+def colour_twins(twins: Any, loaded: LoadedChoice, comparison: RunComparison) -> None:
+    """Colour a twin view's graphs by the twin runs' gradient norms at the shown step, on the
+    comparison's levels (each run found by its model's name)."""
+    step, levels = comparison.step, comparison.levels.levels
+    by_model = {run.info.model_spec.name: run for run in comparison.ordered if run.info.model_spec is not None}
+    main_run = by_model.get(loaded.main.spec.name)
+    plain_run = by_model.get(loaded.plain.spec.name) if loaded.plain is not None else None
+    twins.set_gradient_colours(plain_run.layer_norms_at(step) if plain_run else None,
+                               main_run.layer_norms_at(step) if main_run else None,
+                               levels if (plain_run or main_run) else None)
+    twins.set_edge_gradients(_block_norms(plain_run, step) if plain_run else None,
+                             _block_norms(main_run, step) if main_run else None)
 
 
 class ArchitectureTab(QWidget):
@@ -46,8 +62,11 @@ class ArchitectureTab(QWidget):
         except ImportError as exc:  # pragma: no cover - the view ships with the package
             self.placeholder.setText(f"The architecture view could not be loaded: {exc}")
             return
-        self.single = ArchitectureView(show_details=True)
-        self.twins = TwinArchitectureView()
+        # Repeats open folded: a deep net's blocks then fit their pane, readable.
+        self.single = ArchitectureView(show_details=True, model=ArchitectureModel(ArchitectureViewState(fold=True)))
+        self.twins = TwinArchitectureView(model=TwinArchitectureModel(ArchitectureViewState(fold=True)))
+        for pane in (self.single, *self.twins.views):  # legends beside the graph, never over it
+            pane.canvas.set_overlays_beside(True)
         for view in (self.single, self.twins):
             self.stack.addWidget(view)
             view.module_selected.connect(self.module_selected)
@@ -127,12 +146,7 @@ class ArchitectureTab(QWidget):
         by_model = {run.info.model_spec.name: run for run in runs if run.info.model_spec is not None}
         main_run = by_model.get(self.loaded.main.spec.name)
         if self.showing_twins:
-            plain_run = by_model.get(self.loaded.plain.spec.name)
-            self.twins.set_gradient_colours(plain_run.layer_norms_at(step) if plain_run else None,
-                                            main_run.layer_norms_at(step) if main_run else None,
-                                            levels if (plain_run or main_run) else None)
-            self.twins.set_edge_gradients(_block_norms(plain_run, step) if plain_run else None,
-                                          _block_norms(main_run, step) if main_run else None)
+            colour_twins(self.twins, self.loaded, comparison)
         else:
             self.single.set_gradient_colours(main_run.layer_norms_at(step) if main_run else None,
                                              levels if main_run else None)
@@ -147,8 +161,11 @@ class ArchitectureTab(QWidget):
         return result if isinstance(result, list) else [result]
 
     def apply_theme(self, theme) -> None:
-        """The architecture view draws its own light scene; only the placeholder follows the theme."""
+        """The graphs on the theme's background; the placeholder in its font size."""
         self.placeholder.setStyleSheet(f"font-size: {theme.font_size:.0f}pt;")
+        for view in (self.single, self.twins):
+            if view is not None:
+                view.apply_theme(theme)
 
     def shutdown(self) -> None:
         for view in (self.single, self.twins):

@@ -33,6 +33,7 @@ from ..views.architecture import ArchitectureModel, DrawnGraph
 from ..views.architecture_state import ShownState
 from .architecture_tasks import ArchitectureTasks
 from .architecture_toolbar import ArchitectureToolbar
+from .dialogs import announce_saved
 from .graph_canvas import GraphCanvas
 from .graph_colours import GraphColours, colours_of, paint
 from .graph_details import NO_MODEL_HTML, details_html, summary_html, tooltip_html
@@ -76,10 +77,14 @@ class ArchitectureView(QWidget):
         self._own_hint: tuple[str | None, bool] | None = None  # (keep in place, fit) for this widget's own action
         self._event_hint: tuple[str | None, bool] | None = None  # the same, gathered from the state's events
         self._fresh = False  # the next drawing is a new graph's first: open it fitted
+        self._auto_fit = False  # fitted, and untouched since: a new pane size fits it again
+        self.readable_zoom = READABLE_ZOOM  # fitting never shrinks the graph below this: it scrolls instead
         self._error: str | None = None
         self.last_timings: dict[str, float] = {}
         self._build_ui(show_details)
         self.canvas.node_clicked.connect(self._on_node_clicked)
+        self.canvas.resized.connect(self._on_canvas_resized)
+        self.canvas.navigated.connect(self.stop_auto_fit)
         self.canvas.node_double_clicked.connect(self._on_node_double_clicked)
         self.canvas.node_context_menu.connect(self._on_context_menu)
         self.tasks.started.connect(self.canvas.show_busy)
@@ -104,7 +109,7 @@ class ArchitectureView(QWidget):
     def _build_ui(self, show_details: bool) -> None:
         self.toolbar = ArchitectureToolbar(self.model, show_details=show_details)
         self.toolbar.search_requested.connect(self.search)
-        self.toolbar.zoom_requested.connect(self.canvas.zoom_by)
+        self.toolbar.zoom_requested.connect(self._zoom_by)
         self.toolbar.fit_requested.connect(self.fit)
         self.toolbar.export_requested.connect(self._on_export_clicked)
         for name in ("title_label", "level_box", "fold_check", "search_box", "search_status", "details_button"):
@@ -134,8 +139,8 @@ class ArchitectureView(QWidget):
         self.busy.cancel_requested.connect(self.cancel)
         self.details.setHtml(self._details_html())
 
-        for keys, slot in (("F", self.fit), ("+", lambda: self.canvas.zoom_by(1.25)),
-                           ("=", lambda: self.canvas.zoom_by(1.25)), ("-", lambda: self.canvas.zoom_by(0.8)),
+        for keys, slot in (("F", self.fit), ("+", lambda: self._zoom_by(1.25)),
+                           ("=", lambda: self._zoom_by(1.25)), ("-", lambda: self._zoom_by(0.8)),
                            ("Ctrl+F", self.search_box.setFocus)):
             shortcut = QShortcut(QKeySequence(keys), self)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
@@ -169,14 +174,14 @@ class ArchitectureView(QWidget):
         Progress and Cancel show over the view; ``graph_ready`` fires once it is drawn and
         ``trace_failed(message)`` if tracing fails. A newer call cancels an older one.
         """
-        self.cancel()
+        self.cancel(keep_state=True)
         self._start(title)
         self.tasks.trace(model, example_input, title)
 
     def set_graph(self, opgraph, title: str = "") -> None:
         """Draw an already traced graph (``resviz.graph.trace_graph``'s OpGraph) without a worker:
         grouping and layout take milliseconds. Emits ``graph_ready`` like ``set_model``."""
-        self.cancel()
+        self.cancel(keep_state=True)
         self._start(title)
         self._on_traced(prepare_graph(opgraph, title, level=self.model.state.chosen_level,
                                       fold=self.model.state.fold))
@@ -191,9 +196,11 @@ class ArchitectureView(QWidget):
         """Whether a trace or a background re-layout is running."""
         return self.tasks.is_busy()
 
-    def cancel(self) -> None:
-        """Stop tracing or re-laying out (the result is dropped; the graph shown before stays)."""
-        self._cancel_regroup()
+    def cancel(self, keep_state: bool = False) -> None:
+        """Stop tracing or re-laying out (the result is dropped; the graph shown before stays).
+        A dropped re-layout puts the level and folding back to what is drawn, unless
+        ``keep_state`` (a new graph is coming, to be drawn as the state asks)."""
+        self._cancel_regroup(revert=not keep_state)
         if self.tasks.cancel_trace():
             self._show_message("Tracing cancelled" if self._traced is None else None)
 
@@ -379,20 +386,37 @@ class ArchitectureView(QWidget):
             self.last_timings = dict(drawn.seconds, draw=time.perf_counter() - started)
         self.graph_changed.emit()
 
+    def _zoom_by(self, factor: float) -> None:
+        self.canvas.navigated.emit()  # the user's zoom: no more fitting on resize (a twin pane hears it too)
+        self.canvas.zoom_by(factor)
+
+    def stop_auto_fit(self) -> None:
+        """Keep the zoom and scroll as they are when the pane changes size (the user chose them)."""
+        self._auto_fit = False
+
+    def _on_canvas_resized(self) -> None:
+        """A pane that opened hidden or small gets its real size later: fit again, unless the
+        user has zoomed or panned since."""
+        if self._auto_fit and self.model.layout is not None:
+            self._initial_view()
+
     def _initial_view(self) -> None:
-        """Fit the graph; one too tall to read when fitted opens at its top, fitted to width."""
+        """Fit the graph; one too tall to read when fitted opens at its top, fitted to width
+        (scrolling, rather than shrinking the boxes below a legible size)."""
+        self._auto_fit = True
         rect = self.graph_scene.sceneRect()
         self.canvas.resetTransform()
         self.canvas.fit_rect(rect)
-        if self.canvas.zoom() < READABLE_ZOOM:
+        if self.canvas.zoom() < self.readable_zoom:
             view = self.canvas.viewport().rect()
-            self.canvas.set_zoom(min(1.0, max(READABLE_ZOOM, (view.width() - 24) / max(1.0, rect.width()))))
+            self.canvas.set_zoom(min(1.0, max(self.readable_zoom, (view.width() - 24) / max(1.0, rect.width()))))
             zoom = self.canvas.zoom()
             self.canvas.centerOn(QPointF(rect.center().x(), rect.top() + view.height() / 2 / zoom))
 
     def fit(self) -> None:
-        """Fit the whole graph into the view."""
-        self.canvas.fit_rect(self.graph_scene.sceneRect())
+        """Fit the graph into the view; one too large to read that way is fitted to the view's
+        width at a legible size and scrolls (from its top)."""
+        self._initial_view()
 
     # queries --------------------------------------------------------------------------------
 
@@ -561,6 +585,15 @@ class ArchitectureView(QWidget):
         self.colour_bar.set_levels(self._colours.levels)
         self._place_overlays()
 
+    # theme ----------------------------------------------------------------------------------
+
+    def apply_theme(self, theme) -> None:
+        """Draw the graph on the theme's background (its boxes keep their fills and labels)."""
+        self.graph_scene.set_background(theme.background if theme.dark else None)
+        self.canvas.resetCachedContent()
+        self.canvas.message.setStyleSheet(f"color: {'#D0D0D0' if theme.dark else '#52606D'}; font-size: 14px; "
+                                          "background: transparent;")
+
     # export ---------------------------------------------------------------------------------
 
     def export_scene(self, legend: bool = True) -> Scene:
@@ -587,9 +620,11 @@ class ArchitectureView(QWidget):
         name = (self.title or "architecture").replace(" ", "_").replace("/", "_")
         path, _ = QFileDialog.getSaveFileName(self, "Export the architecture", f"{name}.png",
                                               "PNG image (*.png);;SVG drawing (*.svg)")
-        if path:
+        if path:  # the file dialog has asked before replacing a file
             try:
-                self.export_image(path)
+                saved = self.export_image(path)
+                self._show_message(announce_saved(self, [saved]))
+                QTimer.singleShot(3000, lambda: self._show_message(None) if shiboken6.isValid(self) else None)
             except ResvizError as error:
                 self._show_message(str(error))
                 QTimer.singleShot(4000, lambda: self._show_message(None))

@@ -51,6 +51,7 @@ from .attribution_explain import ExplainBox
 from .attribution_grid import IDLE_TEXT, AttributionGrid
 from .attribution_options import MethodOptionsEditor
 from .attribution_samples import SamplePicker
+from .dialogs import announce_saved, ask_to_replace
 from .workers_tasks import MODEL_LOCK, TaskThread, stop_all_tasks
 
 POOL_SIZE = 24  # samples offered to pick from (balanced over the classes)
@@ -594,12 +595,18 @@ class AttributionPanel(QWidget):
             return
         path, _ = QFileDialog.getSaveFileName(self, "Export the attribution grid", "attribution.png",
                                               "PNG image (*.png)")
-        if path:
-            try:
-                self.export_png(path if path.lower().endswith(".png") else path + ".png")
-                self._set_status(f"Saved {path}")
-            except ResvizError as error:
-                self._set_status(str(error), error=True)
+        if path:  # the file dialog asked before replacing the file it named; a ".png" added is asked here
+            target = Path(path if path.lower().endswith(".png") else path + ".png")
+            self.replace_question = ask_to_replace(self, [] if target == Path(path) else [target],
+                                                   lambda: self._save_png(target))
+
+    def _save_png(self, path: Path) -> None:
+        try:
+            saved = self.export_png(path)
+        except ResvizError as error:
+            self._set_status(str(error), error=True)
+            return
+        self._set_status(announce_saved(self, [saved]))
 
 
 def _layer_choices(source) -> list[str]:

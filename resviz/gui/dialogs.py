@@ -1,4 +1,5 @@
-"""Dialogs: errors with expandable details, the trust confirmation, export size, shortcuts.
+"""Dialogs: errors with expandable details, the trust confirmation, export size, replacing a
+file, shortcuts.
 
 Dialogs open window-modal with ``open()`` and report through signals, so the event loop
 (and a live run's plots) keep going while one is shown, and tests can answer them.
@@ -6,6 +7,7 @@ Dialogs open window-modal with ``open()`` and report through signals, so the eve
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -19,6 +21,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMainWindow,
     QMessageBox,
     QPushButton,
     QSpinBox,
@@ -212,3 +215,33 @@ class ShortcutsDialog(QDialog):
         # Wide enough for the longest name and its keys, so nothing is cut off.
         width = table.horizontalHeader().length() + table.verticalScrollBar().sizeHint().width() + 48
         self.resize(max(460, width), 520)
+
+
+def ask_to_replace(parent: QWidget, paths: Sequence[Path], save: Callable[[], None]) -> QMessageBox | None:
+    """Call ``save`` now when none of ``paths`` exists; else ask first (window-modal, "Keep" by
+    default) and call it only if the user chooses to replace. Returns the question, if asked."""
+    existing = [Path(p) for p in paths if Path(p).exists()]
+    if not existing:
+        save()
+        return None
+    names = "\n".join(str(p) for p in existing)
+    box = QMessageBox(QMessageBox.Question, "Replace the existing file?",
+                      f"{'This file exists' if len(existing) == 1 else 'These files exist'}:\n{names}\n\n"
+                      "Replace it with the new export?", QMessageBox.Yes | QMessageBox.No, parent)
+    box.setObjectName("replaceQuestion")
+    box.button(QMessageBox.Yes).setText("Replace")
+    box.button(QMessageBox.No).setText("Keep the old one")
+    box.setDefaultButton(QMessageBox.No)
+    box.buttonClicked.connect(lambda button: save() if box.standardButton(button) == QMessageBox.Yes else None)
+    box.setWindowModality(Qt.WindowModal)
+    box.open()
+    return box
+
+
+def announce_saved(widget: QWidget, paths: Sequence[Path]) -> str:
+    """Say in the window's status bar where an export was saved; returns the message."""
+    message = "saved " + ", ".join(str(Path(p).resolve()) for p in paths)
+    window = widget.window()
+    if isinstance(window, QMainWindow):
+        window.statusBar().showMessage(message, 10000)
+    return message

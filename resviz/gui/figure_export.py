@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QMainWindow
 
 from ..errors import ResvizError, describe_exception
-from .dialogs import ExportDialog
+from .dialogs import ExportDialog, announce_saved, ask_to_replace
 
 ARCHITECTURE = "architecture"  # the graph's slug; the training figures have their own
 
@@ -18,6 +18,7 @@ class FigureExport:
 
     def __init__(self, window: QMainWindow) -> None:
         self.window = window
+        self.replace_question = None  # the last "replace the file?" question, while one is asked
 
     def targets(self) -> list[tuple[str, str]]:
         window = self.window
@@ -35,23 +36,37 @@ class FigureExport:
         figure.refresh(window.comparison.frame())
         return [figure.export_image(path, size)]
 
+    def paths_for(self, slug: str, path: str | Path) -> list[Path]:
+        """The files an export of ``slug`` to ``path`` writes (twin graphs: one per twin)."""
+        path = Path(path)
+        if slug == ARCHITECTURE and self.window.architecture.showing_twins:
+            return [path.with_name(f"{path.stem}-{tag}{path.suffix}") for tag in ("plain", "residual")]
+        return [path]
+
     def show_dialog(self) -> ExportDialog:
         window = self.window
         current = ARCHITECTURE if window.tabs.currentWidget() is window.architecture else "gradient_flow"
         dialog = ExportDialog(self.targets(), window, folder=window.settings.export_folder(), current=current)
 
+        slug_path_size: list = []
+
         def save() -> None:
+            slug, path, size = slug_path_size
             try:
-                paths = self.export(dialog.slug, dialog.path, dialog.size)
+                paths = self.export(slug, path, size)
             except ResvizError as exc:
                 window.show_error("Export failed", str(exc))
                 return
             except Exception as exc:  # noqa: BLE001
                 window.show_error("Export failed", describe_exception(exc), traceback.format_exc())
                 return
-            window.settings.set_export_folder(dialog.path.parent)
-            window.statusBar().showMessage("saved " + ", ".join(str(p) for p in paths), 8000)
+            window.settings.set_export_folder(path.parent)
+            announce_saved(window, paths)
 
-        dialog.accepted.connect(save)
+        def chosen() -> None:
+            slug_path_size[:] = [dialog.slug, dialog.path, dialog.size]
+            self.replace_question = ask_to_replace(window, self.paths_for(dialog.slug, dialog.path), save)
+
+        dialog.accepted.connect(chosen)
         dialog.open()
         return dialog

@@ -22,6 +22,8 @@ class GraphCanvas(QGraphicsView):
     node_double_clicked = Signal(str)
     node_context_menu = Signal(str, QPoint)
     zoom_changed = Signal(float)
+    resized = Signal()  # the viewport changed size
+    navigated = Signal()  # the user zoomed with the wheel or dragged the graph
 
     def __init__(self, graph_scene: GraphScene, parent: QWidget | None = None) -> None:
         super().__init__(graph_scene, parent)
@@ -39,6 +41,8 @@ class GraphCanvas(QGraphicsView):
         self.setFrameShape(QFrame.Shape.NoFrame)
         self._press: QPoint | None = None
         self._panning = False
+        self.overlays_beside = False  # legend and colour bar in a column beside the graph, never over it
+        self.overlays_shown = True  # False: a page that draws one legend for several graphs hides these
         self.legend = SkipLegend(self)
         self.legend.hide()
         self.colour_bar = ColourBar(self)
@@ -53,9 +57,32 @@ class GraphCanvas(QGraphicsView):
 
     # overlays -------------------------------------------------------------------------------
 
+    def set_overlays_beside(self, beside: bool) -> None:
+        """Legend and colour bar over the graph's top right (False), or in a column beside it (True)."""
+        self.overlays_beside = beside
+        if not beside:
+            self.setViewportMargins(0, 0, 0, 0)
+        self.place_overlays()
+
+    def _overlay_column(self) -> int:
+        """The width the overlays take beside the graph (0 when they sit over it or none is shown)."""
+        if not self.overlays_beside:
+            return 0
+        shown = [w.sizeHint().width() for w in (self.legend, self.colour_bar) if not w.isHidden()]
+        return max(shown) + 16 if shown else 0
+
     def place_overlays(self) -> None:
-        """Legend and colour bar at the top right, progress centred, the message over the middle."""
+        """Legend and colour bar at the top right (over the graph, or beside it), progress centred,
+        the message over the middle."""
+        if not self.overlays_shown:
+            self.legend.hide()
+            self.colour_bar.hide()
+        column = self._overlay_column()
+        if self.overlays_beside and self.viewportMargins().right() != column:
+            self.setViewportMargins(0, 0, column, 0)
         area = self.viewport().geometry()
+        if column:
+            area = area.adjusted(0, 0, column, 0)  # the overlays' column lies right of the viewport
         self.legend.resize(self.legend.sizeHint())
         self.legend.move(area.right() - self.legend.width() - 10, area.top() + 10)
         self.colour_bar.resize(self.colour_bar.sizeHint())
@@ -80,6 +107,7 @@ class GraphCanvas(QGraphicsView):
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self.place_overlays()
+        self.resized.emit()
 
     # zoom -----------------------------------------------------------------------------------
 
@@ -110,6 +138,7 @@ class GraphCanvas(QGraphicsView):
         delta = event.angleDelta().y() or event.angleDelta().x()
         if delta:
             self.zoom_by(1.0015 ** delta)
+            self.navigated.emit()
         event.accept()
 
     # mouse ----------------------------------------------------------------------------------
@@ -135,6 +164,7 @@ class GraphCanvas(QGraphicsView):
             if not self._panning and (pos - self._press).manhattanLength() > 4:
                 self._panning = True
                 self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
+                self.navigated.emit()
             if self._panning:
                 delta = pos - self._press
                 self._press = pos

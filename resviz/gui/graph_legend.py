@@ -11,6 +11,16 @@ from ..views.architecture_details import skip_label
 from .graph_overlay import GraphOverlay
 
 
+def legend_rows(counts: dict[str, int]) -> list[tuple[str | None, str]]:
+    """(colour, text) of each skip kind drawn, with its count, then the main path."""
+    rows: list[tuple[str | None, str]] = [(SKIP_COLOURS[k], f"{skip_label(k)}  ×{n}")
+                                          for k in SKIP_KINDS if (n := int(counts.get(k, 0)))]
+    if not rows:
+        rows.append((None, "none: a plain network"))
+    rows.append((MAIN_EDGE_COLOUR, "main path"))
+    return rows
+
+
 class SkipLegend(GraphOverlay):
     """The skip kinds of the model with their counts, in the colours the graph draws them."""
 
@@ -26,12 +36,7 @@ class SkipLegend(GraphOverlay):
         self.update()
 
     def rows(self) -> list[tuple[str | None, str]]:
-        rows: list[tuple[str | None, str]] = [(SKIP_COLOURS[k], f"{skip_label(k)}  ×{n}")
-                                              for k, n in self.counts.items()]
-        if not rows:
-            rows.append((None, "none: a plain network"))
-        rows.append((MAIN_EDGE_COLOUR, "main path"))
-        return rows
+        return legend_rows(self.counts)
 
     def sizeHint(self) -> QSize:
         metrics = self.fontMetrics()

@@ -115,6 +115,13 @@ class GraphScene(QGraphicsScene):
         self._node_fill: dict[str, str] = {}
         self._edge_stroke: dict[tuple[str, str], tuple[str, float]] = {}  # recoloured edges only
         self.source: Scene | None = None
+        self.background_override: str | None = None  # a dark theme's background instead of the Scene's
+
+    def set_background(self, colour: str | None) -> None:
+        """Draw on ``colour`` (None: the Scene's own background)."""
+        self.background_override = colour
+        background = colour or (self.source.background if self.source is not None else "#FFFFFF")
+        self.setBackgroundBrush(QBrush(qcolour(background)))
 
     # building -------------------------------------------------------------------------------
 
@@ -131,7 +138,7 @@ class GraphScene(QGraphicsScene):
         self.source = scene
         # No spatial index while thousands of items go in; build it once at the end.
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
-        self.setBackgroundBrush(QBrush(qcolour(scene.background)))
+        self.setBackgroundBrush(QBrush(qcolour(self.background_override or scene.background)))
         for primitive in scene.items:
             if isinstance(primitive, SceneRect):
                 self._add_rect(primitive)

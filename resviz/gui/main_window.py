@@ -27,11 +27,13 @@ from PySide6.QtWidgets import (
 from .. import __version__
 from ..assets import ICON, asset_path
 from ..errors import ResvizError, describe_exception
+from ..views.lecture import lecture_caption
 from ..views.model_choice import LoadedChoice, ModelChoice, load_choice
 from ..views.run_comparison import RunComparison
 from .architecture_tab import ArchitectureTab
 from .dialogs import ExportDialog, ShortcutsDialog, TrustDialog, error_dialog
 from .figure_export import FigureExport
+from .lecture_page import LecturePage
 from .model_picker import ModelPicker
 from .presentation import CaptionBar
 from .presentation_mode import PresentationMode
@@ -97,6 +99,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.architecture, "Architecture")
         self.tabs.addTab(self.training_view, "Training")
         self.tabs.addTab(self.attribution, "Attribution")
+        self.lecture = LecturePage(self.comparison)
+        self.tabs.addTab(self.lecture, "Lecture")
         self.caption = CaptionBar()
         self.caption.setVisible(False)
         central = QWidget()
@@ -178,6 +182,9 @@ class MainWindow(QMainWindow):
         self.controls.pause_clicked.connect(self.host.pause)
         self.controls.resume_clicked.connect(self.host.resume)
         self.controls.stop_clicked.connect(self.stop_training)
+        self.lecture.train_twins_clicked.connect(self.train_twins)
+        self.lecture.stop_clicked.connect(self.stop_training)
+        self.host.state_changed.connect(self.lecture.show_state)
         self.runs_panel.run_activated.connect(self.open_run_file)
         # One clock: the status line shows the step the figures have just drawn, in the same frame.
         self.training_view.refreshed.connect(lambda: self._update_status(check_writers=False))
@@ -265,6 +272,8 @@ class MainWindow(QMainWindow):
         if not loaded.choice.is_user_file:
             self.settings.set_model_choice(loaded.choice)
         self.architecture.show_models(loaded)
+        self.lecture.show_models(loaded)
+        self.lecture.show_state(self.host.state)
         self.controls.show_state(self.host.state, can_twin=loaded.plain is not None)
         self.controls.show_recipe(recipe_text(loaded))
         report = loaded.main.weights
@@ -399,7 +408,9 @@ class MainWindow(QMainWindow):
         if not self.presenting:
             return
         runs = self.comparison.ordered
-        if runs:
+        if self.tabs.currentWidget() is self.lecture:
+            text = lecture_caption(self.comparison)  # the lecture page's own line, here editable
+        elif runs:
             names = " vs ".join(run.style.label for run in runs)
             step = self.comparison.timeline.step
             text = f"{names} · step {step:,}"
@@ -469,6 +480,7 @@ class MainWindow(QMainWindow):
         self.colour_timer.stop()
         self.statusBar().clearMessage()  # stops the status bar's message timer
         self.training_view.stop()
+        self.lecture.stop()
         self.presets.stop()
         self.host.shutdown()
         self.runs_panel.stop()

@@ -43,4 +43,4 @@ class CaptionBar(QLineEdit):
 
     def style_for(self, theme) -> None:
         self.setStyleSheet(f"QLineEdit#captionBar {{ background: {theme.background}; color: {theme.foreground}; "
-                           f"font-size: {theme.title_size * 1.2:.0f}pt; font-weight: bold; padding: 6px; }}")
+                           f"font-size: {theme.title_size:.0f}pt; font-weight: bold; padding: 6px; }}")

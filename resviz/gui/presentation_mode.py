@@ -18,6 +18,7 @@ class PresentationMode:
         self._normal_font_size: float | None = None
         self._dock_was_visible = True
         self._normal_geometry = None
+        self._normal_tab: int | None = None
 
     def set(self, on: bool) -> None:
         window = self.window
@@ -40,6 +41,8 @@ class PresentationMode:
             if screen is not None:
                 window.setGeometry(screen.geometry())  # full screen with or without a window manager
             window.showFullScreen()
+            self._normal_tab = window.tabs.currentIndex()
+            window.tabs.setCurrentWidget(window.lecture)  # the whole story on one page
         else:
             apply_application_theme(app, window.theme, base_font_size=self._normal_font_size)
             if self._dock_was_visible:
@@ -48,9 +51,13 @@ class PresentationMode:
             window.showNormal()
             if self._normal_geometry is not None:
                 window.setGeometry(self._normal_geometry)
+            if self._normal_tab is not None and window.tabs.currentWidget() is window.lecture:
+                window.tabs.setCurrentIndex(self._normal_tab)  # back where the lecturer was, unless they moved
+            self._normal_tab = None
         window.fix_label_sizes(app.font())
         window.caption.style_for(window.theme)
         window.caption.setVisible(on)
+        window.lecture.caption.setVisible(not on)  # the window's caption line says it, editable
         window.training_view.set_presentation_layout(on)
         window.training_view.apply_theme(window.theme)
         window.architecture.apply_theme(window.theme)

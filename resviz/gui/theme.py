@@ -25,6 +25,9 @@ WARNING_BORDER = "#E0A800"
 WARNING_TEXT = "#533F03"
 
 
+DISABLED_TEXT = QColor("#6E6E6E")  # a dark theme's disabled labels and buttons
+
+
 @dataclass(frozen=True)
 class Theme:
     name: str
@@ -74,6 +77,11 @@ def apply_application_theme(app: QApplication, theme: Theme, base_font_size: flo
                              (QPalette.Highlight, QColor("#FFD60A")), (QPalette.HighlightedText, QColor("#000000")),
                              (QPalette.PlaceholderText, QColor("#A0A0A0"))):
             palette.setColor(role, colour)
+        # Disabled controls must look it: grey text on a darker button, never the enabled white.
+        for role, colour in ((QPalette.WindowText, DISABLED_TEXT), (QPalette.Text, DISABLED_TEXT),
+                             (QPalette.ButtonText, DISABLED_TEXT), (QPalette.Button, QColor("#0F0F0F")),
+                             (QPalette.Base, QColor("#0B0B0B"))):
+            palette.setColor(QPalette.Disabled, role, colour)
     else:
         palette = app.style().standardPalette()
     app.setPalette(palette)

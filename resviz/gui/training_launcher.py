@@ -76,7 +76,8 @@ class TrainingLauncher:
         except Exception as exc:  # noqa: BLE001
             window.show_error("Cannot start training", describe_exception(exc), traceback.format_exc())
             return
-        window.tabs.setCurrentIndex(TABS.index("training"))
+        if window.tabs.currentIndex() != TABS.index("lecture"):  # the lecture page shows the training itself
+            window.tabs.setCurrentIndex(TABS.index("training"))
         window.comparison.timeline.follow_latest()
         names = " and ".join(path.name for path in paths)
         window.controls.show_state("starting", f"starting {names}…")

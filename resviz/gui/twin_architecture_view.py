@@ -47,6 +47,7 @@ class TwinArchitectureView(QWidget):
             view.graph_ready.connect(lambda v=view: self._on_ready(v))
             # Zoom and scroll together, so the same depth shows in both.
             view.canvas.zoom_changed.connect(lambda zoom, o=other: self._mirror(o.canvas.set_zoom, zoom))
+            view.canvas.navigated.connect(lambda o=other: o.stop_auto_fit() if self._alive() else None)
             view.canvas.verticalScrollBar().valueChanged.connect(
                 lambda value, v=view, o=other: self._mirror(self._follow_scroll, (v, o)))
 
@@ -129,6 +130,10 @@ class TwinArchitectureView(QWidget):
     def gradient_levels(self) -> tuple[float, float] | None:
         """The shared log10 levels, or None when nothing is coloured."""
         return self.model.colour_levels()
+
+    def apply_theme(self, theme) -> None:
+        for view in self.views:
+            view.apply_theme(theme)
 
     def export_image(self, path: str | Path, size: tuple[int, int] | None = None) -> list[Path]:
         """Export both graphs: ``NAME-plain.EXT`` and ``NAME-residual.EXT``."""

@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMainWindow
 
-TABS = ("architecture", "training", "attribution")
+TABS = ("architecture", "training", "attribution", "lecture")
 
 
 def make_action(window: QMainWindow, text: str, slot: Callable, shortcut: str | QKeySequence | None = None, *,
@@ -68,6 +68,7 @@ def build_actions(window: QMainWindow) -> None:
     for action in w.replay_actions:
         action.setShortcutContext(Qt.WidgetWithChildrenShortcut)
         w.training_view.addAction(action)
+        w.lecture.addAction(action)
     w.tab_actions = [a(f"&{i + 1} {name.title()}", lambda checked=False, i=i: w.tabs.setCurrentIndex(i),
                        f"Ctrl+{i + 1}") for i, name in enumerate(TABS)]
     w.presentation_action = a("Presentation &mode", w.toggle_presentation, "F11", checkable=True,

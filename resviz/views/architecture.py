@@ -85,9 +85,10 @@ class ArchitectureModel:
         return self._drawn.block_graph if self._drawn else None
 
     def set_graph(self, opgraph: Any, default_level: str, drawn: DrawnGraph | None = None, title: str = "") -> None:
-        """A newly traced graph (with its first drawing, if made). It opens with nothing expanded
-        or selected, at the level the user chose when there is one, else at ``default_level``
-        (the finest of both defaults for twins); folding stays as it is."""
+        """A newly traced graph (with its first drawing, if made). It opens at the level the user
+        chose when there is one, else at ``default_level`` (the finest of both defaults for
+        twins); folding and the expansions stay as they are (those naming modules this graph
+        lacks are not drawn), and the selection stays if this graph has it."""
         self._opgraph = opgraph
         self.title = title
         self._modules_with_ops = None
@@ -96,8 +97,8 @@ class ArchitectureModel:
         if drawn is not None:
             self.events.drawn.emit(drawn)
         with self.state.changing():
-            self.state.reset_expansions()
-            self.state.selected = None
+            if self.state.selected is not None and self.module_of(self.state.selected) is None:
+                self.state.selected = None
             self.state.propose_default(self, default_level)
 
     def expect_graph(self, title: str = "") -> None:

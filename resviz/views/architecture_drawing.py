@@ -10,10 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..graph import block_graph, default_level, layout_graph
+from ..graph import block_graph, layout_graph
 from ..graph.draw import build_scene
 from .architecture_state import ShownState
 
+READABLE_BOXES = 40  # boxes a pane shows legibly, fitted
 Step = Callable[[str], None]  # called with "level", "blocks", "layout" or "scene" before that stage
 
 
@@ -50,9 +51,19 @@ def draw_graph(opgraph: Any, shown: ShownState, step: Step | None = None) -> Dra
 
 def first_drawing(opgraph: Any, level: str | None = None, fold: bool = False,
                   step: Step | None = None) -> tuple[str, DrawnGraph]:
-    """A newly traced graph's default level (the finest that keeps it readable: big models open
-    collapsed) and its drawing at ``level`` (the default when None), folded when ``fold``."""
+    """A newly traced graph's default level (``readable_level``: big models open collapsed) and its drawing at ``level`` (the default when None), folded when ``fold``."""
     if step is not None:
         step("level")
-    default = default_level(opgraph)
+    default = readable_level(opgraph, fold)
     return default, draw_graph(opgraph, ShownState(level or default, fold=fold), step)
+
+
+def readable_level(opgraph: Any, fold: bool = True, most: int = READABLE_BOXES) -> str:
+    """The finest level that draws at most ``most`` boxes (folded repeats counted once when
+    ``fold``), so a graph opens readable in its pane: a small net at its layers, a ResNet at
+    its blocks (folded, ResNet-110 too), the largest at their stages."""
+    if opgraph.graph.number_of_nodes() <= most:
+        return "layers"
+    if block_graph(opgraph, "blocks", fold_repeats=fold).graph.number_of_nodes() <= most:
+        return "blocks"
+    return "stages"

@@ -1,4 +1,4 @@
-"""The window's benchmarks (``resviz bench gui|architecture``): listed without Qt, run with it."""
+"""The window's benchmarks (``resviz bench gui|architecture|lecture``): listed without Qt, run with it."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ def test_listing_the_window_benchmarks_loads_no_qt():
             "from resviz.cli import build_parser\n"
             "from resviz.commands.bench import run_window_benchmark\n"
             "parser = build_parser()\n"
-            "for argv in (['bench', 'gui', '--only', 'refresh'], ['bench', 'architecture', '--models', 'resnet20']):\n"
+            "for argv in (['bench', 'gui', '--only', 'refresh'], ['bench', 'architecture', '--models', 'resnet20'],\n"
+            "             ['bench', 'lecture', '--size', '1024x768']):\n"
             "    assert parser.parse_args(argv).func is run_window_benchmark, argv\n"
             "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'shiboken6', 'pyqtgraph')]\n"
             "assert not bad, bad\n")

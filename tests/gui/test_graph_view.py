@@ -11,7 +11,7 @@ from torch import nn
 from resviz.colours import gradient_colour
 from resviz.graph import block_graph, layout_graph, trace_graph
 from resviz.graph.types import SKIP_COLOURS
-from resviz.gui.architecture_view import ArchitectureView
+from resviz.gui.architecture_view import READABLE_ZOOM, ArchitectureView
 from resviz.gui.graph_jobs import BACKGROUND_REGROUP_OPS
 from resviz.gui.twin_architecture_view import TwinArchitectureView
 from resviz.gui.workers_tasks import running_tasks
@@ -268,8 +268,15 @@ def test_hover_tooltip_and_wheel_zoom(view, qtbot):
                         Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
     QApplication.sendEvent(view.canvas.viewport(), wheel)
     assert view.canvas.zoom() == pytest.approx(zoom * 1.0015 ** 240)
+    view.fit()  # 75 layers do not fit legibly: Fit keeps the boxes readable and scrolls instead
+    assert view.canvas.zoom() >= READABLE_ZOOM and view.canvas.verticalScrollBar().maximum() > 0
+    rect = view.graph_scene.sceneRect()
+    assert rect.width() * view.canvas.zoom() <= view.canvas.viewport().width()  # fitted to the width
+    view.set_level("blocks")  # a graph that fits legibly is fitted whole
     view.fit()
-    assert view.graph_scene.sceneRect().height() * view.canvas.zoom() <= view.canvas.viewport().height()
+    rect = view.graph_scene.sceneRect()
+    shown = view.canvas.mapFromScene(rect).boundingRect()
+    assert view.canvas.viewport().rect().adjusted(-2, -2, 2, 2).contains(shown)
 
 
 def test_gradient_colours_change_brushes_in_place(view, resnet20_graph):
@@ -372,13 +379,13 @@ def test_a_chosen_level_survives_a_retrace(qtbot, resnet20_graph):
     widget = ArchitectureView()
     qtbot.addWidget(widget)
     widget.set_graph(resnet20_graph, "resnet20")
-    assert widget.level() == "layers"  # its default
-    widget.level_box.setCurrentText("blocks")  # the user's choice
-    assert widget.level() == "blocks" and "layer2.0" in widget.node_ids()
+    assert widget.level() == "blocks"  # its default: 16 boxes read well, 75 layers do not
+    widget.level_box.setCurrentText("layers")  # the user's choice
+    assert widget.level() == "layers" and "layer2.0.conv1" in widget.node_ids()
     with qtbot.waitSignal(widget.graph_ready, timeout=60000):
         widget.set_model(get_model("resnet20"), torch.zeros(1, 3, 32, 32), "resnet20 (re-traced)")
-    assert widget.level() == "blocks" and widget.level_box.currentText() == "blocks"
-    assert "layer2.0" in widget.node_ids() and "layer2.0.conv1" not in widget.node_ids()
+    assert widget.level() == "layers" and widget.level_box.currentText() == "layers"
+    assert "layer2.0.conv1" in widget.node_ids()
     widget.shutdown()
 
 

@@ -70,3 +70,15 @@ def test_every_panel_shows_the_same_step_while_playing(qtbot, make_window, tmp_p
     assert len({step for step, *_ in seen}) >= 5  # it did play through several steps
     for step, drawn, bar, status in seen:
         assert drawn == {step} and bar == step and status == step, (step, drawn, bar, status)
+
+
+def test_the_keys_step_on_the_lecture_page_too(qtbot, make_window, tmp_path, monkeypatch):
+    window = make_window(tab="lecture")
+    open_both(qtbot, window, monkeypatch, write_pair(tmp_path / "runs"))
+    window.tabs.setCurrentWidget(window.lecture)
+    timeline = window.comparison.timeline
+    window.lecture.setFocus()
+    qtbot.waitUntil(window.lecture.hasFocus)
+    qtbot.keyClick(window.lecture, Qt.Key_Home)
+    qtbot.keyClick(window.lecture, Qt.Key_PageDown)
+    assert timeline.step == 11

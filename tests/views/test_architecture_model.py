@@ -43,17 +43,20 @@ def recorder(emitter) -> list:
 
 
 def test_a_new_graph_opens_at_its_default_level_and_a_level_change_is_one_event_each(model):
-    assert model.level == "layers" and not model.state.level_chosen  # 75 boxes: small enough for full detail
+    # 75 layers are too many to read in a pane; its 16 blocks are not
+    assert model.level == "blocks" and not model.state.level_chosen
+    assert "layer2.0" in model.layout.nodes and "layer2.0.conv1" not in model.layout.nodes
     levels, shown = recorder(model.state.events.level), recorder(model.state.events.shown)
     drawn = recorder(model.events.drawn)
-    model.set_level("blocks")
-    assert levels == ["blocks"] and shown == [ShownState("blocks")]
+    model.set_level("layers")
+    assert levels == ["layers"] and shown == [ShownState("layers")]
     assert model.needs_drawing() and drawn == []  # the model asks; whoever shows it draws
     model.draw_now()
-    assert len(drawn) == 1 and drawn[0].shown == ShownState("blocks")
-    assert "layer2.0" in model.layout.nodes and "layer2.0.conv1" not in model.layout.nodes
+    assert len(drawn) == 1 and drawn[0].shown == ShownState("layers")
+    assert "layer2.0.conv1" in model.layout.nodes
+    model.set_level("blocks")
     model.set_level("blocks")  # the same level again: nothing changed, nothing emitted
-    assert levels == ["blocks"] and len(shown) == 1
+    assert levels == ["layers", "blocks"] and len(shown) == 2
     with pytest.raises(ResvizError, match="'ops2' is not one of stages, blocks, layers"):
         model.set_level("ops2")
     assert model.level == "blocks"
@@ -109,15 +112,25 @@ def test_fold_is_applied_whenever_it_is_on(model, resnet20_graph):
 def test_a_chosen_level_survives_a_new_graph_a_default_does_not(resnet20_graph):
     model = ArchitectureModel()
     model.open_graph(traced("resnet110"), "resnet110")
-    assert model.level == "blocks"  # too big for layers
+    assert model.level == "stages"  # 54 blocks unfolded: too many to read
+    model.state.fold = True
+    model.open_graph(traced("resnet110"), "resnet110 folded")
+    assert model.level == "blocks"  # folded, its blocks read well
+    model.state.fold = False
     model.open_graph(resnet20_graph, "resnet20")
-    assert model.level == "layers"  # nobody chose: the new graph's own default
+    assert model.level == "blocks"  # nobody chose: the new graph's own default
     model.set_level("stages")
+    model.draw_now()
     model.state.selected = "layer1"
-    model.expand("layer1")
+    assert model.expand("layer1")
     model.open_graph(resnet20_graph, "resnet20 again")
     assert model.level == "stages" and model.drawn.shown.level == "stages"
-    assert model.state.selected is None and model.state.expanded == ()  # a new graph starts unselected, closed
+    # a re-trace keeps what was opened and selected (names the graph has)
+    assert model.state.selected == "layer1" and model.state.expanded == ("layer1",)
+    assert "layer1.0" in model.layout.nodes
+    plain = traced("plain20")
+    model.open_graph(plain, "plain20")  # a twin of the family has layer1 too
+    assert model.state.expanded == ("layer1",) and "layer1.0" in model.layout.nodes
 
 
 def test_selection_search_and_navigation(model):
@@ -212,9 +225,10 @@ def test_twins_share_what_is_shown_and_one_colour_scale(resnet20_graph, plain20_
     assert plain.state is residual.state is twin.state
     plain.open_graph(plain20_graph, "plain20")
     residual.open_graph(resnet20_graph, "resnet20")
-    assert plain.level == residual.level == "layers"
+    assert plain.level == residual.level == "blocks"
+    plain.set_level("layers")
+    assert residual.level == "layers" and residual.needs_drawing()
     plain.set_level("blocks")
-    assert residual.level == "blocks" and residual.needs_drawing()
     for model in twin.models:
         model.draw_now()
     assert residual.expand("layer3.0")
@@ -245,12 +259,12 @@ def test_twins_open_at_the_finer_of_their_defaults_unless_a_level_was_chosen(res
     twin = TwinArchitectureModel(state)
     big = traced("resnet110")
     twin.plain.open_graph(big, "resnet110")
-    assert state.level == "blocks"
+    assert state.level == "stages"
     twin.residual.open_graph(resnet20_graph, "resnet20")
-    assert state.level == "layers" and twin.plain.needs_drawing()  # the finer, so the twins line up
+    assert state.level == "blocks" and twin.plain.needs_drawing()  # the finer, so the twins line up
     twin.plain.expect_graph("next")  # a re-trace: the old default no longer counts
     twin.plain.open_graph(big, "resnet110 again")
-    assert state.level == "layers"
+    assert state.level == "blocks"
     state.set_level("stages")
     twin.residual.open_graph(resnet20_graph, "resnet20 again")
     assert state.level == "stages" and twin.residual.drawn.shown.level == "stages"

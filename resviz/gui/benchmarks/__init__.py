@@ -1,4 +1,5 @@
-"""The window's benchmarks: ``resviz bench gui`` (window.py) and ``resviz bench architecture``.
+"""The window's benchmarks: ``resviz bench gui`` (window.py), ``resviz bench architecture``
+and ``resviz bench lecture``.
 
 They need Qt, so they live here; their help and options are declared by
 ``resviz.commands.bench``, which imports this package only to run one.
@@ -8,9 +9,9 @@ from __future__ import annotations
 
 import argparse
 
-from . import architecture, window
+from . import architecture, lecture, window
 
-BENCHMARKS = {"gui": window, "architecture": architecture}
+BENCHMARKS = {"gui": window, "architecture": architecture, "lecture": lecture}
 
 
 def run(name: str, args: argparse.Namespace) -> int:
