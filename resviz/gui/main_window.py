@@ -179,6 +179,8 @@ class MainWindow(QMainWindow):
         self.controls.resume_clicked.connect(self.host.resume)
         self.controls.stop_clicked.connect(self.stop_training)
         self.runs_panel.run_activated.connect(self.open_run_file)
+        self.host.state_changed.connect(
+            lambda state: self.runs_panel.set_paused(self.host.paths if state == "paused" else ()))
         self.runs_panel.folder_changed.connect(lambda folder: self.settings.set_runs_folder(folder))
         self.architecture.module_selected.connect(
             lambda name: self.statusBar().showMessage(f"selected {name}", 4000))
@@ -383,7 +385,8 @@ class MainWindow(QMainWindow):
             self.architecture.colour_by(self.comparison)
 
     def _update_status(self) -> None:
-        self.status_line.show(self.comparison, self.loaded.choice.label() if self.loaded else "no model")
+        self.status_line.show(self.comparison, self.loaded.choice.label() if self.loaded else "no model",
+                              paused=self.host.state == "paused")
         self.update_caption()
 
     def update_caption(self) -> None:
@@ -454,6 +457,10 @@ class MainWindow(QMainWindow):
         if self._closed:
             return
         self._closed = True
+        if self.host.active:  # say so at once: ending the children takes up to a second
+            self.controls.show_state("stopping", "Stopping…")
+            self.statusBar().showMessage("Stopping the training…")
+            self.repaint()
         if self.presenting:
             self.set_presentation(False)
         self.settings.save_window(self, self.tabs.currentIndex())
