@@ -114,7 +114,7 @@ class MainWindow(QMainWindow):
         self.runs_dock.setObjectName("runsDock")
         self.runs_dock.setWidget(self.runs_panel)
         self.addDockWidget(Qt.RightDockWidgetArea, self.runs_dock)
-        self.resizeDocks([self.runs_dock], [250], Qt.Horizontal)
+        self.resizeDocks([self.runs_dock], [270], Qt.Horizontal)
 
         self.exporter = FigureExport(self)
         self.presentation = PresentationMode(self)
@@ -186,6 +186,8 @@ class MainWindow(QMainWindow):
             lambda name: self.statusBar().showMessage(f"selected {name}", 4000))
         self.comparison.runs_changed.connect(self._offer_model_to_attribution)
         self.tabs.currentChanged.connect(lambda index: self._update_attribution())
+        self.tabs.currentChanged.connect(lambda index: self._update_title())
+        self.comparison.runs_changed.connect(self._update_title)
         set_layer = getattr(self.attribution, "set_layer", None)
         if callable(set_layer):  # a click on a graph node picks the Grad-CAM layer
             self.architecture.module_selected.connect(set_layer)
@@ -206,7 +208,8 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ models
 
     def show_model_picker(self) -> ModelPicker:
-        picker = ModelPicker(self.choice, self, runs_folder=self.runs_panel.folder)
+        picker = ModelPicker(self.choice, self, runs_folder=self.runs_panel.folder,
+                             dataset=self.controls.settings()["dataset"])
         picker.model_chosen.connect(self.open_model_choice)
         picker.run_chosen.connect(self.open_run_file)
         self._picker = picker
@@ -405,9 +408,13 @@ class MainWindow(QMainWindow):
         self.caption.show_automatic(text)
 
     def _update_title(self) -> None:
+        """The title names what the current tab shows: the open runs, or (on the architecture tab,
+        or with no run open) the open model."""
+        if not hasattr(self, "tabs"):
+            return
         runs = self.comparison.ordered
-        if runs:
-            subject = " vs ".join(run.name for run in runs)
+        if runs and self.tabs.currentWidget() is not self.architecture:
+            subject = " vs ".join(run.style.label for run in runs) + f" · {runs[0].name}"
         elif self.loaded is not None:
             subject = self.loaded.choice.label()
         else:

@@ -27,8 +27,8 @@ from ..views.runs_listing import RunsRow, runs_rows
 from .theme import STATUS_COLOURS
 from .workers_tasks import TaskThread
 
-COLUMNS = ("status", "run", "steps")
-STATUS_COLUMN, RUN_COLUMN, STEPS_COLUMN = range(3)
+COLUMNS = ("status", "run")  # the steps are in the tooltip: the dock is narrow
+STATUS_COLUMN, RUN_COLUMN = range(2)
 
 
 def _list(folder: Path):
@@ -62,7 +62,7 @@ class RunsPanel(QWidget):
         self.tree.setRootIsDecorated(False)
         self.tree.setAlternatingRowColors(True)
         self.tree.setUniformRowHeights(False)  # a row has two lines: its name, then its accuracies
-        self.tree.setTextElideMode(Qt.ElideMiddle)
+        self.tree.setTextElideMode(Qt.ElideRight)
         self.tree.setSortingEnabled(False)
         self.tree.itemActivated.connect(self._activated)
         self.empty_label = QLabel()
@@ -149,7 +149,7 @@ class RunsPanel(QWidget):
         self.tree.clear()
         for row in self.rows:
             status = f"● {row.status}" if row.live else row.status
-            item = QTreeWidgetItem([status, f"{row.title} · {row.when}\n{row.accuracy}", f"{row.steps:,}"])
+            item = QTreeWidgetItem([status, f"{row.when}  {row.title}\n{row.accuracy}"])
             item.setData(0, Qt.UserRole, str(row.path))
             item.setData(0, Qt.UserRole + 1, [str(p) for p in row.paths])
             tip = row.tooltip()
@@ -164,8 +164,7 @@ class RunsPanel(QWidget):
             self.tree.addTopLevelItem(item)
             if selected is not None and selected in item.data(0, Qt.UserRole + 1):
                 self.tree.setCurrentItem(item)
-        for column in (STATUS_COLUMN, STEPS_COLUMN):
-            self.tree.resizeColumnToContents(column)
+        self.tree.resizeColumnToContents(STATUS_COLUMN)
         self.empty_label.setText("No run files yet: press Train twins, or run 'resviz train'.")
         self.empty_label.setVisible(not self.rows)
 

@@ -89,7 +89,8 @@ class RunsRow:
         return any(entry.status in (LIVE, PAUSED) for entry in self.entries)
 
     def tooltip(self) -> str:
-        return "\n".join([f"{self.title} · {self.when}"] + [entry.sentence() for entry in self.entries])
+        return "\n".join([f"{self.title} · {self.when} · {self.steps:,} steps"]
+                         + [entry.sentence() for entry in self.entries])
 
 
 def runs_rows(summaries: Sequence[RunSummary], *, paused: Collection[str | Path] = ()) -> list[RunsRow]:
