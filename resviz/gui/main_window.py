@@ -114,7 +114,7 @@ class MainWindow(QMainWindow):
         self.runs_dock.setObjectName("runsDock")
         self.runs_dock.setWidget(self.runs_panel)
         self.addDockWidget(Qt.RightDockWidgetArea, self.runs_dock)
-        self.resizeDocks([self.runs_dock], [270], Qt.Horizontal)
+        self.resizeDocks([self.runs_dock], [250], Qt.Horizontal)
 
         self.exporter = FigureExport(self)
         self.presentation = PresentationMode(self)
