@@ -157,6 +157,7 @@ class ConfusionFigure(Figure):
             self._matrices[0].classes_shown = ()
             self.message.setHtml(f"<div style='text-align:center; color:{self.theme.foreground}'>no evaluation yet"
                                  f"<br/><small>one is recorded at the end of each epoch</small></div>")
+            self.message.setTextWidth(max(60.0, self._matrices[0].plot.vb.width() - 8))  # wraps, never cut
             self.message.setPos(0.5, 0.5)
             self._matrices[0].plot.setRange(QRectF(0, 0, 1, 1))
 
