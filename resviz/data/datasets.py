@@ -18,7 +18,7 @@ from .cifar import CIFAR10, CIFAR100, CifarDataset, find_cifar_source, load_cifa
 from .download import fetch_resources
 from .folder import load_image_folder
 from .idx import FASHION_MNIST, MNIST, IdxDataset, expected_files_message, find_idx_files, load_idx_dataset
-from .shapes import make_shapes
+from .shapes import SHAPE_CLASSES, make_shapes
 from .types import ImageData, convert_images
 
 DATASETS = ("shapes", "mnist", "fashion", "cifar10", "cifar100")
@@ -50,6 +50,17 @@ def resolve_dataset_name(name: str) -> str:
         raise ResvizError(f"data set {name}: not a folder; an image folder needs a subfolder per class")
     raise ResvizError(f"unknown data set {name!r}{did_you_mean(key, DATASETS)}: choose one of "
                       f"{', '.join(DATASETS)} or give a folder of images (a subfolder per class)")
+
+
+def class_count(name: str) -> int | None:
+    """How many classes a built-in data set has, without reading it; None for anything else."""
+    key = ALIASES.get(name.strip().lower(), name.strip().lower())
+    if key == "shapes":
+        return len(SHAPE_CLASSES)
+    dataset = {"mnist": MNIST, "fashion": FASHION_MNIST, "cifar10": CIFAR10, "cifar100": CIFAR100}.get(key)
+    if isinstance(dataset, IdxDataset):
+        return len(dataset.classes)
+    return dataset.num_classes if dataset is not None else None
 
 
 def _split(split: str) -> str:

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import shiboken6
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QLineEdit, QToolButton, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QLineEdit, QToolButton, QWidget
 
 from ..graph import LEVELS
 from ..views.architecture import ArchitectureModel
+from .fitting import FlowLayout, group
 
 
 class ArchitectureToolbar(QWidget):
@@ -62,18 +63,14 @@ class ArchitectureToolbar(QWidget):
         self.details_button.setCheckable(True)
         self.details_button.setChecked(show_details)
 
-        bar = QHBoxLayout(self)
+        # The bar wraps (title, level and folding, search, buttons) when its pane is narrow, so
+        # twin panes side by side fit a 1024-pixel screen.
+        bar = FlowLayout(self, spacing=6)
         bar.setContentsMargins(4, 2, 4, 2)
-        bar.setSpacing(2)  # as tight as the view's own layout
         bar.addWidget(self.title_label)
-        bar.addStretch(1)
-        bar.addWidget(QLabel("Level"))
-        bar.addWidget(self.level_box)
-        bar.addWidget(self.fold_check)
-        bar.addWidget(self.search_box)
-        bar.addWidget(self.search_status)
-        for button in buttons + [self.details_button]:
-            bar.addWidget(button)
+        bar.addWidget(group(QLabel("Level"), self.level_box, self.fold_check))
+        bar.addWidget(group(self.search_box, self.search_status))
+        bar.addWidget(group(*buttons, self.details_button))
 
         model.state.events.level.connect(self._show_level)
         model.state.events.fold.connect(self._show_fold)

@@ -29,7 +29,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -52,6 +51,7 @@ from .attribution_grid import IDLE_TEXT, AttributionGrid
 from .attribution_options import MethodOptionsEditor
 from .attribution_samples import SamplePicker
 from .dialogs import announce_saved, ask_to_replace
+from .fitting import VerticalScrollArea
 from .workers_tasks import MODEL_LOCK, TaskThread, stop_all_tasks
 
 POOL_SIZE = 24  # samples offered to pick from (balanced over the classes)
@@ -147,11 +147,7 @@ class AttributionPanel(QWidget):
         column.addWidget(self.display_box)
         column.addStretch(1)
 
-        scroll = QScrollArea()
-        scroll.setWidget(controls)
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(300)
+        scroll = VerticalScrollArea(controls)  # as wide as the controls need, in either theme
 
         self.grid_view = AttributionGrid()
         self.run_button = QPushButton("Explain")

@@ -188,11 +188,15 @@ class MainWindow(QMainWindow):
         self.runs_panel.run_activated.connect(self.open_run_file)
         # One clock: the status line shows the step the figures have just drawn, in the same frame.
         self.training_view.refreshed.connect(lambda: self._update_status(check_writers=False))
+        self.host.state_changed.connect(
+            lambda state: self.runs_panel.set_paused(self.host.paths if state == "paused" else ()))
         self.runs_panel.folder_changed.connect(lambda folder: self.settings.set_runs_folder(folder))
         self.architecture.module_selected.connect(
             lambda name: self.statusBar().showMessage(f"selected {name}", 4000))
         self.comparison.runs_changed.connect(self._offer_model_to_attribution)
         self.tabs.currentChanged.connect(lambda index: self._update_attribution())
+        self.tabs.currentChanged.connect(lambda index: self._update_title())
+        self.comparison.runs_changed.connect(self._update_title)
         set_layer = getattr(self.attribution, "set_layer", None)
         if callable(set_layer):  # a click on a graph node picks the Grad-CAM layer
             self.architecture.module_selected.connect(set_layer)
@@ -213,7 +217,8 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ models
 
     def show_model_picker(self) -> ModelPicker:
-        picker = ModelPicker(self.choice, self, runs_folder=self.runs_panel.folder)
+        picker = ModelPicker(self.choice, self, runs_folder=self.runs_panel.folder,
+                             dataset=self.controls.settings()["dataset"])
         picker.model_chosen.connect(self.open_model_choice)
         picker.run_chosen.connect(self.open_run_file)
         self._picker = picker
@@ -400,7 +405,7 @@ class MainWindow(QMainWindow):
 
     def _update_status(self, check_writers: bool = True) -> None:
         self.status_line.show(self.comparison, self.loaded.choice.label() if self.loaded else "no model",
-                              check_writers)
+                              check_writers, paused=self.host.state == "paused")
         self.update_caption()
 
     def update_caption(self) -> None:
@@ -421,9 +426,13 @@ class MainWindow(QMainWindow):
         self.caption.show_automatic(text)
 
     def _update_title(self) -> None:
+        """The title names what the current tab shows: the open runs, or (on the architecture tab,
+        or with no run open) the open model."""
+        if not hasattr(self, "tabs"):
+            return
         runs = self.comparison.ordered
-        if runs:
-            subject = " vs ".join(run.name for run in runs)
+        if runs and self.tabs.currentWidget() is not self.architecture:
+            subject = " vs ".join(run.style.label for run in runs) + f" · {runs[0].name}"
         elif self.loaded is not None:
             subject = self.loaded.choice.label()
         else:
@@ -473,6 +482,10 @@ class MainWindow(QMainWindow):
         if self._closed:
             return
         self._closed = True
+        if self.host.active:  # say so at once: ending the children takes up to a second
+            self.controls.show_state("stopping", "Stopping…")
+            self.statusBar().showMessage("Stopping the training…")
+            self.repaint()
         if self.presenting:
             self.set_presentation(False)
         self.settings.save_window(self, self.tabs.currentIndex())

@@ -34,7 +34,8 @@ from PySide6.QtWidgets import (
 from ..models import find_twin_pair, is_model_file, list_models, model_entry
 from ..models.parts import ACTIVATIONS, INITS, NORMS
 from ..models.user import split_reference
-from ..views.model_choice import ModelChoice
+from ..views.model_choice import ModelChoice, picker_options
+from ..views.run_data import DATA_FITTED_OPTIONS
 
 # Options with a fixed set of values; the rest are typed by their defaults.
 CHOICES: dict[str, tuple[str, ...]] = {"norm": NORMS, "activation": ACTIVATIONS, "init": INITS, "shortcut": ("A", "B")}
@@ -66,13 +67,18 @@ class OptionsForm(QWidget):
         self.form = QFormLayout(self)
         self.editors: dict[str, QWidget] = {}
         self.defaults: dict[str, Any] = {}
+        self.fitted: dict[str, Any] = {}  # the data set's values of options training fits to it
 
-    def show_model(self, name: str, values: dict[str, Any] | None = None) -> None:
+    def show_model(self, name: str, values: dict[str, Any] | None = None, *, dataset: str | None = None) -> None:
+        """Editors for ``name``'s options, showing ``values`` and, for the rest, the demo's choices
+        and ``dataset``'s classes (``picker_options``)."""
         while self.form.rowCount():
             self.form.removeRow(0)
         self.editors.clear()
         self.defaults = {k: v for k, v in model_entry(name).defaults.items() if k not in HIDDEN_OPTIONS}
-        values = values or {}
+        shown = picker_options(name, dataset)
+        self.fitted = {k: shown[k] for k in DATA_FITTED_OPTIONS if k in shown}
+        values = {**shown, **(values or {})}
         for key, default in self.defaults.items():
             value = values.get(key, default)
             if key in CHOICES:
@@ -106,6 +112,8 @@ class OptionsForm(QWidget):
                 value = editor.value()
             else:
                 value = editor.text()
+            if key in self.fitted and value == self.fitted[key]:
+                continue  # training fits it to the data set anyway; kept out, another data set still works
             if value != self.defaults[key]:
                 out[key] = value
         return out
@@ -116,8 +124,9 @@ class ModelPicker(QDialog):
     run_chosen = Signal(str)  # path of a run file
 
     def __init__(self, current: ModelChoice | None = None, parent: QWidget | None = None, *,
-                 runs_folder: str | Path = "runs") -> None:
+                 runs_folder: str | Path = "runs", dataset: str | None = None) -> None:
         super().__init__(parent)
+        self.dataset = dataset  # the data set training will use: the options show its classes
         self.setObjectName("modelPicker")
         self.setWindowTitle("Open a model")
         self.resize(860, 560)
@@ -202,7 +211,7 @@ class ModelPicker(QDialog):
         matches = self.zoo_list.findItems(reference, Qt.MatchExactly)
         if matches:
             self.zoo_list.setCurrentItem(matches[0])
-            self.options_form.show_model(reference, current.options)
+            self.options_form.show_model(reference, current.options, dataset=dataset)
         self.tabs.setCurrentIndex(1 if current.is_user_file else 0)
         self.setWindowModality(Qt.WindowModal)
 
@@ -220,7 +229,7 @@ class ModelPicker(QDialog):
         twin = f" Its twin: <b>{pair.other}</b>." if pair else " It has no twin."
         self.description.setText(f"<b>{name}</b>: {model_entry(name).description}.{twin}")
         self.twin_box.setEnabled(pair is not None)
-        self.options_form.show_model(name)
+        self.options_form.show_model(name, dataset=self.dataset)
 
     def choice(self) -> ModelChoice | str:
         """What the dialog holds now: a ``ModelChoice``, or the path of a run file."""

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication, QLabel, QStatusBar
 
 from ..runfile import FINISHED, RUNNING, status_sentence
 from ..views.run_comparison import RunComparison
+from .fitting import ElidedLabel
 from .theme import STATUS_COLOURS
 
 RUN_SAMPLE = "2 runs · replay · 1 finished, 1 interrupted · step 1,234,567 / 1,234,567"
@@ -23,16 +24,18 @@ class RunStatusLine:
     """The model and run labels, added to ``status_bar`` as permanent widgets."""
 
     def __init__(self, status_bar: QStatusBar) -> None:
-        self.model_label = QLabel()
+        self.model_label = ElidedLabel()  # a long model name is elided, never widens the window
         self.run_label = QLabel()
         self.run_label.setObjectName("runStatus")
         self.run_label.setTextFormat(Qt.RichText)  # statuses that call for attention are coloured
         status_bar.addPermanentWidget(self.run_label)
         status_bar.addPermanentWidget(self.model_label)
 
-    def show(self, comparison: RunComparison, model_label: str, check_writers: bool = True) -> None:
+    def show(self, comparison: RunComparison, model_label: str, check_writers: bool = True, *,
+             paused: bool = False) -> None:
         """Say what is shown. ``check_writers`` looks whether live runs' writers still run (a file
-        system probe: every half second, not on every frame of a replay)."""
+        system probe: every half second, not on every frame of a replay); ``paused``: the training
+        that writes the runs is paused (they still say running)."""
         self.model_label.setText(model_label)
         if check_writers:
             comparison.refresh_statuses()  # a writer that died leaves its run marked running
@@ -44,7 +47,9 @@ class RunStatusLine:
         timeline = comparison.timeline
         live = any(run.status_word == RUNNING for run in runs)
         parts = [f"{len(runs)} run{'s' if len(runs) > 1 else ''}"]
-        if live and timeline.following:
+        if live and paused:
+            parts.append(f"<span style='color:{STATUS_COLOURS['paused']}; font-weight:bold'>paused</span>")
+        elif live and timeline.following:
             parts.append("live")
         elif not timeline.following:
             parts.append("replay")
@@ -53,7 +58,7 @@ class RunStatusLine:
         if not timeline.empty:
             parts.append(f"step {timeline.step:,} / {timeline.last:,}")
         rate = steps_per_second(runs[0])
-        if live and rate:
+        if live and rate and not paused:
             parts.append(f"{rate:.1f} steps/s")
         self.run_label.setText(" · ".join(parts))
         self.run_label.setToolTip("\n".join(

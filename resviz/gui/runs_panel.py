@@ -1,4 +1,5 @@
-"""The runs panel: the run files in the runs folder, live ones marked; double-click opens one.
+"""The runs panel: the run files in the runs folder, twins paired in one row, each row's status
+in its colour; double-click opens one (a pair opens side by side).
 
 The folder is listed in a worker thread every few seconds (each run file is opened to read
 its status), so a folder of many runs never stalls the window.
@@ -6,7 +7,7 @@ its status), so a folder of many runs never stalls the window.
 
 from __future__ import annotations
 
-import time
+from collections.abc import Collection
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -22,12 +23,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..runfile import FAILED, RUNNING, STOPPED, status_label, status_sentence
+from ..views.runs_listing import RunsRow, runs_rows
 from .theme import STATUS_COLOURS
 from .workers_tasks import TaskThread
 
-COLUMNS = ("", "run", "status", "steps", "best acc", "model")
-STATUS_COLUMN = COLUMNS.index("status")
+COLUMNS = ("status", "run")  # the steps are in the tooltip: the dock is narrow
+STATUS_COLUMN, RUN_COLUMN = range(2)
 
 
 def _list(folder: Path):
@@ -35,21 +36,7 @@ def _list(folder: Path):
 
     if not folder.is_dir():
         return None
-    summaries = list_runs(folder)
-    ended = {str(s.path): _recorded_error(s.path) for s in summaries if s.status in (STOPPED, FAILED)}
-    return summaries, ended
-
-
-def _recorded_error(path: Path) -> str | None:
-    """The error a run recorded as it ended: why it failed; "interrupted" tells an interrupt from Stop."""
-    from ..errors import ResvizError
-    from ..runfile import RunReader
-
-    try:
-        with RunReader(path) as reader:
-            return reader.info().error
-    except ResvizError:
-        return None
+    return list_runs(folder)
 
 
 class RunsPanel(QWidget):
@@ -74,6 +61,8 @@ class RunsPanel(QWidget):
         self.tree.setHeaderLabels(list(COLUMNS))
         self.tree.setRootIsDecorated(False)
         self.tree.setAlternatingRowColors(True)
+        self.tree.setUniformRowHeights(False)  # a row has two lines: its name, then its accuracies
+        self.tree.setTextElideMode(Qt.ElideRight)
         self.tree.setSortingEnabled(False)
         self.tree.itemActivated.connect(self._activated)
         self.empty_label = QLabel()
@@ -87,6 +76,8 @@ class RunsPanel(QWidget):
         change.clicked.connect(self._choose_folder)
         refresh.clicked.connect(self.refresh)
         self.summaries: list = []
+        self.rows: list[RunsRow] = []
+        self._paused: tuple[str, ...] = ()
         self._task: TaskThread | None = None
         self._pending = False
         self.timer = QTimer(self)
@@ -134,40 +125,53 @@ class RunsPanel(QWidget):
         self.empty_label.setText(message)
         self.empty_label.setVisible(True)
 
-    def _listed(self, listing) -> None:
-        if listing is None:
+    def set_paused(self, paths: Collection[str | Path]) -> None:
+        """The run files whose training is paused now (the window's training host says)."""
+        paused = tuple(str(p) for p in paths)
+        if paused != self._paused:
+            self._paused = paused
+            self._show_rows()
+
+    def _listed(self, summaries) -> None:
+        if summaries is None:
             self.summaries = []
+            self.rows = []
             self.tree.clear()
             self.empty_label.setText(f"{self.folder} does not exist yet: runs you train appear here.")
             self.empty_label.setVisible(True)
             return
-        summaries, errors = listing
-        summaries = sorted(summaries, key=lambda s: s.updated, reverse=True)
-        self.summaries = summaries
+        self.summaries = list(summaries)
+        self._show_rows()
+
+    def _show_rows(self) -> None:
+        self.rows = runs_rows(self.summaries, paused=self._paused)
         selected = self.selected_path()
         self.tree.clear()
-        for summary in summaries:
-            acc = f"{100 * summary.best_acc:.1f}%" if summary.best_acc is not None else ""
-            error = errors.get(str(summary.path), summary.error)
-            status = status_label(summary.status, error, live=summary.live)
-            item = QTreeWidgetItem(["●" if summary.live else "", summary.name, status, f"{summary.steps:,}", acc,
-                                    summary.model])
-            item.setData(0, Qt.UserRole, str(summary.path))
-            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(summary.updated)) if summary.updated else ""
-            tip = f"{summary.name}: {summary.model}\n{summary.path}\nupdated {when}\n{status_sentence(status, error)}"
+        for row in self.rows:
+            status = f"● {row.status}" if row.live else row.status
+            item = QTreeWidgetItem([status, f"{row.when}  {row.title}\n{row.accuracy}"])
+            item.setData(0, Qt.UserRole, str(row.path))
+            item.setData(0, Qt.UserRole + 1, [str(p) for p in row.paths])
+            tip = row.tooltip()
             for column in range(len(COLUMNS)):
                 item.setToolTip(column, tip)
-            if summary.live:
-                item.setForeground(0, QBrush(QColor(STATUS_COLOURS[RUNNING])))
-            if status in STATUS_COLOURS:
-                item.setForeground(STATUS_COLUMN, QBrush(QColor(STATUS_COLOURS[status])))
+            colour = STATUS_COLOURS.get(row.status)
+            if colour:
+                item.setForeground(STATUS_COLUMN, QBrush(QColor(colour)))
+            font = item.font(STATUS_COLUMN)
+            font.setBold(True)
+            item.setFont(STATUS_COLUMN, font)
             self.tree.addTopLevelItem(item)
-            if str(summary.path) == selected:
+            if selected is not None and selected in item.data(0, Qt.UserRole + 1):
                 self.tree.setCurrentItem(item)
-        for column in range(len(COLUMNS)):
-            self.tree.resizeColumnToContents(column)
+        self.tree.resizeColumnToContents(STATUS_COLUMN)
         self.empty_label.setText("No run files yet: press Train twins, or run 'resviz train'.")
-        self.empty_label.setVisible(not summaries)
+        self.empty_label.setVisible(not self.rows)
+
+    def row_of(self, path: str | Path) -> RunsRow | None:
+        """The row that shows the run file at ``path``."""
+        name = Path(path).name
+        return next((row for row in self.rows if any(p.name == name for p in row.paths)), None)
 
     def selected_path(self) -> str | None:
         item = self.tree.currentItem()

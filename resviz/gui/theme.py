@@ -17,8 +17,8 @@ from ..colours import GRADIENT_COLORMAP, NONFINITE_FILL, get_colormap
 
 NONFINITE_COLOUR = NONFINITE_FILL  # non-finite events: a colour no colour map uses
 # Run statuses (resviz.runfile.status words) that call for attention, in the status bar and the runs panel.
-STATUS_COLOURS = {"running": "#2E7D32", "stopped": "#B45F06", "interrupted": "#C62828", "failed": "#C62828",
-                  "unreadable": "#C62828"}
+STATUS_COLOURS = {"running": "#2E7D32", "live": "#2E7D32", "paused": "#7B1FA2", "finished": "#1565C0",
+                  "stopped": "#B45F06", "interrupted": "#C62828", "failed": "#C62828", "unreadable": "#C62828"}
 # The health-warning banner: dark text on amber, readable in both themes.
 WARNING_BACKGROUND = "#FFF3CD"
 WARNING_BORDER = "#E0A800"

@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
     QMenu,
     QPushButton,
@@ -23,6 +22,9 @@ from PySide6.QtWidgets import (
     QWidget,
     QWidgetAction,
 )
+
+from .fitting import FlowLayout, group
+from .theme import STATUS_COLOURS
 
 DATASETS = (("shapes (synthetic, offline)", "shapes"), ("MNIST", "mnist"), ("Fashion-MNIST", "fashion"),
             ("CIFAR-10", "cifar10"), ("CIFAR-100", "cifar100"))
@@ -94,15 +96,12 @@ class TrainingControls(QWidget):
             box.currentIndexChanged.connect(self._show_summary)
         self.status_label = QLabel("ready")
         self.status_label.setObjectName("trainingStatus")
-        layout = QHBoxLayout(self)
+        # The bar wraps instead of widening the window (a 1024-pixel projector, large fonts).
+        layout = FlowLayout(self, spacing=12)
         layout.setContentsMargins(4, 2, 4, 2)
-        for widget in (self.twins_button, self.one_button, self.pause_button, self.stop_button):
-            layout.addWidget(widget)
-        layout.addSpacing(12)
+        layout.addWidget(group(self.twins_button, self.one_button, self.pause_button, self.stop_button, spacing=4))
         layout.addWidget(self.settings_button)
-        layout.addSpacing(12)
         layout.addWidget(self.status_label)
-        layout.addStretch(1)
         self.twins_button.clicked.connect(self.train_twins_clicked)
         self.one_button.clicked.connect(self.train_one_clicked)
         self.pause_button.clicked.connect(self._pause_or_resume)
@@ -142,6 +141,9 @@ class TrainingControls(QWidget):
                                                             else QStyle.SP_MediaPause))
         self.stop_button.setEnabled(state in ("starting", "running", "paused"))
         self.settings_button.setEnabled(not active)
+        # A paused run says so on the page, in the paused colour, not only in the button's text.
+        self.status_label.setStyleSheet(f"color: {STATUS_COLOURS['paused']}; font-weight: bold;"
+                                        if self._paused else "")
         if text is not None:
             self.status_label.setText(text)
 

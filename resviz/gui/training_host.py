@@ -19,7 +19,7 @@ from ..errors import ResvizError, first_line
 
 POLL_MS = 100
 CHILD_NICENESS = 10  # training yields the CPU to the window: on a small machine the plots stay fluid
-STOP_GRACE_SECONDS = 10.0  # how long a stopping child may take to finish its step and close its file
+CLOSE_SECONDS = 1.2  # how long closing may wait for the children (then they are ended; their runs say stopped)
 
 
 class TrainingHost(QObject):
@@ -140,11 +140,15 @@ class TrainingHost(QObject):
         else:
             self.run_ended.emit(path, str(message.get("status", "finished")), "")
 
-    def shutdown(self, timeout: float = STOP_GRACE_SECONDS) -> None:
-        """Stop every child at a step boundary and wait; one that does not stop in time is killed."""
+    def shutdown(self, seconds: float = CLOSE_SECONDS) -> None:
+        """End every child within about ``seconds``: stopped at a step boundary if it gets there in
+        time, else ended by a signal; either way its run file says stopped and keeps every step."""
+        from ..train.worker import end_processes
+
         self.timer.stop()
+        if self.processes:
+            end_processes(self.processes, seconds)
         for process in self.processes:
-            process.shutdown(timeout=timeout)
             self._ended.add(str(process.path))
         self._set_state("idle")
 

@@ -19,7 +19,7 @@ from ..runfile import status_label
 from ..views.model_choice import LoadedChoice
 from .window_menus import TABS
 
-STATE_TEXTS = {"idle": "ready", "starting": "starting…", "running": "training", "paused": "paused",
+STATE_TEXTS = {"idle": "ready", "starting": "starting…", "running": "training", "paused": "paused: press Resume",
                "stopping": "stopping…"}
 
 
@@ -101,11 +101,12 @@ class TrainingLauncher:
     def _progressed(self, path: str, progress: dict) -> None:
         total = progress.get("total_steps")
         rate = progress.get("steps_per_second") or 0.0
-        text = f"step {progress.get('step', 0):,}"
+        paused = self.window.host.state == "paused"
+        text = f"paused at step {progress.get('step', 0):,}" if paused else f"step {progress.get('step', 0):,}"
         if total:
             text += f"/{total:,}"
         text += f" · epoch {progress.get('epoch', 0) + 1}/{progress.get('epochs', 1)}"
-        if rate:
+        if rate and not paused:
             text += f" · {rate:.1f} steps/s"
         self.window.controls.status_label.setText(text)
 

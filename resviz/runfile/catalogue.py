@@ -21,7 +21,8 @@ def summarize_run(path: str | os.PathLike) -> RunSummary:
             info = reader.info()
             return RunSummary(path=path, name=info.name, model=info.model_label, steps=reader.step_count(),
                               status=info.status, best_acc=reader.best_accuracy(), updated=info.updated,
-                              live=bool(info.live), last_step=reader.last_step(), run_error=info.error)
+                              live=bool(info.live), last_step=reader.last_step(), run_error=info.error,
+                              model_spec=info.model_spec, twin=info.twin, created=info.created)
     except Exception as exc:  # noqa: BLE001 - one bad file is listed as such, never hides the others
         error = str(exc) if isinstance(exc, ResvizError) else \
             f"run file {path} cannot be read: {describe_exception(exc)}"

@@ -238,3 +238,6 @@ class RunSummary:
     last_step: int | None = None
     error: str | None = None
     run_error: str | None = None   # the error text the run itself recorded (why it failed or stopped)
+    model_spec: ModelSpec | None = None
+    twin: str | None = None        # the path of the twin's run file (plain and residual trained as a pair)
+    created: float = 0.0

@@ -49,6 +49,7 @@ class TrainingProcess:
         self.started: dict[str, Any] | None = None
         self.last_progress: dict[str, Any] | None = None
         self.state = "created"   # created, running, paused, finished, stopped, failed
+        self.ending: str | None = None  # why the parent is ending the child (it then ends as stopped)
 
     # ------------------------------------------------------------------ life cycle
 
@@ -145,18 +146,24 @@ class TrainingProcess:
             return []
         self._process.join(timeout=5.0)
         code = self._process.exitcode
+        if self.ending is not None:  # ended on purpose (the window closed): a stop, not a failure
+            self._mark_run("stopped", self.ending)
+            final = {"kind": "finished", "status": "stopped", "error": self.ending, "path": str(self.path),
+                     "exitcode": code}
+            self._note(final)
+            return [final]
         message = f"the training process {describe_exit(code)}"
-        self._mark_run_failed(message)
+        self._mark_run("failed", message)
         final = {"kind": "failed", "error": message, "path": str(self.path), "exitcode": code}
         self._note(final)
         return [final]
 
-    def _mark_run_failed(self, message: str) -> bool:
-        """Mark the child's run file failed, unless the child finished it or never wrote one."""
+    def _mark_run(self, status: str, message: str) -> bool:
+        """Mark the child's run file ``status``, unless the child finished it or never wrote one."""
         from ..runfile import mark_run_ended
 
         try:
-            return mark_run_ended(self.path, "failed", message, pid=self.pid)
+            return mark_run_ended(self.path, status, message, pid=self.pid)
         except ResvizError:
             return False  # no run file yet, or not one the window can mark: nothing recorded to keep
 
@@ -202,6 +209,40 @@ class TrainingProcess:
 
     def __repr__(self) -> str:
         return f"TrainingProcess({self.config.model} -> {self.path}, {self.state})"
+
+
+def end_processes(processes: list[TrainingProcess], seconds: float = 1.2,
+                  reason: str = "stopped when the window closed") -> None:
+    """End every child within about ``seconds``, all at once: a stop at the next step, then SIGTERM
+    (the child ends its run file as stopped), then SIGKILL. The run of a child killed before it
+    could end its file is marked stopped here, with ``reason``; every step it committed stays."""
+    started = time.monotonic()
+    alive = [p for p in processes if p._process is not None and p.is_alive()]
+    for process in alive:
+        process.ending = reason
+        process.stop()
+    for share, action in ((0.45, "terminate"), (0.4, "kill")):
+        _drain_until(alive, started + share * seconds if action == "terminate" else started + 0.85 * seconds)
+        for process in alive:
+            if process.is_alive():
+                getattr(process._process, action)()
+    for process in processes:
+        if process._process is not None:
+            process._process.join(timeout=max(0.1, started + seconds - time.monotonic()))
+        if process.final is None:
+            process.poll()  # reads the last messages, or marks the run of a killed child
+        for connection in (process._control, process._messages):
+            if connection is not None:
+                connection.close()
+        process._control = process._messages = None
+
+
+def _drain_until(processes: list[TrainingProcess], deadline: float) -> None:
+    """Read the children's messages (a full pipe would block a child) until all ended or ``deadline``."""
+    while time.monotonic() < deadline and any(p.is_alive() for p in processes):
+        for process in processes:
+            process.poll(0.0)
+        time.sleep(0.02)
 
 
 def start_twins(config: TrainConfig, *, threads: int | None = None) -> tuple[TrainingProcess, TrainingProcess]:

@@ -10,8 +10,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..data import class_count
 from ..errors import ResvizError
-from ..models import LoadedModel, TwinPair, find_twin_pair, is_user_reference, open_model, runs_code
+from ..models import LoadedModel, TwinPair, find_twin_pair, is_user_reference, model_entry, open_model, runs_code
 from .run_data import DATA_FITTED_OPTIONS
 
 
@@ -70,6 +71,20 @@ class ModelChoice:
         if not isinstance(choice.reference, str) or not isinstance(choice.options, dict):
             raise ResvizError("remembered model choice is not valid")
         return choice
+
+
+def picker_options(name: str, dataset: str | None = None) -> dict[str, Any]:
+    """The options the model picker shows a zoo model with before the user changes any: the
+    model's defaults, but as the window's demo opens its model (``ModelChoice.embedded_default``:
+    no normalisation layers) and with as many classes as ``dataset``, the data set it will train on."""
+    options = dict(model_entry(name).defaults)
+    for key, value in ModelChoice.embedded_default().options.items():
+        if key in options:
+            options[key] = value
+    classes = class_count(dataset) if dataset else None
+    if classes and "num_classes" in options:
+        options["num_classes"] = classes
+    return options
 
 
 @dataclass

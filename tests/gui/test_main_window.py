@@ -45,6 +45,12 @@ def write_twins(folder: Path, steps: int = 400, **kw) -> tuple[Path, Path]:
     return residual, plain
 
 
+def runs_panel_items(panel) -> dict:
+    """The runs panel's rows by the stem of the run file each opens."""
+    items = (panel.tree.topLevelItem(i) for i in range(panel.tree.topLevelItemCount()))
+    return {Path(item.data(0, Qt.UserRole)).stem: item for item in items}
+
+
 def last_error_text(window) -> str:
     return window.errors[-1] if window.errors else ""
 
@@ -203,15 +209,13 @@ def test_runs_panel_marks_live_runs_and_opens_them(qtbot, make_window, tmp_path)
         panel = window.runs_panel
         panel.refresh()
         qtbot.waitUntil(lambda: panel.tree.topLevelItemCount() == 2, timeout=10_000)
-        rows = {panel.tree.topLevelItem(i).text(1): panel.tree.topLevelItem(i) for i in range(2)}
-        assert rows["live"].text(0) == "●" and rows["live"].text(2) == "running"
-        assert rows["old"].text(0) == "" and rows["old"].text(2) == "finished"
+        rows = runs_panel_items(panel)
+        assert rows["live"].text(0) == "● live"
+        assert rows["old"].text(0) == "finished"
         writer.finish("stopped")
         panel.refresh()
-        qtbot.waitUntil(lambda: any(panel.tree.topLevelItem(i).text(2) == "stopped" for i in range(2)),
-                        timeout=10_000)
-        item = next(panel.tree.topLevelItem(i) for i in range(2) if panel.tree.topLevelItem(i).text(1) == "old")
-        panel.tree.itemActivated.emit(item, 1)
+        qtbot.waitUntil(lambda: runs_panel_items(panel)["live"].text(0) == "stopped", timeout=10_000)
+        panel.tree.itemActivated.emit(runs_panel_items(panel)["old"], 1)
         qtbot.waitUntil(lambda: len(window.comparison) == 1, timeout=10_000)
         assert window.comparison.ordered[0].name == "old"
         assert window.tabs.currentIndex() == TABS.index("training")
@@ -375,7 +379,7 @@ def test_statuses_are_labelled_so_in_the_runs_panel_and_the_status_bar(qtbot, ma
     panel = window.runs_panel
     panel.refresh()
     qtbot.waitUntil(lambda: panel.tree.topLevelItemCount() == 4, timeout=10_000)
-    words = {panel.tree.topLevelItem(i).text(1): panel.tree.topLevelItem(i).text(2) for i in range(4)}
+    words = {name: item.text(0) for name, item in runs_panel_items(panel).items()}
     assert words == {"done": "finished", "halted": "stopped", "ctrl-c": "interrupted", "killed": "interrupted"}
     for name, word in words.items():
         window.open_run_file(folder / f"{name}.resviz")

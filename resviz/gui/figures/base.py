@@ -96,7 +96,7 @@ class Figure(pg.GraphicsLayoutWidget):
         self.paint_ms = 0.0
         self._title_html = ""
         self._title_text = self.title
-        self.setMinimumSize(200, 160)
+        self.setMinimumSize(160, 140)  # four columns fit beside the runs panel on a 1024-pixel screen
         self.ci.setContentsMargins(6, 6, 10, 6)
         self.ci.setSpacing(4)
         self.title_label = TitleLabel(self.title)

@@ -21,6 +21,7 @@ from .base import Figure, FigureFrame, style_plot
 
 MAX_RUNS = 2
 MAX_LABELLED_CLASSES = 15  # above this, cells carry no numbers (100 CIFAR classes would be noise)
+NARROW_WIDTH = 600  # below this (pixels), the second matrix drops its class names: the first one's say them
 
 
 def confusion_lookup_table(theme: Theme) -> np.ndarray:
@@ -121,6 +122,7 @@ class ConfusionFigure(Figure):
             labels = CellLabels()
             plot.addItem(labels)
             self._matrices.append(_MatrixItems(plot, image, labels))
+        self._narrow = False
         self.message = pg.TextItem("", anchor=(0.5, 0.5))
         self._matrices[0].plot.addItem(self.message)
         self.apply_theme(theme)
@@ -155,6 +157,7 @@ class ConfusionFigure(Figure):
             self._matrices[0].classes_shown = ()
             self.message.setHtml(f"<div style='text-align:center; color:{self.theme.foreground}'>no evaluation yet"
                                  f"<br/><small>one is recorded at the end of each epoch</small></div>")
+            self.message.setTextWidth(max(60.0, self._matrices[0].plot.vb.width() - 8))  # wraps, never cut
             self.message.setPos(0.5, 0.5)
             self._matrices[0].plot.setRange(QRectF(0, 0, 1, 1))
 
@@ -170,8 +173,11 @@ class ConfusionFigure(Figure):
         precision, recall = precision_recall(confusion)
         classes = list(run.info.classes) if len(run.info.classes) == k else [str(i) for i in range(k)]
         self._set_axes(items, k, classes)
+        if items is self._matrices[1]:
+            items.plot.showAxis("left", not self._narrow)  # after the axis label, which shows the axis
         labels = []
-        if k <= MAX_LABELLED_CLASSES:
+        labelled = k <= MAX_LABELLED_CLASSES and self._cells_fit_numbers(items, k)
+        if labelled:
             fg = self.theme.foreground
             for i in range(k):
                 for j in range(k):
@@ -183,11 +189,32 @@ class ConfusionFigure(Figure):
         items.labels.set_labels(labels, self.theme.font(0.9))
         title = (f"<b>{run.style.label}</b><br/>{record.split} accuracy {100 * record.acc:.1f}% "
                  f"· step {record.step:,}")
+        if self._narrow:  # the short form, so two titles fit side by side
+            title = f"<b>{run.style.label}</b><br/>{record.split} {100 * record.acc:.1f}%"
         items.plot.setTitle(title, color=run.style.colour, size=f"{self.theme.font_size}pt")
-        if k <= MAX_LABELLED_CLASSES:  # room for the recall column, the precision row and their headers
+        items.plot.titleLabel.setMinimumWidth(0)  # a title never widens the figure past its place
+        if labelled:  # room for the recall column, the precision row and their headers
             items.plot.setRange(QRectF(-2.0, -0.6, k + 3.4, k + 1.4), padding=0)
         else:
             items.plot.setRange(QRectF(0, 0, k, k), padding=0)
+        self.relayout()  # the axes and titles may need less room now: fit the layout to the view again
+
+    def _cells_fit_numbers(self, items: _MatrixItems, k: int) -> bool:
+        """Whether a cell is wide enough for "100%" (a small window shows colours without numbers,
+        rather than numbers written over each other)."""
+        width = items.plot.vb.width() or self.width() / MAX_RUNS
+        cell = min(width, items.plot.vb.height() or width) / (k + 3.4)
+        return cell >= QFontMetricsF(self.theme.font(0.9)).horizontalAdvance("100%") + 2
+
+    def resizeEvent(self, event) -> None:
+        matrices = getattr(self, "_matrices", [])  # Qt resizes the figure while it is being built
+        narrow = self.width() < NARROW_WIDTH
+        if matrices and narrow != self._narrow:
+            self._narrow = narrow
+            matrices[1].plot.showAxis("left", not narrow)
+        for items in matrices:
+            items.key = None  # the numbers are shown or left out for the new size
+        super().resizeEvent(event)
 
     def _ink(self, rate: float) -> str:
         if self.theme.dark:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QFontMetricsF
 
 from ...views.run_data import RunData
 from ..theme import LIGHT, NONFINITE_COLOUR, Theme
@@ -134,6 +134,7 @@ class LossAccuracyFigure(Figure):
         self.acc_plot.setXLink(self.loss_plot)
         self.acc_plot.setYRange(0.0, 1.0, padding=0.02)
         self.acc_plot.enableAutoRange(y=False)
+        self.acc_plot.vb.sigResized.connect(self._space_accuracy_ticks)
         self.cursors = [pg.InfiniteLine(angle=90, movable=False) for _ in range(2)]
         for plot, cursor in zip((self.loss_plot, self.acc_plot), self.cursors):
             plot.addItem(cursor, ignoreBounds=True)
@@ -153,6 +154,13 @@ class LossAccuracyFigure(Figure):
         self.loss_plot.vb.sigResized.connect(self._place_outlier_note)
         self.apply_theme(theme)
 
+    def _space_accuracy_ticks(self, *_args) -> None:
+        """Fewer accuracy ticks when the plot is short (a small screen, large fonts), so that
+        their labels never write over each other."""
+        height = self.acc_plot.vb.height()
+        line = QFontMetricsF(self.theme.font()).height() * 1.2
+        step = 0.2 if height >= 5 * line else 0.5  # 0.5: the middle label shows even when very short
+        self.acc_plot.getAxis("left").setTickSpacing(step, step / 2)
     def _make_items(self, run: RunData) -> _CurveItems:
         colour = run.style.colour
         items = _CurveItems(
