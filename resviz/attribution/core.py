@@ -7,7 +7,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from ..errors import ResvizError
 from ..limits import check_seed
+from ..work import CancelEvent, ProgressCallback
 from .inputs import as_batch, fit_inputs, model_device, model_input_shape
 from .layer_choice import check_spatial, default_layer, find_layer
 from .methods import MethodCall, MethodInfo, chunked_options, get_method
@@ -26,11 +27,7 @@ class AttributionCancelled(ResvizError):
     """The caller's cancel event was set; raised between two forward passes."""
 
 
-class CancelEvent(Protocol):
-    def is_set(self) -> bool: ...
 
-
-ProgressCallback = Callable[[float], None]
 
 
 @dataclass

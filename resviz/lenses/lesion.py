@@ -52,9 +52,10 @@ class BlockDeletion:
     output_shape: tuple[int, ...]
 
 
-class PadShortcut(nn.Module):
-    """The parameter-free shortcut to a shape: subsample the spatial dimensions to the output's,
-    then zero-pad (centred, as option A) or cut the channels."""
+class ShortcutToShape(nn.Module):
+    """The parameter-free shortcut to any output shape: subsample the spatial dimensions to the
+    output's, then zero-pad the channels (centred, as the zoo's option-A ``PadShortcut`` does for
+    its stride and widths) or cut them."""
 
     def __init__(self, output_shape: Sequence[int]) -> None:
         super().__init__()
@@ -180,7 +181,7 @@ def _stand_in(model: nn.Module, deletion: BlockDeletion) -> DeletedBlock:
     if deletion.shortcut == IDENTITY:
         return DeletedBlock(None)
     if deletion.shortcut == PAD:
-        return DeletedBlock(PadShortcut(deletion.output_shape))
+        return DeletedBlock(ShortcutToShape(deletion.output_shape))
     return DeletedBlock(model.get_submodule(deletion.shortcut))
 
 

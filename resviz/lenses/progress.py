@@ -3,20 +3,13 @@ takes the fraction done and an event it sets to cancel; the lens checks it betwe
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
-
 from ..errors import ResvizError
-
-ProgressCallback = Callable[[float], None]
+from ..work import CancelEvent, ProgressCallback
 
 
 class LensCancelled(ResvizError):
     """The caller's cancel event was set; raised between two forward passes."""
 
-
-class CancelEvent(Protocol):
-    def is_set(self) -> bool: ...
 
 
 class Progress:

@@ -9,7 +9,7 @@ from torch import nn
 
 from resviz.errors import ResvizError
 from resviz.graph.hooks import hook_count
-from resviz.lenses.lesion import PadShortcut, accuracy_with_deleted, deletable_blocks, lesion_study
+from resviz.lenses.lesion import ShortcutToShape, accuracy_with_deleted, deletable_blocks, lesion_study
 
 
 class Residual(nn.Module):
@@ -88,7 +88,7 @@ def test_a_blocks_own_shortcut_is_kept_and_a_plain_downsampling_block_gets_the_p
         assert by_block["layer2.0"].shortcut == expected
         assert by_block["layer1.1"].shortcut == "identity"
     x = torch.arange(2 * 4 * 8 * 8, dtype=torch.float32).view(2, 4, 8, 8)
-    padded = PadShortcut((8, 4, 4))(x)
+    padded = ShortcutToShape((8, 4, 4))(x)
     assert padded.shape == (2, 8, 4, 4)
     assert torch.equal(padded[:, 2:6], x[:, :, ::2, ::2]) and not padded[:, :2].any() and not padded[:, 6:].any()
     # Option A of the residual twin is the same shortcut as the plain twin's pad.
