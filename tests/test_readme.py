@@ -43,6 +43,9 @@ import torch
 from resviz.cli import build_parser, main, route_window_target
 from resviz.graph import SKIP_KINDS
 
+# The tour (every command once, a module-scoped fixture) runs on one worker, not once per worker.
+pytestmark = pytest.mark.xdist_group("readme")
+
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 

@@ -2,56 +2,39 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import torch
 
 from resviz.runfile import open_run
-from resviz.train.layers import layer_parameters
 
-transformers = pytest.importorskip("transformers", reason="the transformers package is not installed")
-pytest.importorskip("accelerate", reason="transformers' Trainer needs the accelerate package, which is not installed")
-
-from resviz.integrations.huggingface import ResvizTrainerCallback  # noqa: E402
+# One worker runs these: transformers is imported once, when the first of them runs.
+pytestmark = pytest.mark.xdist_group("integrations")
 
 
-def tiny_gpt2() -> torch.nn.Module:
-    torch.manual_seed(0)
-    config = transformers.GPT2Config(vocab_size=32, n_positions=16, n_embd=16, n_layer=2, n_head=2)
-    return transformers.GPT2LMHeadModel(config)
+@pytest.fixture(scope="module")
+def hf():
+    """The tiny GPT-2 helpers (``huggingface_support``); transformers is imported here, not at collection."""
+    pytest.importorskip("transformers", reason="the transformers package is not installed")
+    pytest.importorskip("accelerate",
+                        reason="transformers' Trainer needs the accelerate package, which is not installed")
+    import huggingface_support
+
+    return huggingface_support
 
 
-def token_rows(n: int, length: int = 8, seed: int = 0) -> list[dict[str, torch.Tensor]]:
-    generator = torch.Generator().manual_seed(seed)
-    ids = torch.randint(0, 32, (n, length), generator=generator)
-    return [{"input_ids": row, "labels": row} for row in ids]
-
-
-class GradientsApplied(transformers.TrainerCallback):
-    """The per-layer gradient norms the optimizer is about to apply (runs after resviz's callback)."""
-
-    def __init__(self) -> None:
-        self.grad_norms: list[list[float]] = []
-
-    def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
-        self.grad_norms.append([math.sqrt(sum(p.grad.norm().item() ** 2 for _, p in params if p.grad is not None))
-                                for _, params in layer_parameters(model)])
-
-
-def test_train_records_each_optimizer_step_evaluations_and_checkpoints(tmp_path):
-    model = tiny_gpt2()
+def test_train_records_each_optimizer_step_evaluations_and_checkpoints(hf, tmp_path):
+    model = hf.tiny_gpt2()
     run = tmp_path / "hf.resviz"
-    applied = GradientsApplied()
-    args = transformers.TrainingArguments(
+    applied = hf.GradientsApplied()
+    args = hf.transformers.TrainingArguments(
         output_dir=str(tmp_path / "out"), per_device_train_batch_size=4, per_device_eval_batch_size=4,
         gradient_accumulation_steps=2, num_train_epochs=2, learning_rate=1e-3, logging_steps=1,
         eval_strategy="epoch", save_strategy="epoch", report_to="none", use_cpu=True, disable_tqdm=True,
         dataloader_num_workers=0, seed=0)
-    trainer = transformers.Trainer(model=model, args=args, train_dataset=token_rows(16),
-                                   eval_dataset=token_rows(8, seed=1),
-                                   callbacks=[ResvizTrainerCallback(run=run), applied])
+    trainer = hf.transformers.Trainer(model=model, args=args, train_dataset=hf.token_rows(16),
+                                   eval_dataset=hf.token_rows(8, seed=1),
+                                   callbacks=[hf.ResvizTrainerCallback(run=run), applied])
     trainer.train()
 
     with open_run(run) as reader:
@@ -76,7 +59,7 @@ def test_train_records_each_optimizer_step_evaluations_and_checkpoints(tmp_path)
     assert all(len(m._forward_hooks) == 0 for m in model.modules())  # the loss hook is gone
 
 
-def test_the_readme_example_runs_and_records(run_readme_example):
+def test_the_readme_example_runs_and_records(hf, run_readme_example):
     folder = run_readme_example("ResvizTrainerCallback")
     with open_run(folder / "runs" / "hf.resviz") as reader:
         info, steps, evals = reader.info(), reader.read_steps(), reader.evals()
@@ -87,14 +70,14 @@ def test_the_readme_example_runs_and_records(run_readme_example):
 
 
 @pytest.mark.parametrize("clipped", [False, True], ids=["not-unscaled-yet", "unscaled-by-clipping"])
-def test_fp16_gradients_are_recorded_unscaled_and_the_step_applies_them_once(tmp_path, clipped):
+def test_fp16_gradients_are_recorded_unscaled_and_the_step_applies_them_once(hf, tmp_path, clipped):
     """Under fp16 the Trainer steps through accelerate's optimizer and its GradScaler, which unscales
     only when the Trainer clipped. (On the CPU accelerate takes no scaler, so the scaler is given here.)"""
     from accelerate import Accelerator
     from accelerate.optimizer import AcceleratedOptimizer
     from accelerate.state import AcceleratorState
 
-    args = transformers.TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none")
+    args = hf.transformers.TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none")
     Accelerator(cpu=True)  # the state accelerate's optimizer reads (after the arguments, which reset it)
     try:
         torch.manual_seed(0)
@@ -104,8 +87,8 @@ def test_fp16_gradients_are_recorded_unscaled_and_the_step_applies_them_once(tmp
         scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
         optimizer = AcceleratedOptimizer(torch.optim.SGD(model.parameters(), lr=0.1), device_placement=False,
                                          scaler=scaler)
-        state, control = transformers.TrainerState(), transformers.TrainerControl()
-        callback = ResvizTrainerCallback(run=tmp_path / "fp16.resviz")
+        state, control = hf.transformers.TrainerState(), hf.transformers.TrainerControl()
+        callback = hf.ResvizTrainerCallback(run=tmp_path / "fp16.resviz")
         callback.on_train_begin(args, state, control, model=model)
 
         x, y = torch.randn(5, 6), torch.randn(5, 3)
