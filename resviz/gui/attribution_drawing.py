@@ -16,6 +16,23 @@ from ..colours import get_colormap
 INK, MUTED, ERROR = "#1F2933", "#616E7C", "#B42318"
 
 
+@dataclass(frozen=True)
+class GridColours:
+    """The grid's colours around the maps (the maps keep their colour maps in either theme)."""
+
+    background: str = "#FFFFFF"
+    ink: str = INK
+    muted: str = MUTED
+    error: str = ERROR
+    empty: str = "#F5F7FA"   # a cell whose method failed
+    border: str = "#CBD2D9"
+
+
+LIGHT_GRID = GridColours()
+DARK_GRID = GridColours(background="#000000", ink="#FFFFFF", muted="#C8CED6", error="#FF8A80", empty="#1A1A1A",
+                        border="#5A6370")
+
+
 @dataclass
 class DrawSettings:
     sign: str | None = None  # None: each method's default sign
@@ -115,7 +132,7 @@ def _elide_lines(text: str, metrics: QFontMetrics, width: int, lines: int = 2) -
 
 
 def paint_grid(painter: QPainter, grid: GridResult, pictures: list[list[QImage] | None], settings: DrawSettings,
-               geometry: GridGeometry, font: QFont) -> None:
+               geometry: GridGeometry, font: QFont, colours: GridColours = LIGHT_GRID) -> None:
     """Title, column headers, row labels, the input column, one column per method, and the legend."""
     g = geometry
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
@@ -128,7 +145,7 @@ def paint_grid(painter: QPainter, grid: GridResult, pictures: list[list[QImage] 
     bold_metrics = QFontMetrics(bold)
     title_font = QFont(bold)
     title_font.setPointSizeF(font.pointSizeF() * 1.15 if font.pointSizeF() > 0 else 11)
-    painter.setPen(QColor(INK))
+    painter.setPen(QColor(colours.ink))
     painter.setFont(title_font)
     painter.drawText(QRectF(g.margin, g.margin, g.width - 2 * g.margin, line + 4),
                      Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, grid.title)
@@ -146,7 +163,7 @@ def paint_grid(painter: QPainter, grid: GridResult, pictures: list[list[QImage] 
     for r in range(rows):
         y = top + r * (g.cell + g.caption + g.gap)
         painter.setFont(font)
-        painter.setPen(QColor(INK))
+        painter.setPen(QColor(colours.ink))
         label_lines = _elide_lines(grid.row_labels[r], metrics, g.label_width - 10, 2)
         caption = grid.row_caption(r) or ""
         block = (len(label_lines) + (1 if caption else 0)) * line
@@ -156,7 +173,7 @@ def paint_grid(painter: QPainter, grid: GridResult, pictures: list[list[QImage] 
                              Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, part)
             ty += line
         if caption:
-            painter.setPen(QColor(MUTED))
+            painter.setPen(QColor(colours.muted))
             painter.drawText(QRectF(g.margin, ty, g.label_width - 10, line),
                              Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, caption)
         painter.drawImage(QRectF(x0, y, g.cell, g.cell), numpy_to_qimage(grid.inputs[r]))
@@ -167,17 +184,17 @@ def paint_grid(painter: QPainter, grid: GridResult, pictures: list[list[QImage] 
                 painter.drawImage(rect, images[r])
                 if g.caption:
                     painter.setFont(font)
-                    painter.setPen(QColor(MUTED))
+                    painter.setPen(QColor(colours.muted))
                     painter.drawText(QRectF(rect.left() - g.gap / 2, rect.bottom() + 1, rect.width() + g.gap, line),
                                      Qt.AlignmentFlag.AlignHCenter,
                                      metrics.elidedText(column.panels[r].caption, Qt.TextElideMode.ElideRight,
                                                         int(rect.width() + g.gap)))
             else:
-                painter.fillRect(rect, QColor("#F5F7FA"))
-                painter.setPen(QColor("#CBD2D9"))
+                painter.fillRect(rect, QColor(colours.empty))
+                painter.setPen(QColor(colours.border))
                 painter.drawRect(rect)
                 if r == 0 and column.error:
-                    painter.setPen(QColor(ERROR))
+                    painter.setPen(QColor(colours.error))
                     painter.setFont(font)
                     painter.drawText(rect.adjusted(4, 4, -4, -4), Qt.TextFlag.TextWordWrap | Qt.AlignmentFlag.AlignTop,
                                      column.error)
@@ -196,15 +213,15 @@ def paint_grid(painter: QPainter, grid: GridResult, pictures: list[list[QImage] 
         r_, g_, b_ = (int(v) for v in table[255])
         gradient.setColorAt(1.0, QColor(r_, g_, b_))
         painter.fillRect(bar, gradient)
-        painter.setPen(QColor("#9AA5B1"))
+        painter.setPen(QColor(colours.border))
         painter.drawRect(bar)
         title, low, middle, high = SIGN_TEXT[sign]
-        painter.setPen(QColor(INK))
+        painter.setPen(QColor(colours.ink))
         below = QRectF(bar.left() - 10, bar.bottom() + 2, bar.width() + 20, line)
         painter.drawText(below, Qt.AlignmentFlag.AlignLeft, low)
         painter.drawText(below, Qt.AlignmentFlag.AlignHCenter, middle)
         painter.drawText(below, Qt.AlignmentFlag.AlignRight, high)
-        painter.setPen(QColor(MUTED))
+        painter.setPen(QColor(colours.muted))
         painter.drawText(QRectF(bar.left(), bar.top() - line - 2, bar.width() + 60, line), Qt.AlignmentFlag.AlignLeft,
                          title + (" (overlay)" if settings.overlay else ""))
         x += bar.width() + 30
@@ -215,13 +232,13 @@ def needs_cell_captions(grid: GridResult) -> bool:
 
 
 def grid_to_image(grid: GridResult, pictures: list[list[QImage] | None], settings: DrawSettings, cell: int,
-                  font: QFont) -> QImage:
+                  font: QFont, colours: GridColours = LIGHT_GRID) -> QImage:
     geometry = grid_geometry(*grid.shape, cell, font, needs_cell_captions(grid))
     image = QImage(geometry.width, geometry.height, QImage.Format.Format_RGB32)
-    image.fill(QColor("#FFFFFF"))
+    image.fill(QColor(colours.background))
     painter = QPainter(image)
     try:
-        paint_grid(painter, grid, pictures, settings, geometry, font)
+        paint_grid(painter, grid, pictures, settings, geometry, font, colours)
     finally:
         painter.end()
     return image

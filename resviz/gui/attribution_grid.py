@@ -13,7 +13,8 @@ from ..attribution.grid import GridResult
 from ..errors import ResvizError
 from ..files import atomic_path
 from .attribution_drawing import (
-    MUTED,
+    DARK_GRID,
+    LIGHT_GRID,
     DrawSettings,
     fit_cell,
     grid_geometry,
@@ -22,6 +23,7 @@ from .attribution_drawing import (
     paint_grid,
     render_column,
 )
+from .theme import Theme
 
 IDLE_TEXT = "Pick samples and methods, then press Explain."
 MAX_CELL = 640  # pixels per map at most
@@ -36,8 +38,14 @@ class AttributionGrid(QWidget):
         self.settings = DrawSettings()
         self.pictures: list[list[QImage] | None] = []
         self.placeholder = IDLE_TEXT
+        self.colours = LIGHT_GRID
         self.setMinimumSize(320, 240)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def set_theme(self, theme: Theme) -> None:
+        """Dark around the maps in the presentation theme (exports take the same colours)."""
+        self.colours = DARK_GRID if theme.dark else LIGHT_GRID
+        self.update()
 
     def set_placeholder(self, text: str) -> None:
         """What the empty grid says (what to do, or that the maps are being computed)."""
@@ -67,9 +75,9 @@ class AttributionGrid(QWidget):
 
     def paintEvent(self, event) -> None:
         painter = QPainter(self)
-        painter.fillRect(self.rect(), QColor("#FFFFFF"))
+        painter.fillRect(self.rect(), QColor(self.colours.background))
         if self.grid is None:
-            painter.setPen(QColor(MUTED))
+            painter.setPen(QColor(self.colours.muted))
             painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.placeholder)
             painter.end()
             return
@@ -80,13 +88,13 @@ class AttributionGrid(QWidget):
             painter.scale(scale, scale)
         else:  # centred in the space it does not fill
             painter.translate((self.width() - geometry.width) // 2, (self.height() - geometry.height) // 2)
-        paint_grid(painter, self.grid, self.pictures, self.settings, geometry, self.font())
+        paint_grid(painter, self.grid, self.pictures, self.settings, geometry, self.font(), self.colours)
         painter.end()
 
     def to_image(self, cell: int = 160) -> QImage:
         if self.grid is None:
             raise ResvizError("attribution panel: nothing to export yet (press Explain first)")
-        return grid_to_image(self.grid, self.pictures, self.settings, cell, self.font())
+        return grid_to_image(self.grid, self.pictures, self.settings, cell, self.font(), self.colours)
 
     def export_png(self, path: str | os.PathLike, cell: int = 160) -> Path:
         """Save the grid as shown (titles, labels, legend) with ``cell``-pixel images, whole or not at all."""

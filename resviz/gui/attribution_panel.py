@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -45,13 +46,14 @@ from ..attribution.grid import (
 from ..errors import ResvizError
 from ..views.attribution import AttributionRequest
 from .attribution_display import DisplaySettingsBox
-from .attribution_drawing import ERROR, MUTED, DrawSettings
+from .attribution_drawing import DARK_GRID, LIGHT_GRID, DrawSettings
 from .attribution_explain import ExplainBox
 from .attribution_grid import IDLE_TEXT, AttributionGrid
 from .attribution_options import MethodOptionsEditor
 from .attribution_samples import SamplePicker
 from .dialogs import announce_saved, ask_to_replace
 from .fitting import VerticalScrollArea
+from .theme import Theme
 from .workers_tasks import MODEL_LOCK, TaskThread, stop_all_tasks
 
 POOL_SIZE = 24  # samples offered to pick from (balanced over the classes)
@@ -162,6 +164,8 @@ class AttributionPanel(QWidget):
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(False)
         self.status = QLabel("")
+        self._status_error = False
+        self._colours = LIGHT_GRID
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         bar = QHBoxLayout()
@@ -565,9 +569,21 @@ class AttributionPanel(QWidget):
     def error(self) -> str | None:
         return self._error
 
+    def apply_theme(self, theme: Theme) -> None:
+        """The window's theme: the grid dark around its maps in the presentation theme, and the
+        status line in that theme's colours."""
+        self._colours = DARK_GRID if theme.dark else LIGHT_GRID
+        self.grid_view.set_theme(theme)
+        self._set_status(self.status.text(), self._status_error)
+
     def _set_status(self, text: str, error: bool = False) -> None:
+        self._status_error = error
         self.status.setText(text)
-        self.status.setStyleSheet(f"color: {ERROR if error else MUTED};")
+        # A palette, not a style sheet: a widget with its own style sheet keeps its font when the
+        # presentation theme enlarges the application's.
+        palette = self.status.palette()
+        palette.setColor(QPalette.ColorRole.WindowText, QColor(self._colours.error if error else self._colours.muted))
+        self.status.setPalette(palette)
 
     def _update_enabled(self) -> None:
         busy = self._task is not None

@@ -61,4 +61,7 @@ class PresentationMode:
         window.training_view.set_presentation_layout(on)
         window.training_view.apply_theme(window.theme)
         window.architecture.apply_theme(window.theme)
+        apply_theme = getattr(window.attribution, "apply_theme", None)
+        if callable(apply_theme):  # a placeholder label when the panel could not start
+            apply_theme(window.theme)
         window.update_caption()

@@ -103,5 +103,10 @@ def test_presentation_mode_darkens_every_tab_and_greys_disabled_controls(qtbot, 
     assert all(scene.backgroundBrush().color().name() == "#000000" for scene in scenes)
     lecture_scenes = [view.graph_scene for view in window.lecture.architecture.views]
     assert all(scene.backgroundBrush().color().name() == "#000000" for scene in lecture_scenes)
+    grid = window.attribution.grid_view  # the attribution grid too, and its status line's font grows
+    assert grid.grab().toImage().pixelColor(2, 2).name() == "#000000"
+    status = window.attribution.status
+    qtbot.waitUntil(lambda: status.font().pointSizeF() == QApplication.instance().font().pointSizeF(), timeout=2000)
     window.set_presentation(False)
     assert all(scene.backgroundBrush().color().name() == "#ffffff" for scene in scenes)
+    assert grid.grab().toImage().pixelColor(2, 2).name() == "#ffffff"
