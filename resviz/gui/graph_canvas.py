@@ -3,7 +3,7 @@ with the panels fixed over it (legend, colour bar, progress, a message)."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QPoint, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QPoint, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QFrame, QGraphicsView, QLabel, QToolTip, QWidget
 
@@ -86,11 +86,18 @@ class GraphCanvas(QGraphicsView):
         self.legend.resize(self.legend.sizeHint())
         self.legend.move(area.right() - self.legend.width() - 10, area.top() + 10)
         self.colour_bar.resize(self.colour_bar.sizeHint())
-        below = self.legend.geometry().bottom() + 10 if self.legend.isVisible() else area.top() + 10
+        # isHidden, not isVisible: placed while its tab is hidden, the legend still takes its room.
+        below = self.legend.geometry().bottom() + 10 if not self.legend.isHidden() else area.top() + 10
         self.colour_bar.move(area.right() - self.colour_bar.width() - 10, below)
         self.busy.adjustSize()
         self.busy.move(area.center().x() - self.busy.width() // 2, area.center().y() - self.busy.height() // 2)
         self.message.setGeometry(area.adjusted(40, 40, -40, -40))
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:
+            # The legends grow with the font (presentation mode): place them again once they have it.
+            QTimer.singleShot(0, self.place_overlays)
 
     def show_message(self, text: str | None) -> None:
         """A line over the graph (an error, "Tracing cancelled"); None hides it."""

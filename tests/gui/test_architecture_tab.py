@@ -58,3 +58,33 @@ def test_opens_fitted_at_blocks_folded_and_keeps_the_choice_across_a_model_switc
     qtbot.waitUntil(lambda: all(view.layout_data is not None and view.model.drawn.shown.fold
                                 for view in twins.views), timeout=10_000)
     assert folded(twins.residual_view).get("layer2.1") == 4
+
+
+def test_the_legends_stay_beside_the_graph_and_apart_when_the_font_grows(qtbot, make_window, tmp_path):
+    from resviz.benchmarks.synthetic import write_synthetic_run
+
+    window = make_window(open_default=True, tab="architecture")
+    tab = window.architecture
+    qtbot.waitUntil(lambda: window.loaded is not None and not tab.pending and not tab.is_busy(), timeout=60_000)
+    residual, plain = tmp_path / "runs" / "colours-residual.resviz", tmp_path / "runs" / "colours-plain.resviz"
+    write_synthetic_run(residual, steps=20, residual=True, twin=plain)
+    write_synthetic_run(plain, steps=20, residual=False, twin=residual)
+    window.watch_run(residual)  # gradient colours: the colour bar shows under the legend
+    window.tabs.setCurrentWidget(tab)
+
+    def apart() -> bool:
+        for view in tab.twins.views:
+            canvas = view.canvas
+            legend, bar = canvas.legend.geometry(), canvas.colour_bar.geometry()
+            if canvas.colour_bar.isHidden() or legend.intersects(bar):
+                return False
+            if legend.left() < canvas.viewport().geometry().right() or bar.left() < canvas.viewport().geometry().right():
+                return False  # over the graph
+        return True
+
+    qtbot.waitUntil(apart, timeout=10_000)
+    window.set_presentation(True)  # the Lecture page shows; larger fonts; the legends placed again meanwhile  # larger fonts: larger legends, placed again
+    qtbot.wait(200)
+    window.tabs.setCurrentWidget(tab)
+    qtbot.waitUntil(apart, timeout=5_000)
+    window.set_presentation(False)
