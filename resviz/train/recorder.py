@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,19 +36,19 @@ from torch import Tensor, nn
 
 from ..errors import ResvizError
 from .layers import OUTPUT_ID, block_modules, layer_parameters, resolve_blocks, run_structure, unwrap_model
+from .recorded_steps import (
+    NONFINITE_BITS,
+    NONFINITE_GRAD,
+    NONFINITE_LOSS,
+    NONFINITE_WEIGHT,
+    SKIPPED_BY_SCALER,
+    NonfiniteSteps,
+    RecordedSteps,
+    concat_steps,
+    describe_nonfinite,
+    nonfinite_steps,
+)
 from .sharded import ShardedNorms
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..runfile import StepBatch
-
-# Bits of the per-step non-finite flag.
-NONFINITE_LOSS = 1
-NONFINITE_GRAD = 2
-NONFINITE_WEIGHT = 4
-NONFINITE_BITS = NONFINITE_LOSS | NONFINITE_GRAD | NONFINITE_WEIGHT
-# A bit beside them, not a non-finite one: the gradient scaler skipped this step's update (its scaled
-# gradients overflowed), so its non-finite gradient norms are NaN, not a fault of the training.
-SKIPPED_BY_SCALER = 8
 
 # The statistic a compiled forward leaves out, and why (the check for a block's final ReLU reads the
 # output's autograd node, which torch.compile cannot trace without a graph break).
@@ -60,67 +60,6 @@ DEAD_RELU_SAMPLES = 32
 
 # Columns of a device row before the per-layer and per-block vectors.
 _LOSS, _ACC, _FLAGS, _HEAD = 0, 1, 2, 3
-
-
-@dataclass
-class RecordedSteps:
-    """Consecutive recorded steps on the host: the columns of the run file's ``step`` table."""
-
-    step: np.ndarray           # (n,) int64
-    epoch: np.ndarray          # (n,) int64
-    time: np.ndarray           # (n,) float64, seconds on the recorder's clock
-    loss: np.ndarray           # (n,) float64
-    acc: np.ndarray            # (n,) float64, NaN where not given
-    lr: np.ndarray             # (n,) float64, NaN where not given
-    grad_norm: np.ndarray      # (n, L) float32
-    weight_norm: np.ndarray    # (n, L) float32
-    update_ratio: np.ndarray   # (n, L) float32, NaN where the previous weights are unknown
-    act_grad_norm: np.ndarray  # (n, B) float32, NaN where the block got no gradient
-    dead_relu: np.ndarray      # (n, B) float32, NaN where the block does not end in a ReLU (first 32 samples)
-    nonfinite_flags: np.ndarray  # (n,) int64, bits NONFINITE_LOSS | NONFINITE_GRAD | NONFINITE_WEIGHT | SKIPPED_BY_SCALER
-
-    def __len__(self) -> int:
-        return int(self.step.shape[0])
-
-    def __getitem__(self, index: slice | np.ndarray) -> RecordedSteps:
-        """Rows by slice or mask/index array, e.g. ``steps[steps.step <= 10]``."""
-        return RecordedSteps(**{name: getattr(self, name)[index] for name in self.__dataclass_fields__})
-
-    @property
-    def nonfinite(self) -> np.ndarray:
-        return (self.nonfinite_flags & NONFINITE_BITS) != 0
-
-    @property
-    def skipped(self) -> np.ndarray:
-        """Steps whose update the gradient scaler skipped."""
-        return (self.nonfinite_flags & SKIPPED_BY_SCALER) != 0
-
-    def to_step_batch(self) -> StepBatch:
-        """The same steps as the run file's ``StepBatch``."""
-        from ..runfile import StepBatch
-
-        return StepBatch(step=self.step, epoch=self.epoch, time=self.time, loss=self.loss, acc=self.acc,
-                         lr=self.lr, grad_norm=self.grad_norm, weight_norm=self.weight_norm,
-                         update_ratio=self.update_ratio, act_grad_norm=self.act_grad_norm,
-                         dead_relu=self.dead_relu, nonfinite=self.nonfinite)
-
-
-@dataclass
-class NonfiniteSteps:
-    """The non-finite steps among those that just reached the host, recorded or not, in order."""
-
-    step: np.ndarray           # (k,) int64
-    flags: np.ndarray          # (k,) int64, bits NONFINITE_LOSS | NONFINITE_GRAD | NONFINITE_WEIGHT
-    recorded: np.ndarray       # (k,) bool: whether the step has a row in the RecordedSteps delivered with it
-
-    def __len__(self) -> int:
-        return int(self.step.shape[0])
-
-
-def describe_nonfinite(flags: int) -> str:
-    parts = [name for bit, name in ((NONFINITE_LOSS, "loss"), (NONFINITE_GRAD, "gradient"),
-                                    (NONFINITE_WEIGHT, "weight")) if flags & bit]
-    return ", ".join(parts) or "none"
 
 
 @dataclass
@@ -623,7 +562,7 @@ class GradientRecorder:
     def _deliver(self, data: np.ndarray, meta: list[_RowMeta], log: np.ndarray | None, logged: list[int]) -> None:
         steps = self._to_steps(data, meta) if meta else None
         if self.nonfinite_sink is not None:
-            self.nonfinite_sink(_nonfinite_steps(steps, log, logged))
+            self.nonfinite_sink(nonfinite_steps(steps, log, logged))
         if self.sink is not None and steps is not None:
             self.sink(steps)
 
@@ -683,31 +622,6 @@ def _as_device_scalar(value: Any, device: torch.device) -> Tensor:
     if isinstance(value, Tensor):
         return value.detach().reshape(()).to(device=device, dtype=torch.float32, non_blocking=True)
     return torch.full((), float(value), dtype=torch.float32, device=device)
-
-
-def _nonfinite_steps(steps: RecordedSteps | None, log: np.ndarray | None, logged: list[int]) -> NonfiniteSteps:
-    """The non-finite steps of one delivery: recorded rows and logged unrecorded steps, by step."""
-    parts = []
-    if steps is not None:
-        bad = steps.nonfinite
-        parts.append((steps.step[bad], steps.nonfinite_flags[bad], np.ones(int(bad.sum()), bool)))
-    if logged:
-        flags = log.astype(np.int64)
-        bad = flags != 0
-        parts.append((np.asarray(logged, np.int64)[bad], flags[bad], np.zeros(int(bad.sum()), bool)))
-    if not parts:
-        return NonfiniteSteps(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool))
-    step, flags, recorded = (np.concatenate(column) for column in zip(*parts))
-    order = np.argsort(step, kind="stable")
-    return NonfiniteSteps(step[order], flags[order], recorded[order])
-
-
-def concat_steps(parts: Sequence[RecordedSteps]) -> RecordedSteps:
-    """Several deliveries joined in order."""
-    if not parts:
-        raise ValueError("nothing to join")
-    names = RecordedSteps.__dataclass_fields__
-    return RecordedSteps(**{name: np.concatenate([getattr(p, name) for p in parts]) for name in names})
 
 
 __all__ = ["GradientRecorder", "NONFINITE_BITS", "NONFINITE_GRAD", "NONFINITE_LOSS", "NONFINITE_WEIGHT", "NonfiniteSteps",
