@@ -82,7 +82,7 @@ def signal_rows(args: argparse.Namespace) -> list[LensRow]:
     import torch
     from torch import nn
 
-    from ..lenses.signal import family_pair, freeze_batch_statistics, parse_depths, signal_at_depth
+    from ..lenses.signal import FAMILY_OPTIONS, family_pair, freeze_batch_statistics, parse_depths, signal_at_depth
     from ..models import get_model
     from ..train.device import choose_device, synchronize
 
@@ -98,7 +98,7 @@ def signal_rows(args: argparse.Namespace) -> list[LensRow]:
         for depth in depths:
             for name in (pair.plain, pair.residual):
                 torch.manual_seed(0)
-                model = get_model(name, depth=depth).to(device)
+                model = get_model(name, **FAMILY_OPTIONS["cifar"], depth=depth).to(device)  # the lens's twins
                 inputs = torch.randn(args.batch, *model.input_shape, device=device)
                 freeze_batch_statistics(model, inputs)
                 probe = inputs.clone().requires_grad_(True)
