@@ -44,6 +44,7 @@ from .run_status_line import RUN_SAMPLE, RunStatusLine, fix_label_sizes
 from .runs_panel import RunsPanel
 from .settings import Settings
 from .theme import LIGHT, Theme
+from .why_page import WhyPage
 from .training_controls import TrainingControls
 from .training_host import TrainingHost
 from .training_launcher import TrainingLauncher, recipe_text
@@ -101,6 +102,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.attribution, "Attribution")
         self.lecture = LecturePage(self.comparison)
         self.tabs.addTab(self.lecture, "Lecture")
+        self.why = WhyPage(self.comparison)
+        self.tabs.addTab(self.why, "Why it trains")
         self.caption = CaptionBar()
         self.caption.setVisible(False)
         central = QWidget()
@@ -499,6 +502,7 @@ class MainWindow(QMainWindow):
         self.runs_panel.stop()
         self.feed.close()
         self.architecture.shutdown()
+        self.why.shutdown()
         shutdown = getattr(self.attribution, "shutdown", None)
         if callable(shutdown):
             shutdown()

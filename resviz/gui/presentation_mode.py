@@ -61,4 +61,5 @@ class PresentationMode:
         window.training_view.set_presentation_layout(on)
         window.training_view.apply_theme(window.theme)
         window.architecture.apply_theme(window.theme)
+        window.why.apply_theme(window.theme)
         window.update_caption()

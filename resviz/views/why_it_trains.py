@@ -90,6 +90,7 @@ class WhyItTrains:
         self.deleted_accuracy: dict[str, float] = {}
         self.busy: dict[str, bool] = dict.fromkeys(LENSES, False)
         self.landscape_grid = LANDSCAPE_GRID
+        self.signal_options: dict[str, Any] = {}  # model options both twins share (e.g. a smaller width)
 
     # -- runs and replay ----------------------------------------------------------------------
 
@@ -137,7 +138,7 @@ class WhyItTrains:
     # -- signal ----------------------------------------------------------------------------------
 
     def signal_key(self, depth: int) -> tuple:
-        kwargs = {"batch": SIGNAL_BATCH, "line_points": SIGNAL_LINE_POINTS}
+        kwargs = {"batch": SIGNAL_BATCH, "line_points": SIGNAL_LINE_POINTS, "options": dict(self.signal_options)}
         return (self.family, depth, repr(sorted(kwargs.items(), key=lambda item: item[0])))
 
     def signal_at(self, depth: int | None = None):
@@ -214,7 +215,7 @@ def compute_signal(model: WhyItTrains, depths: Sequence[int], progress: Callable
     from ..lenses.signal import signal_across_depths
 
     return signal_across_depths(model.family, list(depths), batch=SIGNAL_BATCH, line_points=SIGNAL_LINE_POINTS,
-                                cache=model.signal_cache, cancelled=cancelled,
+                                options=dict(model.signal_options), cache=model.signal_cache, cancelled=cancelled,
                                 progress=(lambda done, total, _r: progress(done, total)) if progress else None)
 
 
