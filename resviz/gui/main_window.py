@@ -44,11 +44,11 @@ from .run_status_line import RUN_SAMPLE, RunStatusLine, fix_label_sizes
 from .runs_panel import RunsPanel
 from .settings import Settings
 from .theme import LIGHT, Theme
-from .why_page import WhyPage
 from .training_controls import TrainingControls
 from .training_host import TrainingHost
 from .training_launcher import TrainingLauncher, recipe_text
 from .training_view import TrainingView
+from .why_page import WhyPage
 from .window_menus import TABS, build_actions, build_menus
 from .workers_tasks import TaskThread, stop_all_tasks
 
