@@ -36,7 +36,6 @@ class LandscapePanel(LensPanel):
         self.side_plots: dict[str, pg.PlotItem] = {}
         for col, side in enumerate(SIDES):
             plot = add_plot(self, side, "direction 1", "direction 2", 0, col)
-            plot.setAspectLocked(True)
             image = pg.ImageItem()
             image.setLookupTable(lookup_table())
             plot.addItem(image)
@@ -81,8 +80,7 @@ class LandscapePanel(LensPanel):
         for side in SIDES:
             landscape = self.model.landscapes.get(side)
             image, plot = self.images[side], self.side_plots[side]
-            run = self.model.runs.get(side)
-            name = run.label if run is not None else side
+            name = side
             if landscape is None or landscape.loss is None or scale is None:
                 image.clear()
                 plot.setTitle(f"{name}: not computed", color=self.theme.foreground)

@@ -29,6 +29,7 @@ class PathsPanel(LensPanel):
         self.binomial = self.plot.plot(name="paths of each length (binomial)")
         legend = self.plot.addLegend(offset=(-10, 10))
         legend.addItem(self.bars, "share of the gradient")
+        legend.addItem(self.binomial, "paths of each length (binomial)")
 
     def compute(self) -> bool:
         run = self.model.runs.get("residual")

@@ -45,6 +45,7 @@ class WhyPage(QWidget):
         for index, panel in enumerate(self.panels):
             grid.addWidget(panel, index // 2, index % 2)
         self._runs_stale = True
+        self.apply_theme(self.theme)
         comparison.runs_changed.connect(self._on_runs_changed)
 
     @property
