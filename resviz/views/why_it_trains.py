@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -209,9 +211,39 @@ def _log_range(arrays: Sequence[np.ndarray]) -> tuple[float, float]:
 Progress = Callable[[float], None]
 
 
+@contextmanager
+def stop_between_modules(cancelled: Callable[[], bool] | None) -> Iterator[None]:
+    """Raise ``LensCancelled`` at the next module this thread calls once ``cancelled()`` says so:
+    a deep net's one depth takes seconds, and closing the window must not wait for it."""
+    if cancelled is None:
+        yield
+        return
+    import torch
+
+    from ..lenses.progress import LensCancelled
+
+    thread = threading.get_ident()
+
+    def check(_module: Any, _args: Any) -> None:
+        if threading.get_ident() == thread and cancelled():
+            raise LensCancelled("signal propagation cancelled")
+
+    handle = torch.nn.modules.module.register_module_forward_pre_hook(check)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
 def compute_signal(model: WhyItTrains, depths: Sequence[int], progress: Callable[[int, int], None] | None = None,
                    cancelled: Callable[[], bool] | None = None) -> list:
     """Signal propagation of the family's twins at ``depths``, into the model's cache."""
+    with stop_between_modules(cancelled):
+        return _signal(model, depths, progress, cancelled)
+
+
+def _signal(model: WhyItTrains, depths: Sequence[int], progress: Callable[[int, int], None] | None,
+            cancelled: Callable[[], bool] | None) -> list:
     from ..lenses.signal import signal_across_depths
 
     return signal_across_depths(model.family, list(depths), batch=SIGNAL_BATCH, line_points=SIGNAL_LINE_POINTS,

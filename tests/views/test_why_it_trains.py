@@ -84,3 +84,21 @@ def test_runs_come_from_the_comparison_by_their_side(twins):
     found = why.why_runs([Run(twins["plain"], False), Run(twins["residual"], True), Run(twins["plain"], None)])
     assert [(r.side, r.path) for r in found] == [("plain", twins["plain"]), ("residual", twins["residual"])]
     assert why.family_of("mlp_plain") == "mlp" and why.family_of("resnet56") == "cifar"
+
+
+def test_signal_stops_inside_a_depth_when_cancelled():
+    from resviz.lenses.progress import LensCancelled
+
+    model = WhyItTrains()
+    model.signal_options = {"width": 4, "input_size": 8}
+    calls = []
+
+    def cancelled():
+        calls.append(1)
+        return len(calls) > 3   # cancelled a few modules into the first depth
+
+    with pytest.raises(LensCancelled):
+        why.compute_signal(model, [8], cancelled=cancelled)
+    assert model.cached_depths() == []
+    why.compute_signal(model, [8])   # the hook is gone: a later computation runs through
+    assert model.cached_depths() == [8]
