@@ -36,7 +36,7 @@ class SignalPanel(LensPanel):
         legend = self.depth_plot.addLegend(offset=(-10, 10))
         legend.setParentItem(self.depth_plot.vb)
         self.note = (f"the twins at initialisation, without norm layers; {SIGNAL_BATCH} Gaussian inputs, "
-                     f"{SIGNAL_LINE_POINTS} points on the line")
+                     f"{SIGNAL_LINE_POINTS} points on the line; a norm of 0 (below float32's range) is not drawn")
         self.set_depths()
 
     def set_depths(self) -> None:
@@ -54,7 +54,12 @@ class SignalPanel(LensPanel):
     def _on_slider(self, index: int) -> None:
         self.model.depth = self.model.depths[index]
         self.redraw()
-        self.compute()
+        if self.model.signal_at() is None:
+            self.compute()  # restarts any computation: the depth asked for comes first
+
+    def _on_progress(self, done: int, total: int, text: str) -> None:
+        super()._on_progress(done, total, text)
+        self.redraw()  # each depth as it arrives (the worker filled the cache before reporting)
 
     def compute(self) -> bool:
         """Compute what the slider's depth needs, in a worker; False when the cache holds it."""

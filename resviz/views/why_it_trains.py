@@ -151,13 +151,13 @@ class WhyItTrains:
         return [d for d in self.depths if self.signal_at(d) is not None]
 
     def depths_to_compute(self, depth: int | None = None) -> list[int]:
-        """What a worker must compute to show ``depth``: nothing when cached; on first use every depth
-        up to ``QUICK_DEPTH`` (so the depth curve is whole), and ``depth`` itself."""
+        """What a worker must compute to show ``depth``: nothing when it is cached, else ``depth``
+        first, then every depth up to ``QUICK_DEPTH`` not yet cached (so the depth curve fills in
+        and the slider's later moves over those depths redraw at once)."""
         depth = self.depth if depth is None else depth
-        wanted = [d for d in self.depths if d <= QUICK_DEPTH] if not self.cached_depths() else []
-        if depth not in wanted:
-            wanted.append(depth)
-        return [d for d in wanted if self.signal_at(d) is None]
+        if self.signal_at(depth) is not None:
+            return []
+        return [depth] + [d for d in self.depths if d <= QUICK_DEPTH and d != depth and self.signal_at(d) is None]
 
     def signal_curve(self, side: str) -> tuple[np.ndarray, np.ndarray]:
         """(depths, input gradient norms) of one side over the cached depths."""

@@ -65,14 +65,32 @@ def test_signal_slider_uses_the_cache(qtbot, page):
     panel = page.signal
     wait_idle(qtbot, panel)   # showing the page computed the whole depth curve
     assert page.model.cached_depths() == [8, 14, 20]
-    for side in ("plain", "residual"):
-        xs, _ = panel.depth_curves[side].getData()
-        assert list(xs) == [8, 14, 20]
+    xs, _ = panel.depth_curves["residual"].getData()   # (a plain net's norm may underflow to 0: not drawn)
+    assert list(xs) == [8, 14, 20]
+    xs, _ = panel.depth_curves["plain"].getData()
+    assert list(xs) == [d for d in (8, 14, 20) if page.model.signal_at(d).plain.input_gradient_norm > 0]
     panel.set_depth(20)
     assert not panel.is_busy()       # cached: redrawn at once, no worker
     assert panel.depth_label.text() == "20 layers"
     xs, _ = panel.block_curves["residual"].getData()
     assert len(xs) == len(page.model.signal_at(20).residual.backward_norms)
+
+
+def test_signal_slider_computes_a_depth_not_yet_seen(qtbot, page, monkeypatch):
+    monkeypatch.setattr(why, "QUICK_DEPTH", 14)
+    page.signal.shutdown()
+    page.model.signal_cache.clear()
+    page.model.depths = (8, 14, 20, 26)
+    page.signal.set_depths()
+    assert page.signal.compute()
+    wait_idle(qtbot, page.signal)
+    assert page.model.cached_depths() == [8, 14]
+    page.signal.set_depth(26)
+    assert page.signal.is_busy()          # not cached: a worker computes it
+    wait_idle(qtbot, page.signal)
+    assert page.model.cached_depths() == [8, 14, 26]
+    xs, _ = page.signal.depth_curves["residual"].getData()   # (a plain net's norm may underflow to 0)
+    assert list(xs) == [8, 14, 26]
 
 
 def test_landscape_computes_both_sides_on_one_scale_and_replays(qtbot, page, twins):

@@ -61,7 +61,7 @@ def test_signal_is_cached_per_depth_and_shares_one_scale():
     model = WhyItTrains()
     model.signal_options = {"width": 4, "input_size": 8}
     model.depths = (8, 14, 20)
-    assert model.depths_to_compute(14) == [8, 14, 20]   # first use: the whole curve
+    assert model.depths_to_compute(14) == [14, 8, 20]   # the depth asked for first, then the whole curve
     why.compute_signal(model, [8, 14, 20])
     assert model.depths_to_compute(14) == [] and model.cached_depths() == [8, 14, 20]
     depths, norms = model.signal_curve("plain")
