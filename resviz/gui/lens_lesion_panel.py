@@ -24,15 +24,17 @@ class LesionPanel(LensPanel):
         self.compute_button = QPushButton("Compute")
         self.compute_button.clicked.connect(self.compute)
         self.controls.addWidget(self.compute_button)
-        self.controls.addWidget(QLabel("tick blocks to delete them:"))
+        self.controls.addWidget(QLabel("tick to delete:"))
         self.block_lists: dict[str, QListWidget] = {}
         self.accuracy_labels: dict[str, QLabel] = {}
         for side in SIDES:
             column = QVBoxLayout()
             label = QLabel(side)
+            label.setWordWrap(True)
             blocks = QListWidget()
             blocks.setObjectName(f"lesionBlocks_{side}")
             blocks.setMaximumHeight(90)
+            blocks.setMinimumWidth(60)
             blocks.itemChanged.connect(lambda item, side=side: self._on_item_changed(side, item))
             column.addWidget(label)
             column.addWidget(blocks)

@@ -49,6 +49,7 @@ class LensPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         self.heading = QLabel(self.title)
+        self.heading.setWordWrap(True)  # the lecture theme's large titles wrap rather than widen the page
         layout.addWidget(self.heading)
         self.controls = QHBoxLayout()
         layout.addLayout(self.controls)
