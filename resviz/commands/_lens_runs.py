@@ -1,30 +1,17 @@
-"""What the lens commands share: a run (and its twin run) loaded with its data, the way the
-attribution command loads them (``resviz.attribution.sources``), and each result stored back."""
+"""What the lens commands share: the options naming a run (and its twin run), loaded with its data
+and each result stored back by ``resviz.views.lens_runs``."""
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
-from pathlib import Path
-
-import torch
 
 from ..errors import ResvizError
-
-
-@dataclass
-class LensRun:
-    """A run's model at a checkpoint, on a device, with the inputs and labels of its data split."""
-
-    path: Path
-    label: str
-    role: str                  # "plain", "residual" or "other": the colour it is drawn in
-    model: torch.nn.Module
-    inputs: torch.Tensor
-    labels: torch.Tensor
-    step: int | None
-    split: str
-    description: str
+from ..views.lens_runs import (
+    LensRun,
+    load_lens_run_source,
+    sort_plain_first,
+    store_lens_run_result,
+)
 
 
 def add_run_arguments(parser: argparse.ArgumentParser, *, samples: int, what: str) -> None:
@@ -42,19 +29,9 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, samples: int, what: st
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
 
 
-def _role(model: torch.nn.Module) -> str:
-    from ..models import find_twin_pair
-
-    spec = getattr(model, "resviz_spec", None)
-    pair = find_twin_pair(spec) if spec is not None else None
-    if pair is None:
-        return "other"
-    return "plain" if spec.name == pair.plain else "residual"
-
-
 def load_lens_runs(args: argparse.Namespace) -> list[LensRun]:
     """The run named on the command line and, with ``--twin``, its twin run (plain first)."""
-    from ..attribution.sources import dataset_samples, is_run_file, source_from_run
+    from ..attribution.sources import is_run_file, source_from_run
     from ..train.device import choose_device
 
     if not is_run_file(args.run):
@@ -68,21 +45,9 @@ def load_lens_runs(args: argparse.Namespace) -> list[LensRun]:
         if source.twin_path is None or not source.twin_path.exists():
             raise ResvizError(f"run {args.run} has no twin run file; train the pair with 'resviz train --twin'")
         sources.append(source_from_run(source.twin_path, None, trust=args.trust))
-    runs = []
-    for each in sources:
-        samples = dataset_samples(each, split=args.split, count=args.samples, data_dir=args.data_dir)
-        if samples.labels is None:
-            raise ResvizError(f"{each.label}: the {args.split} split has no labels")
-        runs.append(LensRun(Path(each.run_path), each.label, _role(each.model), each.model.to(device).eval(),
-                            samples.model_input(each).to(device), torch.as_tensor(samples.labels, dtype=torch.long,
-                                                                                     device=device),
-                            each.step, args.split, samples.description))
-    runs.sort(key=lambda run: {"plain": 0, "residual": 1}.get(run.role, 2))
-    return runs
+    return sort_plain_first([load_lens_run_source(each, samples=args.samples, split=args.split,
+                                                  data_dir=args.data_dir, device=device) for each in sources])
 
 
 def store(run: LensRun, result) -> None:
-    from ..runfile import store_lens_result
-
-    result.params.update(step=run.step, split=run.split, data=run.description)
-    store_lens_result(run.path, result)
+    store_lens_run_result(run, result)

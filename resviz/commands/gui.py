@@ -15,7 +15,7 @@ from ..errors import ResvizError
 # start-up that needs no one to close the window (the README's test runs ``resviz`` so).
 QUIT_AFTER_LOAD_ENV = "RESVIZ_QUIT_AFTER_LOAD"
 
-TABS = ("architecture", "training", "attribution")
+TABS = ("architecture", "training", "attribution", "lecture", "why")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

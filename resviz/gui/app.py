@@ -26,7 +26,7 @@ class LaunchOptions:
     target: str | None = None  # a zoo model, path/to/model.py[:factory], or a run file
     options: dict[str, Any] = field(default_factory=dict)  # zoo model options
     twin: bool = True
-    tab: str | None = None  # architecture, training, attribution
+    tab: str | None = None  # architecture, training, attribution, lecture, why
     presentation: bool = False
     train: bool = False  # start training the twins right away
     max_steps: int | None = None

@@ -11,6 +11,7 @@ from ..errors import ResvizError, describe_exception
 from .dialogs import ExportDialog, announce_saved, ask_to_replace
 
 ARCHITECTURE = "architecture"  # the graph's slug; the training figures have their own
+WHY_PREFIX = "why_"  # the Why it trains page's lenses
 
 
 class FigureExport:
@@ -25,13 +26,15 @@ class FigureExport:
         targets = [(figure.title, figure.slug) for figure in window.training_view.figures]
         if window.architecture.available:
             targets.insert(0, ("Architecture (the graph)", ARCHITECTURE))
-        return targets
+        return targets + window.why.export_targets()
 
     def export(self, slug: str, path: str | Path, size: tuple[int, int] | None = None) -> list[Path]:
         """Save one figure (a training figure's slug, or "architecture") at ``size`` pixels."""
         window = self.window
         if slug == ARCHITECTURE:
             return window.architecture.export_image(path, size)
+        if slug.startswith(WHY_PREFIX):  # a lens of the Why it trains page, as shown
+            return [window.why.panel_by_slug(slug).export_png(path)]
         figure = window.training_view.figure_by_slug(slug)
         figure.refresh(window.comparison.frame())
         return [figure.export_image(path, size)]

@@ -48,6 +48,7 @@ from .training_controls import TrainingControls
 from .training_host import TrainingHost
 from .training_launcher import TrainingLauncher, recipe_text
 from .training_view import TrainingView
+from .why_page import WhyPage
 from .window_menus import TABS, build_actions, build_menus
 from .workers_tasks import TaskThread, stop_all_tasks
 
@@ -101,6 +102,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.attribution, "Attribution")
         self.lecture = LecturePage(self.comparison)
         self.tabs.addTab(self.lecture, "Lecture")
+        self.why = WhyPage(self.comparison)
+        self.tabs.addTab(self.why, "Why it trains")
         self.caption = CaptionBar()
         self.caption.setVisible(False)
         central = QWidget()
@@ -499,6 +502,7 @@ class MainWindow(QMainWindow):
         self.runs_panel.stop()
         self.feed.close()
         self.architecture.shutdown()
+        self.why.shutdown()
         shutdown = getattr(self.attribution, "shutdown", None)
         if callable(shutdown):
             shutdown()

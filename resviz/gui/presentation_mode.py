@@ -64,4 +64,5 @@ class PresentationMode:
         apply_theme = getattr(window.attribution, "apply_theme", None)
         if callable(apply_theme):  # a placeholder label when the panel could not start
             apply_theme(window.theme)
+        window.why.apply_theme(window.theme)
         window.update_caption()

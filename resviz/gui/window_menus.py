@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMainWindow
 
-TABS = ("architecture", "training", "attribution", "lecture")
+TABS = ("architecture", "training", "attribution", "lecture", "why")
 
 
 def make_action(window: QMainWindow, text: str, slot: Callable, shortcut: str | QKeySequence | None = None, *,
