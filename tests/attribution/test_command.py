@@ -11,6 +11,9 @@ from resviz.cli import main
 from resviz.data import SHAPE_CLASSES, dataset_stats, load_dataset
 from resviz.models import ModelSpec, get_model
 
+# Its module-scoped fixture is costly: one worker runs the module, once.
+pytestmark = pytest.mark.xdist_group("attribute_command")
+
 TINY = ["-o", "depth=8", "-o", "width=4", "-o", "input_size=16", "-o", "num_classes=6"]
 SPEC_OPTIONS = {"depth": 8, "width": 4, "input_size": 16, "num_classes": 6}
 

@@ -15,6 +15,9 @@ from resviz.lenses.lesion import LesionStudy
 from resviz.models import ModelSpec, get_model
 from resviz.runfile import open_run
 
+# Its module-scoped fixture is costly: one worker runs the module, once.
+pytestmark = pytest.mark.xdist_group("lens_commands")
+
 OPTIONS = {"depth": 8, "width": 4, "input_size": 8, "num_classes": 6}
 
 

@@ -15,6 +15,9 @@ import pytest
 from resviz.errors import ResvizError
 from resviz.runfile import open_run
 
+# Its module-scoped fixture is costly: one worker runs the module, once.
+pytestmark = pytest.mark.xdist_group("train_endings")
+
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["-o", "depth=8", "-o", "width=4", "-o", "input_size=8", "--samples", "32", "--test-samples", "12",
         "--batch-size", "16", "--quiet"]

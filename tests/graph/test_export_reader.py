@@ -12,6 +12,9 @@ from resviz.graph import block_graph, find_skips, residual_blocks, skip_counts, 
 from resviz.models import get_model, open_model
 from resviz.runfile import open_run
 
+# Its module-scoped fixture is costly: one worker runs the module, once.
+pytestmark = pytest.mark.xdist_group("export_reader")
+
 SMALL = {"depth": 8, "width": 8, "input_size": 16, "norm": "none"}
 
 

@@ -10,6 +10,9 @@ from resviz.errors import ResvizError
 from resviz.graph import block_graph, find_skips, residual_blocks, skip_counts, trace_graph
 from resviz.models import get_model, open_model
 
+# Its module-scoped fixture is costly: one worker runs the module, once.
+pytestmark = pytest.mark.xdist_group("onnx_reader")
+
 onnx = pytest.importorskip("onnx", reason="the onnx package is not installed")
 
 SMALL = {"depth": 8, "width": 8, "input_size": 16}

@@ -17,6 +17,9 @@ from resviz.gui.twin_architecture_view import TwinArchitectureView
 from resviz.gui.workers_tasks import running_tasks
 from resviz.models import get_model
 
+# Its module-scoped fixture is costly: one worker runs the module, once.
+pytestmark = pytest.mark.xdist_group("graph_view")
+
 
 @pytest.fixture(scope="module")
 def resnet20_graph():

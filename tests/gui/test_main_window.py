@@ -289,9 +289,9 @@ def test_trains_twins_pauses_resumes_and_stops(qtbot, make_window, tmp_path):
 
     qtbot.mouseClick(window.controls.pause_button, Qt.LeftButton)
     assert window.host.state == "paused" and window.controls.pause_button.text() == "Resume"
-    qtbot.wait(2500)  # steps recorded before the pause reach the file within a flush
+    qtbot.wait(1500)  # steps recorded before the pause reach the file within a flush (1 s)
     paused_at = [len(run) for run in comparison.ordered]
-    qtbot.wait(1500)
+    qtbot.wait(1000)
     assert [len(run) for run in comparison.ordered] == paused_at
 
     qtbot.mouseClick(window.controls.pause_button, Qt.LeftButton)  # resume

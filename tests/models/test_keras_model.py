@@ -13,6 +13,9 @@ from resviz.graph import find_skips, skip_counts, trace_graph
 from resviz.models import open_model
 from resviz.runfile import open_run
 
+# Its module-scoped fixture is costly: one worker runs the module, once.
+pytestmark = pytest.mark.xdist_group("keras_model")
+
 # The seeds' Keras code as they teach it (tensorflow.keras imports made Keras 3 imports), with
 # the small MNIST ResNet's builder as a factory; the widths are options so the tests stay quick.
 SEEDS_KERAS = '''

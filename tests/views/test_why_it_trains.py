@@ -12,6 +12,9 @@ from resviz.views.why_it_trains import WhyItTrains, WhyRun
 
 from .why_support import write_twins
 
+# Its module-scoped fixture is costly: one worker runs the module, once.
+pytestmark = pytest.mark.xdist_group("why_it_trains")
+
 
 @pytest.fixture(scope="module")
 def twins(tmp_path_factory):
