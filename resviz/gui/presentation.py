@@ -7,7 +7,10 @@ the view until the lecturer types their own, which then stays.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import QLineEdit, QWidget
+
+MIN_CAPTION_POINTS = 12  # smaller than this, a projector's back row cannot read it
 
 
 class CaptionBar(QLineEdit):
@@ -22,7 +25,10 @@ class CaptionBar(QLineEdit):
         self.setFrame(False)
         self.setPlaceholderText("Type a caption for the audience (Esc clears it)")
         self.custom = False
+        self._theme = None
+        self._points = 0.0
         self.textEdited.connect(self._edited)
+        self.textChanged.connect(lambda _text: self._fit())
 
     def _edited(self, text: str) -> None:
         self.custom = bool(text.strip())
@@ -42,5 +48,30 @@ class CaptionBar(QLineEdit):
         super().keyPressEvent(event)
 
     def style_for(self, theme) -> None:
-        self.setStyleSheet(f"QLineEdit#captionBar {{ background: {theme.background}; color: {theme.foreground}; "
-                           f"font-size: {theme.title_size:.0f}pt; font-weight: bold; padding: 6px; }}")
+        self._theme = theme
+        self._points = 0.0
+        self._fit()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        """The theme's title size, or smaller until the whole caption fits the line (never cut off)."""
+        theme = self._theme
+        if theme is None:
+            return
+        font = QFont(self.font())
+        font.setBold(True)
+        points = float(theme.title_size)
+        room = self.width() - 24  # the padding on both sides, and the cursor
+        while points > MIN_CAPTION_POINTS:
+            font.setPointSizeF(points)
+            if QFontMetrics(font).horizontalAdvance(self.text() or self.placeholderText()) <= room:
+                break
+            points -= 1.0
+        if points != self._points:
+            self._points = points
+            self.setStyleSheet(f"QLineEdit#captionBar {{ background: {theme.background}; "
+                               f"color: {theme.foreground}; font-size: {points:.0f}pt; font-weight: bold; "
+                               "padding: 6px; }")
