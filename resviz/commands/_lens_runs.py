@@ -4,6 +4,7 @@ and each result stored back by ``resviz.views.lens_runs``."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ..errors import ResvizError
 from ..views.lens_runs import (
@@ -51,3 +52,24 @@ def load_lens_runs(args: argparse.Namespace) -> list[LensRun]:
 
 def store(run: LensRun, result) -> None:
     store_lens_run_result(run, result)
+
+
+def progress_line(label: str):
+    """A progress callback that redraws ``label: 42.0%`` on stderr when it is a terminal."""
+    import sys
+
+    def report(fraction: float) -> None:
+        if sys.stderr.isatty():
+            print(f"\r{label}: {fraction:6.1%}", end="", file=sys.stderr, flush=True)
+
+    return report
+
+
+def report_figure(args: argparse.Namespace, path: Path, runs: list[dict]) -> None:
+    """Where the figure went, or with ``--json`` the figure and each run's numbers."""
+    import json
+
+    if args.json:
+        print(json.dumps({"figure": str(path), "runs": runs}, indent=2))
+    else:
+        print(f"wrote {path}")

@@ -7,11 +7,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 
-from ._lens_runs import add_run_arguments, load_lens_runs, store
+from ._lens_runs import add_run_arguments, load_lens_runs, progress_line, report_figure, store
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,13 +40,9 @@ def run(args: argparse.Namespace) -> int:
     runs = load_lens_runs(args)
     results = []
     for lens_run in runs:
-        def report(fraction: float, label: str = lens_run.label) -> None:
-            if sys.stderr.isatty():
-                print(f"\r{label}: {fraction:6.1%}", end="", file=sys.stderr, flush=True)
-
         started = time.perf_counter()
         landscape = loss_landscape(lens_run.model, lens_run.inputs, lens_run.labels, grid=args.grid, span=args.span,
-                                   seed=args.seed, dims=args.dims, batch_size=args.batch_size, progress=report)
+                                   seed=args.seed, dims=args.dims, batch_size=args.batch_size, progress=progress_line(lens_run.label))
         print(f"{lens_run.label}: roughness {landscape.roughness:.4f}, loss at the checkpoint "
               f"{landscape.centre_loss:.4f} ({time.perf_counter() - started:.1f} s)", file=sys.stderr)
         landscape.params.update(run=lens_run.path.name)
@@ -56,9 +51,6 @@ def run(args: argparse.Namespace) -> int:
         results.append((lens_run, landscape))
     path = draw_landscapes([(r.label, landscape, r.role) for r, landscape in results], args.out,
                            "Loss landscape along filter-normalised directions (Li et al. 2018)")
-    if args.json:
-        print(json.dumps({"figure": str(path), "runs": [
-            {"run": str(r.path), "label": r.label, **landscape.summary()} for r, landscape in results]}, indent=2))
-    else:
-        print(f"wrote {path}")
+    report_figure(args, path, [{"run": str(r.path), "label": r.label, **landscape.summary()}
+                               for r, landscape in results])
     return 0

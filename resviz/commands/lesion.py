@@ -7,11 +7,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 
-from ._lens_runs import add_run_arguments, load_lens_runs, store
+from ._lens_runs import add_run_arguments, load_lens_runs, progress_line, report_figure, store
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,13 +37,9 @@ def run(args: argparse.Namespace) -> int:
     runs = load_lens_runs(args)
     results = []
     for lens_run in runs:
-        def report(fraction: float, label: str = lens_run.label) -> None:
-            if sys.stderr.isatty():
-                print(f"\r{label}: {fraction:6.1%}", end="", file=sys.stderr, flush=True)
-
         started = time.perf_counter()
         study = lesion_study(lens_run.model, lens_run.inputs, lens_run.labels, draws=args.draws, seed=args.seed,
-                             batch_size=args.batch_size, progress=report)
+                             batch_size=args.batch_size, progress=progress_line(lens_run.label))
         summary = study.summary()
         print(f"{lens_run.label}: accuracy {study.baseline:.1%}, one block deleted {summary['single_mean']:.1%} "
               f"on average (worst {summary['single_min']:.1%}; chance {study.chance:.1%}) "
@@ -55,10 +50,6 @@ def run(args: argparse.Namespace) -> int:
         results.append((lens_run, study))
     path = draw_lesions([(r.label, study, r.role) for r, study in results], args.out,
                         "Lesion study: blocks deleted at test time (Veit et al. 2016)")
-    if args.json:
-        print(json.dumps({"figure": str(path), "runs": [
-            {"run": str(r.path), "label": r.label, "blocks": study.blocks, "single": study.single.tolist(),
-             **study.summary()} for r, study in results]}, indent=2))
-    else:
-        print(f"wrote {path}")
+    report_figure(args, path, [{"run": str(r.path), "label": r.label, "blocks": study.blocks,
+                                "single": study.single.tolist(), **study.summary()} for r, study in results])
     return 0
