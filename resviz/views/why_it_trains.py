@@ -262,28 +262,29 @@ def compute_landscape(run: WhyRun, grid: int, progress: Progress | None = None, 
                       samples: int = LANDSCAPE_SAMPLES) -> Landscape:
     """The 2-D landscape of ``run``'s latest checkpoint, stored in its run file."""
     from ..lenses.landscape import loss_landscape
-    from .lens_runs import store_lens_run_result
 
-    lens_run = load_run(run, samples)
-    landscape = loss_landscape(lens_run.model, lens_run.inputs, lens_run.labels, grid=grid, progress=progress,
-                               cancel=cancel)
-    landscape.params.update(run=run.path.name)
-    store_lens_run_result(lens_run, landscape.to_lens_result())
-    return landscape
+    return _computed_and_stored(run, samples, lambda r: loss_landscape(r.model, r.inputs, r.labels, grid=grid,
+                                                                         progress=progress, cancel=cancel))
 
 
 def compute_lesion(run: WhyRun, progress: Progress | None = None, cancel: Any = None,
                    samples: int = LESION_SAMPLES) -> LesionStudy:
     """The lesion study of ``run``'s latest checkpoint, stored in its run file."""
     from ..lenses.lesion import lesion_study
+
+    return _computed_and_stored(run, samples, lambda r: lesion_study(r.model, r.inputs, r.labels, draws=LESION_DRAWS,
+                                                                       progress=progress, cancel=cancel))
+
+
+def _computed_and_stored(run: WhyRun, samples: int, compute: Callable[[Any], Any]) -> Any:
+    """``compute`` on ``run``'s loaded checkpoint and data; its result stored in the run file."""
     from .lens_runs import store_lens_run_result
 
     lens_run = load_run(run, samples)
-    study = lesion_study(lens_run.model, lens_run.inputs, lens_run.labels, draws=LESION_DRAWS, progress=progress,
-                         cancel=cancel)
-    study.params.update(run=run.path.name)
-    store_lens_run_result(lens_run, study.to_lens_result())
-    return study
+    result = compute(lens_run)
+    result.params.update(run=run.path.name)
+    store_lens_run_result(lens_run, result.to_lens_result())
+    return result
 
 
 def accuracy_deleted(run: WhyRun, deleted: Sequence[str], samples: int = LESION_SAMPLES) -> float:
