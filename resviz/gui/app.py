@@ -103,6 +103,8 @@ def run_app(target: str | None = None, options: LaunchOptions | None = None,
     window = launch(options)
     if on_open is not None:
         on_open(window)
+    else:
+        window.host.warm_up()  # a window that closes once loaded never trains
     if options.presentation:
         window.set_presentation(True)
     else:

@@ -42,6 +42,13 @@ class TrainingHost(QObject):
         self.timer.setInterval(POLL_MS)
         self.timer.timeout.connect(self.poll)
 
+    def warm_up(self) -> None:
+        """Get the children's fork server going now (in the background), so that the first run
+        starts at once instead of waiting for its imports (``resviz.train.child_start``)."""
+        from ..train.child_start import warm_up
+
+        warm_up()
+
     @property
     def active(self) -> bool:
         return any(str(p.path) not in self._ended for p in self.processes)

@@ -1,7 +1,9 @@
 """The training host the window uses: training in a child process, steered over a control channel.
 
-``TrainingProcess(config)`` starts a fresh interpreter (the ``spawn`` start method: no state
-copied from the window, safe with CUDA and Qt) that trains into the run file. Two one-way
+``TrainingProcess(config)`` starts a child that trains into the run file: forked from a server
+that has already imported the trainer, never from the window, so no state is copied from it and
+it is safe with CUDA and Qt (``child_start``; a fresh ``spawn``-ed interpreter where the platform
+has no fork server). Two one-way
 pipes connect them; only plain data crosses:
 
 - control, parent to child: ``"pause"``, ``"resume"``, ``"stop"``;
@@ -26,6 +28,7 @@ import time
 from typing import Any
 
 from ..errors import ResvizError, describe_exception
+from .child_start import ParentState, training_context
 from .config import TrainConfig
 
 FINAL_KINDS = ("finished", "failed")
@@ -41,7 +44,7 @@ class TrainingProcess:
         self.path = config.run_path()
         self.config = config.replace(out=str(self.path))
         self.threads = threads
-        self._context = multiprocessing.get_context("spawn")
+        self._context = training_context()
         self._process: multiprocessing.process.BaseProcess | None = None
         self._control = None
         self._messages = None
@@ -59,7 +62,8 @@ class TrainingProcess:
         control_child, self._control = self._context.Pipe(duplex=False)
         self._messages, messages_child = self._context.Pipe(duplex=False)
         self._process = self._context.Process(
-            target=child_main, args=(self.config.to_dict(), control_child, messages_child, self.threads),
+            target=child_main,
+            args=(self.config.to_dict(), control_child, messages_child, self.threads, ParentState()),
             name=f"resviz-train-{self.path.stem}", daemon=True)
         self._process.start()
         # Only the child holds these ends now, so a dead child shows as end-of-file here.
@@ -278,9 +282,15 @@ def describe_exit(code: int | None) -> str:
 # ---------------------------------------------------------------------- the child
 
 
-def child_main(config_data: dict[str, Any], control, messages, threads: int | None = None) -> None:
+def child_main(config_data: dict[str, Any], control, messages, threads: int | None = None,
+               parent: ParentState | None = None) -> None:
     """Entry point of the child process: train, report, never let an error pass silently."""
     from .control import StopSignals, TrainingControl
+
+    if parent is not None:
+        parent.apply()
+        if not threads and parent.environ.get("OMP_NUM_THREADS", "").isdigit():
+            threads = int(parent.environ["OMP_NUM_THREADS"])  # read at import by a spawned child
 
     control_state = TrainingControl()
     send_lock = threading.Lock()

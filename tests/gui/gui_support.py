@@ -39,26 +39,41 @@ WRITER = textwrap.dedent("""
 """)
 
 
-def child_pids() -> set[int]:
-    """Processes whose parent is this test process (training children would show here).
+SHARED_HELPERS = (b"resource_tracker", b"forkserver")
 
-    multiprocessing's resource tracker is left out: one per interpreter, started with the first
-    spawned process and ended with the interpreter, it belongs to no window.
-    """
+
+def _children_of(pid: int) -> set[int]:
     pids = set()
-    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return pids
+    for task in tasks:
         try:
             pids |= {int(p) for p in (task / "children").read_text().split()}
         except OSError:
             pass
-    tracker = set()
-    for pid in pids:
+    return pids
+
+
+def child_pids() -> set[int]:
+    """Processes this test process started (training children would show here).
+
+    multiprocessing's resource tracker and fork server are left out: one of each per interpreter,
+    started with the first training child and ended with the interpreter, they belong to no window.
+    The fork server's own children are the training children, and are counted.
+    """
+    children = set()
+    for pid in _children_of(os.getpid()):
         try:
-            if b"resource_tracker" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                tracker.add(pid)
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
-            tracker.add(pid)  # already gone
-    return pids - tracker
+            continue  # already gone
+        if b"forkserver" in command:
+            children |= _children_of(pid)
+        elif not any(name in command for name in SHARED_HELPERS):
+            children.add(pid)
+    return children
 
 
 def assert_nothing_left(window) -> None:
