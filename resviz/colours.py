@@ -16,6 +16,7 @@ from .errors import ResvizError, did_you_mean
 
 DARK_TEXT = "#1F2933"
 LIGHT_TEXT = "#FFFFFF"
+MARKED_FILL = "#A3A3A3"  # a marked box (a lesion's deleted block): a neutral grey no colour map uses
 NONFINITE_FILL = "#FF2D55"  # a NaN or Inf gradient is shown, never hidden: a colour no colour map uses
 MIN_CONTRAST = 4.5  # WCAG AA for normal text
 # One colour map for gradient norms everywhere (perceptually uniform, readable in greyscale, so

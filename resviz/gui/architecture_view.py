@@ -102,6 +102,7 @@ class ArchitectureView(QWidget):
         self.model.events.drawn.connect(self._on_drawn)
         self.model.events.gradients.connect(self._on_gradients)
         self.model.events.scale.connect(self._on_scale)
+        self.model.events.marked.connect(self._on_scale)  # recoloured in place, like a rescale
         self._show_message("No model loaded")
 
     # construction ---------------------------------------------------------------------------

@@ -1,11 +1,12 @@
-"""The architecture view's gradient colours: the model's norms and colour levels turned into the
-fill of each box and the stroke of each skip, and applied to the drawn items in place."""
+"""The architecture view's colours: the model's norms and colour levels turned into the fill of
+each box and the stroke of each skip, marked boxes (a lesion's deleted blocks) grey over any of
+them, applied to the drawn items in place."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..colours import gradient_colour
+from ..colours import MARKED_FILL, gradient_colour
 from ..graph.types import Layout
 from ..views.architecture import ArchitectureModel
 from .graph_export import SKIP_GRADIENT_WIDTH
@@ -27,13 +28,15 @@ def edge_scene_id(source: str, target: str, kind: str) -> str:
 
 
 def colours_of(model: ArchitectureModel) -> GraphColours:
-    """The colour of every drawn box and skip edge with a gradient norm, on the model's levels."""
+    """The colour of every drawn box and skip edge with a gradient norm, on the model's levels;
+    marked boxes grey whatever their norm."""
+    marks = dict.fromkeys(model.marked_nodes(), MARKED_FILL)
     levels = model.colour_levels()
     if levels is None:
-        return GraphColours()
+        return GraphColours(nodes=marks)
     nodes = {n: c for n, v in model.node_norms().items() if (c := gradient_colour(v, levels))}
     edges = {e: c for e, v in model.edge_norms().items() if (c := gradient_colour(v, levels))}
-    return GraphColours(levels, nodes, edges)
+    return GraphColours(levels, {**nodes, **marks}, edges)
 
 
 def paint(graph_scene: GraphScene, layout: Layout | None, colours: GraphColours) -> None:

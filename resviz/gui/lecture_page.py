@@ -20,7 +20,6 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from ..views.architecture import TwinArchitectureModel
-from ..views.architecture_state import ArchitectureViewState
 from ..views.lecture import lecture_caption
 from ..views.model_choice import LoadedChoice
 from ..views.run_comparison import RunComparison
@@ -28,7 +27,7 @@ from .architecture_tab import colour_twins
 from .figures import DepthProfileFigure, Figure, GradientFlowFigure, LossAccuracyFigure
 from .graph_legend import legend_rows
 from .theme import PRESENTATION, Theme
-from .twin_architecture_view import TwinArchitectureView
+from .twin_architecture_view import TwinArchitectureView, twin_model_at_level
 
 REFRESH_MS = 66  # about 15 Hz: a lecture's picture, not a benchmark
 LABEL_PX = 20  # the page's own text, in pixels: readable from the back of a hall at 1280x720
@@ -39,9 +38,7 @@ LECTURE_LEVEL = "blocks"  # one box per residual block, repeats folded: the arch
 
 def lecture_architecture_model() -> TwinArchitectureModel:
     """The lecture's own twin model: blocks level (chosen, so it stays), repeats folded."""
-    state = ArchitectureViewState(level=LECTURE_LEVEL, fold=True)
-    state.set_level(LECTURE_LEVEL)  # chosen: every graph opens at it
-    return TwinArchitectureModel(state)
+    return twin_model_at_level(LECTURE_LEVEL, fold=True)
 
 
 class LecturePage(QWidget):
@@ -98,11 +95,7 @@ class LecturePage(QWidget):
         self.legend.setAlignment(Qt.AlignCenter)
         self.legend.setTextFormat(Qt.RichText)
         self._legend_key: tuple | None = None
-        for view in self.architecture.views:
-            view.canvas.overlays_shown = False
-            view.readable_zoom = FIT_ZOOM
-            for child in view.toolbar.findChildren(QWidget):  # the page is for looking: only the titles stay
-                child.setVisible(child is view.title_label)
+        self.architecture.show_only_graphs(FIT_ZOOM)   # the page is for looking: only the titles stay
         self.architecture.graph_ready.connect(self._graph_drawn)
         self.architecture.apply_theme(theme)
         self.no_twin = QLabel("This model has no plain twin: open one that has (File → Open the default)")

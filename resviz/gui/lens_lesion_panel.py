@@ -1,18 +1,31 @@
 """Lesion studies on the "Why it trains" page (Veit et al. 2016): the accuracy with each block
 deleted, plain and residual bars side by side on one 0-1 scale, accuracy against k blocks deleted,
-and a clickable block list per side: ticking a block deletes it, and the page shows the accuracy
-of the net without the ticked blocks (computed in a worker)."""
+and both twins' block graphs: a click on a block deletes it from both twins (a second click brings
+it back), the deleted boxes turn grey, and the page shows each net's accuracy without them
+(computed in a worker, on the checkpoint and test images the study used)."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 
-from ..views.why_it_trains import LESION_SAMPLES, SIDES, WhyItTrains, accuracy_deleted, compute_lesion
+from ..views.why_it_trains import (
+    LESION_SAMPLES,
+    SIDES,
+    WhyItTrains,
+    accuracy_deleted,
+    compute_lesion,
+    load_run,
+)
 from .lens_panel import SIDE_COLOURS, LensPanel, add_plot
+from .twin_architecture_view import TwinArchitectureView, twin_model_at_level
 from .workers_tasks import MODEL_LOCK
+
+BLOCKS_ZOOM = 0.08  # a deep net's blocks fit their pane whole: they are there to be clicked, not read
+CLICK_HINT = "Click a block in the graphs to delete it from both twins; click it again to bring it back."
 
 
 class LesionPanel(LensPanel):
@@ -24,29 +37,35 @@ class LesionPanel(LensPanel):
         self.compute_button = QPushButton("Compute")
         self.compute_button.clicked.connect(self.compute)
         self.controls.addWidget(self.compute_button)
-        self.controls.addWidget(QLabel("tick to delete:"))
-        self.block_lists: dict[str, QListWidget] = {}
+        labels = QVBoxLayout()
+        self.hint = QLabel(CLICK_HINT)
+        self.hint.setWordWrap(True)
+        labels.addWidget(self.hint)
         self.accuracy_labels: dict[str, QLabel] = {}
         for side in SIDES:
-            column = QVBoxLayout()
             label = QLabel(side)
             label.setWordWrap(True)
-            blocks = QListWidget()
-            blocks.setObjectName(f"lesionBlocks_{side}")
-            blocks.setMaximumHeight(90)
-            blocks.setMinimumWidth(60)
-            blocks.itemChanged.connect(lambda item, side=side: self._on_item_changed(side, item))
-            column.addWidget(label)
-            column.addWidget(blocks)
-            self.controls.addLayout(column, 1)
-            self.block_lists[side], self.accuracy_labels[side] = blocks, label
+            labels.addWidget(label)
+            self.accuracy_labels[side] = label
+        self.controls.addLayout(labels, 1)
         self.single_plot = add_plot(self, "accuracy with one block deleted", "block", "accuracy", 0, 0)
-        self.random_plot = add_plot(self, "accuracy with k blocks deleted", "k", "accuracy", 0, 1)
+        self.random_plot = add_plot(self, "accuracy with k blocks deleted", "k", "accuracy", 1, 0)
         self.bars = {side: pg.BarGraphItem(x=[], height=[], width=0.4) for side in SIDES}
         for bars in self.bars.values():
             self.single_plot.addItem(bars)
         self.random_curves = {side: self.random_plot.plot() for side in SIDES}
-        self._pending: str | None = None
+        # Every block its own box (blocks level, repeats not folded), so each can be clicked.
+        self.architecture = TwinArchitectureView(model=twin_model_at_level("blocks", fold=False))
+        self.architecture.setObjectName("lesionBlocks")
+        self.graph_views = dict(zip(SIDES, self.architecture.views))
+        self.architecture.show_only_graphs(BLOCKS_ZOOM)   # room for the blocks: no legends, no tools
+        for view in self.graph_views.values():
+            view.module_selected.connect(self.click_block)
+        self.add_beside_plots(self.architecture, 1)
+        self._graph_runs: dict[str, object] = {}   # side -> the run path whose blocks are drawn
+        self._work = ""   # what the worker does now: "study", "graphs" or "score"
+
+    # -- the study -----------------------------------------------------------------------------
 
     def compute(self) -> bool:
         runs = [self.model.runs[s] for s in SIDES if s in self.model.runs]
@@ -60,48 +79,102 @@ class LesionPanel(LensPanel):
                 def report(fraction: float, index: int = index) -> None:
                     progress(int(1000 * (index + fraction)), 1000 * len(runs), "")
                 with MODEL_LOCK:
-                    found[run.side] = compute_lesion(run, progress=report, cancel=cancel)
+                    lens_run = load_run(run, LESION_SAMPLES)
+                    study = compute_lesion(run, progress=report, cancel=cancel, lens_run=lens_run)
+                    found[run.side] = (study, lens_run, copy.deepcopy(lens_run.model))
             return found
 
+        self._work = "study"
         self.start(job, self._computed, f"Deleting each block of {len(runs)} run(s) on {LESION_SAMPLES} test images…")
         return True
 
     def _computed(self, found: dict) -> None:
-        self.model.lesions.update(found)
-        for side in found:
-            self.model.deleted[side] = set()
-            self.model.deleted_accuracy.pop(side, None)
+        for side, (study, lens_run, drawn) in found.items():
+            self.model.lesions[side] = study
+            self.model.set_lesion_run(side, lens_run)
+            self._draw_blocks(side, drawn, lens_run)
         self.status.setText("Computed and stored in the run file(s).")
         self.redraw()
 
-    def toggle_block(self, side: str, block: str) -> None:
-        """Delete ``block`` of ``side`` (or bring it back), as ticking it in the list does."""
-        blocks = self.block_lists[side]
-        for row in range(blocks.count()):
-            item = blocks.item(row)
-            if item.text() == block:
-                item.setCheckState(Qt.Unchecked if item.checkState() == Qt.Checked else Qt.Checked)
-                return
+    # -- the blocks' graphs --------------------------------------------------------------------
 
-    def _on_item_changed(self, side: str, item: QListWidgetItem) -> None:
-        deleted = self.model.toggle_deleted(side, item.text())
-        run = self.model.runs.get(side)
-        if run is None:
+    def _draw_blocks(self, side: str, model, lens_run) -> None:
+        """Draw ``side``'s net (a copy of it: the lesion hooks into the original) to click on."""
+        view = self.graph_views[side]
+        view.set_model(model, lens_run.inputs[:1].clone(), lens_run.label)
+        self._graph_runs[side] = lens_run.path
+        view.setVisible(True)
+
+    def _load_graphs(self) -> None:
+        """Replay: a study read from the run files has no graph yet; load the runs to draw them."""
+        missing = [self.model.runs[s] for s in SIDES
+                   if s in self.model.lesions and s in self.model.runs
+                   and self._graph_runs.get(s) != self.model.runs[s].path]
+        if not missing or self.task is not None:
             return
-        self.accuracy_labels[side].setText(f"{side}: scoring {len(deleted)} deleted…")
 
         def job(progress, cancel):
+            loaded = {}
+            for run in missing:
+                with MODEL_LOCK:
+                    lens_run = load_run(run, LESION_SAMPLES)
+                    loaded[run.side] = (lens_run, copy.deepcopy(lens_run.model))
+            return loaded
+
+        self._work = "graphs"
+        self.start(job, self._graphs_loaded, "Loading the runs to draw their blocks…")
+
+    def _graphs_loaded(self, loaded: dict) -> None:
+        for side, (lens_run, drawn) in loaded.items():
+            self.model.set_lesion_run(side, lens_run)
+            self._draw_blocks(side, drawn, lens_run)
+        self.status.setText("")
+        self._mark_deleted()
+
+    # -- deleting by hand ----------------------------------------------------------------------
+
+    def click_block(self, name: str) -> None:
+        """A click on ``name`` in either graph: delete its block from both twins, or bring it back."""
+        if self.task is not None and self._work != "score":
+            self.status.setText("Deleting by hand waits for the lesion study: click again once it is done.")
+            return
+        changed = self.model.toggle_block(name)
+        if not changed:
+            self.status.setText(f"{name} is not a block the lesion can delete.")
+            return
+        self._mark_deleted()
+        self._show_accuracy()   # a side with every block back shows the study's own accuracy
+        runs = {side: self.model.runs[side] for side in changed if side in self.model.runs and changed[side]}
+        if not runs:
+            return
+        deleted = {side: frozenset(self.model.deleted[side]) for side in runs}
+        lens_runs = {side: self.model.lesion_runs.get(side) for side in runs}
+        for side in runs:
+            self.accuracy_labels[side].setText(f"{side}: scoring without {len(deleted[side])} block(s)…")
+
+        def job(progress, cancel):
+            scored = {}
             with MODEL_LOCK:
-                return side, frozenset(deleted), accuracy_deleted(run, sorted(deleted))
+                for side, run in runs.items():
+                    lens_run = lens_runs[side] or load_run(run, LESION_SAMPLES)
+                    scored[side] = (deleted[side], accuracy_deleted(run, sorted(deleted[side]), lens_run=lens_run))
+            return scored
 
-        self.start(job, self._scored, f"Scoring {run.label} without {len(deleted)} block(s)…")
+        self._work = "score"
+        self.start(job, self._scored, f"Scoring the twins without {len(next(iter(deleted.values())))} block(s)…")
 
-    def _scored(self, result) -> None:
-        side, deleted, accuracy = result
-        if deleted == frozenset(self.model.deleted[side]):
-            self.model.deleted_accuracy[side] = accuracy
+    def _scored(self, scored: dict) -> None:
+        for side, (deleted, accuracy) in scored.items():
+            if deleted == frozenset(self.model.deleted[side]):   # not changed by a later click
+                self.model.deleted_accuracy[side] = accuracy
         self.status.setText("")
         self._show_accuracy()
+
+    def _mark_deleted(self) -> None:
+        for side, view in self.graph_views.items():
+            view.model.set_marked(self.model.deleted[side])
+
+    # -- drawing -------------------------------------------------------------------------------
 
     def _update_enabled(self) -> None:
         super()._update_enabled()
@@ -115,25 +188,15 @@ class LesionPanel(LensPanel):
             if study is not None:
                 text = f"{side}: {study.baseline:.0%} with every block"
             if side in self.model.deleted_accuracy:
-                text = (f"{side}: {self.model.deleted_accuracy[side]:.0%} without "
-                        f"{len(self.model.deleted[side])} block(s)")
+                deleted = sorted(self.model.deleted[side])
+                names = ", ".join(deleted) if len(deleted) <= 3 else f"{len(deleted)} blocks"
+                text = f"{side}: {self.model.deleted_accuracy[side]:.0%} without {names}"
             self.accuracy_labels[side].setText(text)
 
     def redraw(self) -> None:
         width = self.theme.line_width
         for offset, side in zip((-0.2, 0.2), SIDES):
             study = self.model.lesions.get(side)
-            blocks = self.block_lists[side]
-            names = self.model.lesion_blocks(side)
-            if [blocks.item(r).text() for r in range(blocks.count())] != names:
-                blocks.blockSignals(True)
-                blocks.clear()
-                for name in names:
-                    item = QListWidgetItem(name)
-                    item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
-                    item.setCheckState(Qt.Checked if name in self.model.deleted[side] else Qt.Unchecked)
-                    blocks.addItem(item)
-                blocks.blockSignals(False)
             if study is None:
                 self.bars[side].setOpts(x=[], height=[])
                 self.random_curves[side].setData([], [])
@@ -146,4 +209,22 @@ class LesionPanel(LensPanel):
                                                  symbolBrush=SIDE_COLOURS[side], symbolSize=self.theme.marker_size)
         for plot in (self.single_plot, self.random_plot):
             plot.setYRange(0.0, 1.0, padding=0.02)
+        for side, view in self.graph_views.items():
+            if side not in self.model.runs:
+                view.setVisible(False)
+        self._mark_deleted()
         self._show_accuracy()
+        if self.isVisible():
+            self._load_graphs()
+
+    def apply_theme(self, theme) -> None:
+        super().apply_theme(theme)
+        self.architecture.apply_theme(theme)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self._load_graphs()
+
+    def shutdown(self, timeout_ms: int = 30000) -> None:
+        super().shutdown(timeout_ms)
+        self.architecture.shutdown(timeout_ms)

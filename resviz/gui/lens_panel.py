@@ -1,5 +1,6 @@
 """What every lens panel of the "Why it trains" page shares: a title, a row of controls, a
-progress bar with Cancel, an Export button, and one worker at a time (``TaskThread``)."""
+progress bar with Cancel, an Export button, an Enlarge toggle (the lens alone on the page), and
+one worker at a time (``TaskThread``)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
+    QSplitter,
     QVBoxLayout,
     QWidget,
 )
@@ -36,6 +38,7 @@ class LensPanel(QWidget):
     and draw in ``redraw``. ``finished(lens)`` is emitted when a computation ends, any way."""
 
     finished = Signal(str)
+    enlarge_toggled = Signal(str, bool)   # lens, whether it asks to be shown alone on the page
     lens = "lens"
     title = "Lens"
 
@@ -50,11 +53,21 @@ class LensPanel(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         self.heading = QLabel(self.title)
         self.heading.setWordWrap(True)  # the lecture theme's large titles wrap rather than widen the page
-        layout.addWidget(self.heading)
+        self.enlarge_button = QPushButton("Enlarge")
+        self.enlarge_button.setCheckable(True)
+        self.enlarge_button.setToolTip("Show this lens alone on the page (on a projector, say)")
+        self.enlarge_button.toggled.connect(lambda on: self.enlarge_toggled.emit(self.lens, on))
+        top = QHBoxLayout()
+        top.addWidget(self.heading, 1)
+        top.addWidget(self.enlarge_button)
+        layout.addLayout(top)
         self.controls = QHBoxLayout()
         layout.addLayout(self.controls)
         self.graphics = pg.GraphicsLayoutWidget()
-        layout.addWidget(self.graphics, 1)
+        self.body = QSplitter(Qt.Orientation.Horizontal)   # the plots, and what a lens shows beside them
+        self.body.setChildrenCollapsible(False)
+        self.body.addWidget(self.graphics)
+        layout.addWidget(self.body, 1)
         bar = QHBoxLayout()
         self.status = QLabel("")
         self.status.setWordWrap(True)
@@ -71,6 +84,12 @@ class LensPanel(QWidget):
         bar.addWidget(self.export_button)
         layout.addLayout(bar)
         self._update_enabled()
+
+    def add_beside_plots(self, widget: QWidget, stretch: int = 1) -> None:
+        """Show ``widget`` to the right of the plots, ``stretch`` times as wide as they are."""
+        self.body.addWidget(widget)
+        self.body.setStretchFactor(0, 1)
+        self.body.setStretchFactor(self.body.count() - 1, stretch)
 
     # -- work ----------------------------------------------------------------------------------
 
@@ -155,9 +174,9 @@ class LensPanel(QWidget):
     # -- export --------------------------------------------------------------------------------
 
     def export_png(self, path: str | os.PathLike) -> Path:
-        """Save the lens's plots as shown to a PNG."""
+        """Save the lens's plots (and what it shows beside them) as shown to a PNG."""
         path = Path(path)
-        if not self.graphics.grab().save(str(path), "PNG"):
+        if not self.body.grab().save(str(path), "PNG"):
             raise ResvizError(f"{path}: the image could not be written")
         return path
 

@@ -12,7 +12,16 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
 
 from ..views.architecture import TwinArchitectureModel
+from ..views.architecture_state import ArchitectureViewState
 from .architecture_view import ArchitectureView
+
+
+def twin_model_at_level(level: str, *, fold: bool) -> TwinArchitectureModel:
+    """A twin model that opens every graph at ``level`` (chosen, so it stays) with repeats
+    folded or not: the Lecture page's architecture at a glance, the lesion's clickable blocks."""
+    state = ArchitectureViewState(level=level, fold=fold)
+    state.set_level(level)
+    return TwinArchitectureModel(state)
 
 
 class TwinArchitectureView(QWidget):
@@ -101,6 +110,17 @@ class TwinArchitectureView(QWidget):
 
     def is_busy(self) -> bool:
         return any(v.is_busy() for v in self.views)
+
+    def show_only_graphs(self, readable_zoom: float | None = None) -> None:
+        """For a page that is for looking (and clicking): no legends over the graphs, and of each
+        toolbar only the title; ``readable_zoom`` is the zoom a fit may shrink to."""
+        for view in self.views:
+            view.canvas.overlays_shown = False
+            if readable_zoom is not None:
+                view.readable_zoom = readable_zoom
+            for child in view.toolbar.findChildren(QWidget):
+                child.setVisible(child is view.title_label)
+            view.setMinimumSize(60, 60)   # without its tools a pane can be as narrow as its graph fits
 
     def set_level(self, level: str) -> None:
         self.residual_view.set_level(level)

@@ -44,6 +44,8 @@ class WhyPage(QWidget):
         self.paths = PathsPanel(self.model)
         for index, panel in enumerate(self.panels):
             grid.addWidget(panel, index // 2, index % 2)
+            panel.enlarge_toggled.connect(lambda lens, on: self.enlarge(lens if on else None))
+        self.enlarged: str | None = None
         self._runs_stale = True
         self.apply_theme(self.theme)
         comparison.runs_changed.connect(self._on_runs_changed)
@@ -51,6 +53,17 @@ class WhyPage(QWidget):
     @property
     def panels(self) -> list[LensPanel]:
         return [self.signal, self.landscape, self.lesion, self.paths]
+
+    def enlarge(self, lens: str | None) -> None:
+        """Show only ``lens``'s panel, over the whole page; None shows all four again."""
+        self.enlarged = lens
+        for panel in self.panels:
+            alone = panel.lens == lens
+            panel.setVisible(lens is None or alone)
+            panel.enlarge_button.blockSignals(True)
+            panel.enlarge_button.setChecked(alone)
+            panel.enlarge_button.blockSignals(False)
+            panel.enlarge_button.setText("All four lenses" if alone else "Enlarge")
 
     def _on_runs_changed(self, *args) -> None:
         self._runs_stale = True

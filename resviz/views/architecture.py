@@ -45,13 +45,14 @@ class ArchitectureModel:
 
     Events: ``graph(OpGraph)`` when a new graph is set, ``drawn(DrawnGraph)`` when a new drawing
     is in place, ``gradients()`` when its norms or given levels change, ``scale()`` when the
-    colour scale it shares with a twin changed on the other side. What is shown lives in
+    colour scale it shares with a twin changed on the other side, ``marked()`` when the set of
+    marked modules changes (a lesion's deleted blocks, drawn struck out). What is shown lives in
     ``state`` (its own events).
     """
 
     def __init__(self, state: ArchitectureViewState | None = None) -> None:
         self.state = state if state is not None else ArchitectureViewState()
-        self.events = EmitterGroup("graph", "drawn", "gradients", "scale")
+        self.events = EmitterGroup("graph", "drawn", "gradients", "scale", "marked")
         self.colour_scale: TwinArchitectureModel | None = None  # set by a twin pair: one scale for both
         self.title = ""
         self._opgraph: Any = None
@@ -62,6 +63,7 @@ class ArchitectureModel:
         self._layer_norms: dict[str, float] | None = None
         self._block_norms: dict[str, float] | None = None
         self._levels: tuple[float, float] | None = None
+        self._marked: frozenset[str] = frozenset()
 
     # the graph and its drawing -------------------------------------------------------------
 
@@ -339,6 +341,25 @@ class ArchitectureModel:
         if levels is not _KEEP:
             self._levels = (float(levels[0]), float(levels[1])) if levels is not None else None
         self.events.gradients.emit()
+
+    # marks ------------------------------------------------------------------------------------
+
+    @property
+    def marked(self) -> frozenset[str]:
+        """The modules drawn as marked (qualified names), e.g. the blocks a lesion deleted."""
+        return self._marked
+
+    def set_marked(self, names) -> None:
+        """Mark these modules (an iterable of qualified names; empty: none). One ``marked`` event
+        when the set changes."""
+        names = frozenset(names)
+        if names != self._marked:
+            self._marked = names
+            self.events.marked.emit()
+
+    def marked_nodes(self) -> set[str]:
+        """The drawn nodes that show a marked module (a module inside a collapsed block marks the block)."""
+        return {node for name in self._marked if (node := self.visible_node_for(name)) is not None}
 
     def _owner(self, layer: str) -> str | None:
         """The drawn node whose colour a layer's norm adds to."""

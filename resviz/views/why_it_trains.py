@@ -90,6 +90,9 @@ class WhyItTrains:
         self.replayed: set[str] = set()  # lenses whose results were read from the run files
         self.deleted: dict[str, set[str]] = {side: set() for side in SIDES}
         self.deleted_accuracy: dict[str, float] = {}
+        # side -> the run loaded for its lesion (checkpoint and test images): the net and images
+        # the study used, so that deleting blocks by hand scores the same net on the same images.
+        self.lesion_runs: dict[str, Any] = {}
         self.busy: dict[str, bool] = dict.fromkeys(LENSES, False)
         self.landscape_grid = LANDSCAPE_GRID
         self.signal_options: dict[str, Any] = {}  # model options both twins share (e.g. a smaller width)
@@ -111,6 +114,7 @@ class WhyItTrains:
         self.landscapes, self.lesions, self.paths = {}, {}, {}
         self.deleted = {side: set() for side in SIDES}
         self.deleted_accuracy = {}
+        self.lesion_runs = {}
         self.replayed = set()
         self.load_stored()
         return True
@@ -193,6 +197,36 @@ class WhyItTrains:
         self.deleted_accuracy.pop(side, None)
         return set(chosen)
 
+    def lesion_block_of(self, side: str, name: str) -> str | None:
+        """The deletable block of ``side`` that ``name`` (a clicked module or op) is or lies in, or None."""
+        blocks = set(self.lesion_blocks(side))
+        probe = name
+        while probe:
+            if probe in blocks:
+                return probe
+            probe = probe.rpartition(".")[0]
+        return None
+
+    def toggle_block(self, name: str) -> dict[str, set[str]]:
+        """Delete the block ``name`` lies in from every side that has it, or bring it back to all of
+        them when it was deleted (the twins share their block names, so one click shows the lesson
+        on both); side -> its deleted set, for the sides that changed."""
+        found = {side: block for side in SIDES if (block := self.lesion_block_of(side, name)) is not None}
+        if not found:
+            return {}
+        delete = not any(block in self.deleted[side] for side, block in found.items())
+        changed = {}
+        for side, block in found.items():
+            if (block in self.deleted[side]) != delete:
+                changed[side] = self.toggle_deleted(side, block)
+        return changed
+
+    def set_lesion_run(self, side: str, lens_run: Any) -> None:
+        """The run loaded for ``side``'s lesion; blocks deleted by hand start again from none."""
+        self.lesion_runs[side] = lens_run
+        self.deleted[side] = set()
+        self.deleted_accuracy.pop(side, None)
+
     def set_busy(self, lens: str, busy: bool) -> None:
         self.busy[lens] = busy
 
@@ -268,30 +302,34 @@ def compute_landscape(run: WhyRun, grid: int, progress: Progress | None = None, 
 
 
 def compute_lesion(run: WhyRun, progress: Progress | None = None, cancel: Any = None,
-                   samples: int = LESION_SAMPLES) -> LesionStudy:
-    """The lesion study of ``run``'s latest checkpoint, stored in its run file."""
+                   samples: int = LESION_SAMPLES, lens_run: Any = None) -> LesionStudy:
+    """The lesion study of ``run``'s latest checkpoint (or of ``lens_run``, the run loaded
+    already), stored in its run file."""
     from ..lenses.lesion import lesion_study
 
     return _computed_and_stored(run, samples, lambda r: lesion_study(r.model, r.inputs, r.labels, draws=LESION_DRAWS,
-                                                                       progress=progress, cancel=cancel))
+                                                                       progress=progress, cancel=cancel),
+                                lens_run)
 
 
-def _computed_and_stored(run: WhyRun, samples: int, compute: Callable[[Any], Any]) -> Any:
+def _computed_and_stored(run: WhyRun, samples: int, compute: Callable[[Any], Any], lens_run: Any = None) -> Any:
     """``compute`` on ``run``'s loaded checkpoint and data; its result stored in the run file."""
     from .lens_runs import store_lens_run_result
 
-    lens_run = load_run(run, samples)
+    lens_run = lens_run if lens_run is not None else load_run(run, samples)
     result = compute(lens_run)
     result.params.update(run=run.path.name)
     store_lens_run_result(lens_run, result.to_lens_result())
     return result
 
 
-def accuracy_deleted(run: WhyRun, deleted: Sequence[str], samples: int = LESION_SAMPLES) -> float:
-    """The accuracy of ``run``'s latest checkpoint with the named blocks deleted."""
+def accuracy_deleted(run: WhyRun, deleted: Sequence[str], samples: int = LESION_SAMPLES,
+                     lens_run: Any = None) -> float:
+    """The accuracy of ``run``'s latest checkpoint (or of ``lens_run``, the run loaded already)
+    with the named blocks deleted."""
     from ..lenses.lesion import accuracy_with_deleted
 
-    lens_run = load_run(run, samples)
+    lens_run = lens_run if lens_run is not None else load_run(run, samples)
     return accuracy_with_deleted(lens_run.model, lens_run.inputs, lens_run.labels, list(deleted))
 
 

@@ -1,11 +1,13 @@
 """The Why it trains page: each lens computes on tiny twin runs and shows plain and residual,
-Cancel stops, stored results replay without recomputing, ticking a block rescoring the net, and
+Cancel stops, stored results replay without recomputing, a click on a block in the graphs
+deletes it from both twins and rescores them, and
 the depth slider answers from its cache."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 
 from resviz.gui.why_page import WhyPage
 from resviz.gui.workers_tasks import running_tasks
@@ -123,21 +125,78 @@ def test_landscape_cancel_stops_and_stores_nothing(qtbot, page, twins):
     assert not open_run(twins["residual"]).lens_results("landscape")
 
 
-def test_lesion_and_clicking_a_block_rescored(qtbot, page):
+def test_lesion_and_clicking_a_block_in_the_graph_deletes_it_from_both_twins(qtbot, page):
+    from resviz.colours import MARKED_FILL
+
     panel = page.lesion
     assert panel.compute()
     wait_idle(qtbot, panel)
     for side in ("plain", "residual"):
         study = page.model.lesions[side]
-        assert panel.block_lists[side].count() == len(study.blocks) > 0
-        assert len(panel.bars[side].opts["height"]) == len(study.blocks)
+        assert len(panel.bars[side].opts["height"]) == len(study.blocks) > 0
+    views = panel.graph_views
+    qtbot.waitUntil(lambda: all(v.model.layout is not None and not v.is_busy() for v in views.values()),
+                    timeout=WAIT_MS)
     block = page.model.lesion_blocks("residual")[0]
-    panel.toggle_block("residual", block)
+    assert block in page.model.lesion_blocks("plain")            # the twins share their block names
+    box = views["residual"].model.visible_node_for(block)
+    assert box is not None
+    rect = views["residual"].graph_scene.node_rect(box)
+    canvas = views["residual"].canvas
+    views["residual"].fit()
+    qtbot.wait(50)
+    point = canvas.mapFromScene(rect.center())
+    qtbot.mouseClick(canvas.viewport(), Qt.LeftButton, pos=point)   # a click on the block's box
     wait_idle(qtbot, panel)
-    assert page.model.deleted["residual"] == {block}
-    accuracy = page.model.deleted_accuracy["residual"]
-    assert accuracy == pytest.approx(page.model.lesions["residual"].single[0])  # the same net, the same images
-    assert "without 1 block" in panel.accuracy_labels["residual"].text()
+    assert page.model.deleted == {"plain": {block}, "residual": {block}}
+    for side in ("plain", "residual"):                # the same net on the same images as the study
+        assert page.model.deleted_accuracy[side] == pytest.approx(page.model.lesions[side].single[0])
+        assert f"without {block}" in panel.accuracy_labels[side].text()
+        view = views[side]
+        assert view.graph_scene.node_brush(view.model.visible_node_for(block)).name().upper() == MARKED_FILL
+    panel.click_block(block)                          # again: back in both
+    wait_idle(qtbot, panel)
+    assert page.model.deleted == {"plain": set(), "residual": set()}
+    assert views["residual"].graph_scene.node_brush(box).name().upper() != MARKED_FILL
+    assert "with every block" in panel.accuracy_labels["residual"].text()
+
+
+def test_a_replayed_lesion_draws_its_blocks_to_click(qtbot, twins):
+    from resviz.views.why_it_trains import WhyRun
+
+    first = WhyItTrains()
+    first.set_runs([WhyRun(twins[s], s, s) for s in ("plain", "residual")])
+    for run in first.runs.values():
+        why.compute_lesion(run, samples=12)
+    comparison = RunComparison()
+    for side in ("plain", "residual"):
+        with open_run(twins[side]) as reader:
+            comparison.add(reader.info())
+    page = WhyPage(comparison, tiny_model())
+    qtbot.addWidget(page)
+    page.show()
+    qtbot.waitExposed(page)
+    try:
+        assert "lesion" in page.model.replayed
+        views = page.lesion.graph_views
+        qtbot.waitUntil(lambda: all(v.model.layout is not None for v in views.values()), timeout=WAIT_MS)
+        wait_idle(qtbot, page.lesion)
+        block = page.model.lesion_blocks("plain")[-1]
+        page.lesion.click_block(block)
+        wait_idle(qtbot, page.lesion)
+        assert page.model.deleted_accuracy["plain"] == pytest.approx(page.model.lesions["plain"].single[-1])
+    finally:
+        page.shutdown()
+
+
+def test_enlarge_shows_one_lens_alone_and_brings_the_four_back(qtbot, page):
+    page.lesion.enlarge_button.click()
+    assert page.enlarged == "lesion" and page.lesion.isVisible()
+    assert not any(panel.isVisible() for panel in page.panels if panel is not page.lesion)
+    assert page.lesion.enlarge_button.text() == "All four lenses"
+    page.lesion.enlarge_button.click()
+    assert page.enlarged is None and all(panel.isVisible() for panel in page.panels)
+    assert page.lesion.enlarge_button.text() == "Enlarge"
 
 
 def test_paths_shows_share_and_binomial(qtbot, page, twins):

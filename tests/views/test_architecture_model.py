@@ -203,6 +203,19 @@ def test_gradients_aggregate_onto_visible_boxes_and_skip_edges(model, resnet20_g
     assert model.node_norms() == {} and model.colour_levels() is None and not model.coloured
 
 
+def test_marked_modules_show_on_the_box_that_draws_them(model):
+    marked = recorder(model.events.marked)
+    model.set_marked({"layer2.0", "layer3.1.conv2"})
+    model.set_marked(["layer3.1.conv2", "layer2.0"])   # the same set: no event
+    assert len(marked) == 1 and model.marked == {"layer2.0", "layer3.1.conv2"}
+    assert model.marked_nodes() == {"layer2.0", "layer3.1"}   # a layer inside a collapsed block marks it
+    model.set_level("layers")
+    model.draw_now()
+    assert model.marked_nodes() == {"layer3.1.conv2"}   # an expanded block has no box of its own
+    model.set_marked(())
+    assert model.marked_nodes() == set() and len(marked) == 2
+
+
 def test_details_say_what_the_pane_shows(model):
     model.set_level("blocks")
     model.draw_now()

@@ -60,6 +60,25 @@ def test_deleting_blocks_toggles_and_scores(twins):
     assert 0.0 <= accuracy <= 1.0
 
 
+def test_a_click_on_a_block_or_inside_it_deletes_it_from_every_twin_that_has_it():
+    from resviz.lenses.lesion import LesionStudy
+
+    def study(blocks):
+        return LesionStudy(blocks, [None] * len(blocks), 0.9, np.full(len(blocks), 0.5), np.arange(1, 2),
+                           np.zeros((1, 1)), 0.1, samples=10, draws=1, seed=0)
+
+    model = WhyItTrains()
+    model.lesions = {"plain": study(["layer1.0", "layer1.1"]), "residual": study(["layer1.0", "layer1.1", "extra"])}
+    assert model.lesion_block_of("plain", "layer1.1.conv2") == "layer1.1"    # a layer inside the block
+    assert model.lesion_block_of("plain", "conv1") is None                   # the stem is no block
+    assert model.toggle_block("layer1.0.add") == {"plain": {"layer1.0"}, "residual": {"layer1.0"}}
+    assert model.toggle_block("extra") == {"residual": {"layer1.0", "extra"}}   # only the side that has it
+    model.deleted_accuracy = {"plain": 0.3, "residual": 0.8}
+    assert model.toggle_block("layer1.0") == {"plain": set(), "residual": {"extra"}}   # back in both
+    assert model.deleted_accuracy == {}                                       # both must be scored again
+    assert model.toggle_block("fc") == {}
+
+
 def test_signal_is_cached_per_depth_and_shares_one_scale():
     model = WhyItTrains()
     model.signal_options = {"width": 4, "input_size": 8}
