@@ -103,7 +103,14 @@ class LesionPanel(LensPanel):
         view = self.graph_views[side]
         view.set_model(model, lens_run.inputs[:1].clone(), lens_run.label)
         self._graph_runs[side] = lens_run.path
-        view.setVisible(True)
+        self._show_graphs()
+
+    def _show_graphs(self) -> None:
+        """Show the graph of each side whose run is drawn (one of runs shown before is not)."""
+        for side, view in self.graph_views.items():
+            run = self.model.runs.get(side)
+            view.setVisible(run is not None and self._graph_runs.get(side) == run.path)
+        self.architecture.setVisible(any(not view.isHidden() for view in self.graph_views.values()))
 
     def _load_graphs(self) -> None:
         """Replay: a study read from the run files has no graph yet; load the runs to draw them."""
@@ -209,9 +216,7 @@ class LesionPanel(LensPanel):
                                                  symbolBrush=SIDE_COLOURS[side], symbolSize=self.theme.marker_size)
         for plot in (self.single_plot, self.random_plot):
             plot.setYRange(0.0, 1.0, padding=0.02)
-        for side, view in self.graph_views.items():
-            if side not in self.model.runs:
-                view.setVisible(False)
+        self._show_graphs()
         self._mark_deleted()
         self._show_accuracy()
         if self.isVisible():

@@ -129,12 +129,14 @@ def test_lesion_and_clicking_a_block_in_the_graph_deletes_it_from_both_twins(qtb
     from resviz.colours import MARKED_FILL
 
     panel = page.lesion
+    assert panel.architecture.isHidden()                      # no graphs before a study
     assert panel.compute()
     wait_idle(qtbot, panel)
     for side in ("plain", "residual"):
         study = page.model.lesions[side]
         assert len(panel.bars[side].opts["height"]) == len(study.blocks) > 0
     views = panel.graph_views
+    assert not panel.architecture.isHidden() and not any(v.isHidden() for v in views.values())
     qtbot.waitUntil(lambda: all(v.model.layout is not None and not v.is_busy() for v in views.values()),
                     timeout=WAIT_MS)
     block = page.model.lesion_blocks("residual")[0]
