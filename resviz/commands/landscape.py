@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "landscape", help="the loss landscape around a run's checkpoint, saved as a PNG",
         description="The loss around a run's checkpoint along one or two random filter-normalised directions "
                     "(biases and BatchNorm parameters fixed, BatchNorm's running statistics used), as a contour "
-                    "map, a surface and 1-D slices, with a roughness number (0 for a bowl). With --twin, the "
+                    "map, a surface and 1-D slices, with a roughness number (bumps per line; 0 for a bowl). With --twin, the "
                     "run's twin beside it on one colour scale. Each result is added to its run file.")
     add_run_arguments(parser, samples=256, what="the loss is measured on")
     parser.add_argument("--grid", type=int, default=25, help="points per direction (default 25)")
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         landscape = loss_landscape(lens_run.model, lens_run.inputs, lens_run.labels, grid=args.grid, span=args.span,
                                    seed=args.seed, dims=args.dims, batch_size=args.batch_size, progress=progress_line(lens_run.label))
-        print(f"{lens_run.label}: roughness {landscape.roughness:.4f}, loss at the checkpoint "
+        print(f"{lens_run.label}: roughness {landscape.roughness:.2f} bumps per line, loss at the checkpoint "
               f"{landscape.centre_loss:.4f} ({time.perf_counter() - started:.1f} s)", file=sys.stderr)
         landscape.params.update(run=lens_run.path.name)
         if not args.no_store:

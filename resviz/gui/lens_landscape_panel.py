@@ -90,6 +90,6 @@ class LandscapePanel(LensPanel):
             image.setImage(np.clip(values, low, high).T, levels=(low, high), autoLevels=False)
             span = landscape.span
             image.setRect(QRectF(-span, -span, 2 * span, 2 * span))
-            plot.setTitle(f"{name}: roughness {landscape.roughness:.3f}", color=self.theme.foreground)
+            plot.setTitle(f"{name}: {landscape.roughness:.2f} bumps per line", color=self.theme.foreground)
         if scale is not None:
             self.colour_bar.setLevels(scale)

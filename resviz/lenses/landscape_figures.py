@@ -46,7 +46,7 @@ def draw_landscapes(landscapes: Sequence[tuple[str, Landscape, str]], path: str 
         contour_axes.contour(landscape.alphas, landscape.betas, surface, levels=levels, colors="white",
                              linewidths=0.4, alpha=0.6)
         contour_axes.plot([0], [0], marker="+", color="white", markersize=10)
-        contour_axes.set_title(f"{label}\nroughness {landscape.roughness:.3f}", fontsize=10)
+        contour_axes.set_title(f"{label}\nroughness {landscape.roughness:.2f} bumps per line", fontsize=10)
         contour_axes.set_xlabel("direction 1")
         contour_axes.set_ylabel("direction 2")
         contour_axes.set_aspect("equal")

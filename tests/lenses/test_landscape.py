@@ -65,8 +65,13 @@ def test_roughness_counts_bumps_beyond_a_bowl():
     bowl = t[None, :] ** 2 + t[:, None] ** 2
     bumpy = bowl + 0.3 * np.sin(12 * t)[None, :] * np.cos(9 * t)[:, None]
     assert roughness(bowl) == 0.0
+    assert roughness(t) == 0.0                                                   # a slope: no bump either
     assert roughness(bumpy) > 0.2
-    assert roughness(np.array([1.0, 0.0, 1.0, 0.0, 1.0])) == pytest.approx(1.0)  # travels 4, a bowl 2
+    assert roughness(np.array([1.0, 0.0, 1.0, 0.0, 1.0])) == pytest.approx(1.0)  # one bump between two valleys
+    two_rows = np.array([[1.0, 0.0, 1.0, 0.0, 1.0], [1.0, 0.5, 0.0, 0.5, 1.0]])
+    assert roughness(two_rows) == pytest.approx(1 / 7)                           # rows: 1 and 0 bumps; 5 columns: 0
+    flat_floor = np.array([2.0, 1.0, 1.0 + 1e-9, 1.0, 1.0 + 2e-9, 1.0, 2.0])       # float noise is no bump
+    assert roughness(flat_floor) == 0.0 and roughness(flat_floor, rtol=0.0) == 2.0
 
 
 def test_the_result_round_trips_through_a_lens_result():
