@@ -1,17 +1,15 @@
 """How training children start: forked from a server that has already imported PyTorch.
 
 A child started with ``spawn`` is a fresh interpreter that imports PyTorch and the trainer
-before its first step: 1.5-3 s, twice for the twins, on every run the window starts. Where the
-platform has it (Linux, macOS), children come instead from multiprocessing's *fork server*: a
-process started once, from a clean interpreter (never from the window, so no Qt state or
-threads are copied), that imports the trainer (``PRELOAD``) and forks a child per run. A
-child then starts in milliseconds with its imports done. The server never touches CUDA, so its
-children may.
+before its first step: 1.5-3 s, twice for the twins, on every run the window starts. On Linux,
+children come instead from multiprocessing's *fork server*: a process started once, from a
+clean interpreter (never from the window, so no Qt state or threads are copied), that imports the
+trainer (``PRELOAD``) and forks a child per run. A child then starts in milliseconds with its
+imports done. The server never touches CUDA, so its children may.
 
 What a fork does not carry over from the window is passed along: the working directory and
-the environment at the moment the run starts (``ParentState``). Only on Linux: on macOS a fork
-after the system frameworks PyTorch loads is not safe, and Windows has no fork, so there
-children are spawned.
+the environment at the moment the run starts (``ParentState``). Elsewhere children are spawned:
+on macOS a fork after the system frameworks PyTorch loads is not safe, and Windows has no fork.
 
 ``warm_up()`` starts the server in the background, so that the first run does not wait for its
 imports; the window calls it when it opens.

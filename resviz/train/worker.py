@@ -2,9 +2,8 @@
 
 ``TrainingProcess(config)`` starts a child that trains into the run file: forked from a server
 that has already imported the trainer, never from the window, so no state is copied from it and
-it is safe with CUDA and Qt (``child_start``; a fresh ``spawn``-ed interpreter where the platform
-has no fork server). Two one-way
-pipes connect them; only plain data crosses:
+it is safe with CUDA and Qt (``child_start``; a fresh ``spawn``-ed interpreter off Linux). Two
+one-way pipes connect them; only plain data crosses:
 
 - control, parent to child: ``"pause"``, ``"resume"``, ``"stop"``;
 - messages, child to parent: dicts with a ``kind`` of ``started`` (run file, layer and

@@ -46,7 +46,7 @@ class ArchitectureModel:
     Events: ``graph(OpGraph)`` when a new graph is set, ``drawn(DrawnGraph)`` when a new drawing
     is in place, ``gradients()`` when its norms or given levels change, ``scale()`` when the
     colour scale it shares with a twin changed on the other side, ``marked()`` when the set of
-    marked modules changes (a lesion's deleted blocks, drawn struck out). What is shown lives in
+    marked modules changes (a lesion's deleted blocks, drawn grey). What is shown lives in
     ``state`` (its own events).
     """
 
