@@ -9,26 +9,13 @@ import sys
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from distributed_script_support import STEPS, gloo_process_group, make_data, make_model
 from torch.distributed.device_mesh import init_device_mesh
 from torch.distributed.fsdp import fully_shard
 
 import resviz
-from resviz.models import get_model
 
-STEPS, PER_RANK = 3, 4
 MESHES = {"fsdp": (2,), "hsdp": (2, 1)}  # (ranks) sharded; (replicas, shards)
-
-
-def make_model() -> torch.nn.Module:
-    torch.manual_seed(0)
-    return get_model("resnet20", depth=8, width=4, norm="none", input_size=8)
-
-
-def make_data(world: int) -> tuple[torch.Tensor, torch.Tensor]:
-    generator = torch.Generator().manual_seed(123)
-    x = torch.randn(STEPS, world, PER_RANK, 3, 8, 8, generator=generator)
-    y = torch.randint(0, 10, (STEPS, world, PER_RANK), generator=generator)
-    return x, y
 
 
 def shard(model: torch.nn.Module, mesh_shape: tuple[int, ...]) -> torch.nn.Module:
@@ -57,12 +44,9 @@ def train(run_path: str, mesh_shape: tuple[int, ...]) -> None:
 
 
 def main(folder: str) -> None:
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo")
-    for name, mesh_shape in MESHES.items():
-        train(f"{folder}/{name}.resviz", mesh_shape)
-    dist.barrier()
-    dist.destroy_process_group()
+    with gloo_process_group():
+        for name, mesh_shape in MESHES.items():
+            train(f"{folder}/{name}.resviz", mesh_shape)
 
 
 if __name__ == "__main__":
