@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         window = MainWindow(settings, runs_folder=Path(folder) / "runs")  # cold: the embedded default
         window.resize(*(int(v) for v in args.size.split("x")))
         window.show()
+        window.host.warm_up()  # as the application does when its window opens
         if args.max_steps:
             window.max_steps = args.max_steps
         page = window.lecture
