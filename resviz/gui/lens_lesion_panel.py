@@ -10,7 +10,7 @@ import copy
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from ..views.why_it_trains import (
     LESION_SAMPLES,
@@ -25,7 +25,7 @@ from .twin_architecture_view import TwinArchitectureView, twin_model_at_level
 from .workers_tasks import MODEL_LOCK
 
 BLOCKS_ZOOM = 0.08  # a deep net's blocks fit their pane whole: they are there to be clicked, not read
-CLICK_HINT = "Click a block in the graphs to delete it from both twins; click it again to bring it back."
+CLICK_HINT = "Click a block in the graphs to delete it from both twins (again: back)."
 
 
 class LesionPanel(LensPanel):
@@ -41,12 +41,14 @@ class LesionPanel(LensPanel):
         self.hint = QLabel(CLICK_HINT)
         self.hint.setWordWrap(True)
         labels.addWidget(self.hint)
+        accuracies = QHBoxLayout()   # both nets' accuracy on one line: the plots keep the height
         self.accuracy_labels: dict[str, QLabel] = {}
         for side in SIDES:
             label = QLabel(side)
             label.setWordWrap(True)
-            labels.addWidget(label)
+            accuracies.addWidget(label, 1)
             self.accuracy_labels[side] = label
+        labels.addLayout(accuracies)
         self.controls.addLayout(labels, 1)
         self.single_plot = add_plot(self, "accuracy with one block deleted", "block", "accuracy", 0, 0)
         self.random_plot = add_plot(self, "accuracy with k blocks deleted", "k", "accuracy", 1, 0)
@@ -62,7 +64,9 @@ class LesionPanel(LensPanel):
         for view in self.graph_views.values():
             view.module_selected.connect(self.click_block)
         self.add_beside_plots(self.architecture, 1)
+        self.body.setSizes([1000, 1000])   # half the width each, whatever their size hints
         self._graph_runs: dict[str, object] = {}   # side -> the run path whose blocks are drawn
+        self._graphs_shown: list[bool] = []
         self._work = ""   # what the worker does now: "study", "graphs" or "score"
 
     # -- the study -----------------------------------------------------------------------------
@@ -107,10 +111,15 @@ class LesionPanel(LensPanel):
 
     def _show_graphs(self) -> None:
         """Show the graph of each side whose run is drawn (one of runs shown before is not)."""
+        shown = []
         for side, view in self.graph_views.items():
             run = self.model.runs.get(side)
             view.setVisible(run is not None and self._graph_runs.get(side) == run.path)
-        self.architecture.setVisible(any(not view.isHidden() for view in self.graph_views.values()))
+            shown.append(not view.isHidden())
+        self.architecture.setVisible(any(shown))
+        if shown != self._graphs_shown:   # a pane shown again would keep the width it had hidden
+            self._graphs_shown = shown
+            self.architecture.splitter.setSizes([1000 if on else 0 for on in shown])
 
     def _load_graphs(self) -> None:
         """Replay: a study read from the run files has no graph yet; load the runs to draw them."""

@@ -33,6 +33,19 @@ from .workers_tasks import TaskThread, stop_all_tasks
 SIDE_COLOURS = {"plain": PLAIN_COLOUR, "residual": RESIDUAL_COLOUR}
 
 
+class StatusLabel(QLabel):
+    """A panel's status line, wrapped, and out of the way (hidden) while it says nothing."""
+
+    def __init__(self) -> None:
+        super().__init__("")
+        self.setWordWrap(True)
+        self.hide()
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
+        super().setText(text)
+        self.setVisible(bool(text))
+
+
 class LensPanel(QWidget):
     """One lens over the page's ``WhyItTrains``; subclasses fill ``self.body`` and ``self.controls``
     and draw in ``redraw``. ``finished(lens)`` is emitted when a computation ends, any way."""
@@ -69,8 +82,7 @@ class LensPanel(QWidget):
         self.body.addWidget(self.graphics)
         layout.addWidget(self.body, 1)
         bar = QHBoxLayout()
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
+        self.status = StatusLabel()
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setMaximumWidth(160)
@@ -78,10 +90,11 @@ class LensPanel(QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         self.export_button = QPushButton("Export PNG…")
         self.export_button.clicked.connect(self._on_export_clicked)
-        bar.addWidget(self.status, 1)
+        bar.addStretch(1)
         bar.addWidget(self.progress)
         bar.addWidget(self.cancel_button)
         bar.addWidget(self.export_button)
+        layout.addWidget(self.status)   # a line of its own: beside the buttons it wrapped word by word
         layout.addLayout(bar)
         self._update_enabled()
 
