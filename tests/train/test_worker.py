@@ -6,6 +6,9 @@ import os
 import textwrap
 import time
 
+import pytest
+import torch
+
 from resviz.runfile import open_run
 from resviz.train.config import TrainConfig
 from resviz.train.worker import TrainingProcess, describe_exit, start_twins
@@ -206,3 +209,18 @@ def test_sigterm_and_sighup_stop_a_child_as_ctrl_c_does(tmp_path):
         # Stopped at a step boundary: the end written, every step trained kept, the last batch included.
         assert info.status == "stopped" and len(stop) == 1 and stop[0].step == len(steps) >= 3
         assert steps.step.tolist() == list(range(len(steps)))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_child_forked_from_the_preloaded_server_trains_on_cuda(tmp_path):
+    """The fork server imported PyTorch without touching CUDA, so its children can use it."""
+    process = TrainingProcess(tiny_config(tmp_path, "cuda", device="cuda")).start()
+    try:
+        messages = wait_for(process, lambda seen: False, timeout=120)
+        final = process.wait(30)
+    finally:
+        process.shutdown()
+    assert final["status"] == "finished", final
+    assert messages[0]["kind"] == "started" and messages[0]["device"].startswith("cuda")
+    with open_run(process.path) as reader:
+        assert reader.info().status == "finished" and reader.step_count() == 3
