@@ -1,7 +1,7 @@
 """The Why it trains page: each lens computes on tiny twin runs and shows plain and residual,
 Cancel stops, stored results replay without recomputing, a click on a block in the graphs
-deletes it from both twins and rescores them, and
-the depth slider answers from its cache."""
+deletes it from both twins and rescores them, a lens can be enlarged, and the depth slider
+answers from its cache."""
 
 from __future__ import annotations
 
