@@ -35,7 +35,8 @@ class LandscapePanel(LensPanel):
         self.images: dict[str, pg.ImageItem] = {}
         self.side_plots: dict[str, pg.PlotItem] = {}
         for col, side in enumerate(SIDES):
-            plot = add_plot(self, side, "direction 1", "direction 2", 0, col)
+            # One "direction 2" label for the row: the second plot shares the first one's axes.
+            plot = add_plot(self, side, "direction 1", "direction 2" if col == 0 else "", 0, col)
             image = pg.ImageItem()
             image.setLookupTable(lookup_table())
             plot.addItem(image)
@@ -83,13 +84,13 @@ class LandscapePanel(LensPanel):
             name = side
             if landscape is None or landscape.loss is None or scale is None:
                 image.clear()
-                plot.setTitle(f"{name}: not computed", color=self.theme.foreground)
+                plot.setTitle(f"{name}<br>not computed", color=self.theme.foreground)
                 continue
             low, high = scale
             values = np.log10(np.maximum(np.nan_to_num(landscape.loss, nan=10 ** high, posinf=10 ** high), 1e-12))
             image.setImage(np.clip(values, low, high).T, levels=(low, high), autoLevels=False)
             span = landscape.span
             image.setRect(QRectF(-span, -span, 2 * span, 2 * span))
-            plot.setTitle(f"{name}: {landscape.roughness:.2f} bumps per line", color=self.theme.foreground)
+            plot.setTitle(f"{name}<br>{landscape.roughness:.2f} bumps/line", color=self.theme.foreground)  # two short lines: a narrow panel fits both plots
         if scale is not None:
             self.colour_bar.setLevels(scale)
