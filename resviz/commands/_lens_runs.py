@@ -1,10 +1,12 @@
-"""What the lens commands share: the options naming a run (and its twin run), loaded with its data
-and each result stored back by ``resviz.views.lens_runs``."""
+"""What the lens commands share: the options naming a run (and its twin run), loaded with its data,
+each lens computed, described and stored back (by ``resviz.views.lens_runs``), and the report."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ..errors import ResvizError
 from ..views.lens_runs import (
@@ -50,8 +52,23 @@ def load_lens_runs(args: argparse.Namespace) -> list[LensRun]:
                                                   data_dir=args.data_dir, device=device) for each in sources])
 
 
-def store(run: LensRun, result) -> None:
-    store_lens_run_result(run, result)
+def computed_for_each_run(args: argparse.Namespace, compute: Callable[[LensRun], Any],
+                          describe: Callable[[Any], str]) -> list[tuple[LensRun, Any]]:
+    """``compute(lens_run)`` for the run (and twin) the arguments name, each timed and described on
+    stderr (``describe(result)``), and added to its run file unless ``--no-store``."""
+    import sys
+    import time
+
+    results = []
+    for lens_run in load_lens_runs(args):
+        started = time.perf_counter()
+        result = compute(lens_run)
+        print(f"{lens_run.label}: {describe(result)} ({time.perf_counter() - started:.1f} s)", file=sys.stderr)
+        result.params.update(run=lens_run.path.name)
+        if not args.no_store:
+            store_lens_run_result(lens_run, result.to_lens_result())
+        results.append((lens_run, result))
+    return results
 
 
 def progress_line(label: str):

@@ -7,10 +7,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
-import time
 
-from ._lens_runs import add_run_arguments, load_lens_runs, progress_line, report_figure, store
+from ._lens_runs import add_run_arguments, computed_for_each_run, progress_line, report_figure
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,18 +35,12 @@ def run(args: argparse.Namespace) -> int:
     from ..limits import check_seed
 
     check_seed(args.seed, "--seed")
-    runs = load_lens_runs(args)
-    results = []
-    for lens_run in runs:
-        started = time.perf_counter()
-        landscape = loss_landscape(lens_run.model, lens_run.inputs, lens_run.labels, grid=args.grid, span=args.span,
-                                   seed=args.seed, dims=args.dims, batch_size=args.batch_size, progress=progress_line(lens_run.label))
-        print(f"{lens_run.label}: roughness {landscape.roughness:.2f} bumps per line, loss at the checkpoint "
-              f"{landscape.centre_loss:.4f} ({time.perf_counter() - started:.1f} s)", file=sys.stderr)
-        landscape.params.update(run=lens_run.path.name)
-        if not args.no_store:
-            store(lens_run, landscape.to_lens_result())
-        results.append((lens_run, landscape))
+    results = computed_for_each_run(
+        args,
+        lambda r: loss_landscape(r.model, r.inputs, r.labels, grid=args.grid, span=args.span, seed=args.seed,
+                                 dims=args.dims, batch_size=args.batch_size, progress=progress_line(r.label)),
+        lambda landscape: (f"roughness {landscape.roughness:.2f} bumps per line, loss at the checkpoint "
+                           f"{landscape.centre_loss:.4f}"))
     path = draw_landscapes([(r.label, landscape, r.role) for r, landscape in results], args.out,
                            "Loss landscape along filter-normalised directions (Li et al. 2018)")
     report_figure(args, path, [{"run": str(r.path), "label": r.label, **landscape.summary()}

@@ -7,10 +7,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
-import time
 
-from ._lens_runs import add_run_arguments, load_lens_runs, progress_line, report_figure, store
+from ._lens_runs import add_run_arguments, computed_for_each_run, progress_line, report_figure
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,20 +32,17 @@ def run(args: argparse.Namespace) -> int:
     from ..limits import check_seed
 
     check_seed(args.seed, "--seed")
-    runs = load_lens_runs(args)
-    results = []
-    for lens_run in runs:
-        started = time.perf_counter()
-        study = lesion_study(lens_run.model, lens_run.inputs, lens_run.labels, draws=args.draws, seed=args.seed,
-                             batch_size=args.batch_size, progress=progress_line(lens_run.label))
+
+    def describe(study) -> str:
         summary = study.summary()
-        print(f"{lens_run.label}: accuracy {study.baseline:.1%}, one block deleted {summary['single_mean']:.1%} "
-              f"on average (worst {summary['single_min']:.1%}; chance {study.chance:.1%}) "
-              f"({time.perf_counter() - started:.1f} s)", file=sys.stderr)
-        study.params.update(run=lens_run.path.name)
-        if not args.no_store:
-            store(lens_run, study.to_lens_result())
-        results.append((lens_run, study))
+        return (f"accuracy {study.baseline:.1%}, one block deleted {summary['single_mean']:.1%} on average "
+                f"(worst {summary['single_min']:.1%}; chance {study.chance:.1%})")
+
+    results = computed_for_each_run(
+        args,
+        lambda r: lesion_study(r.model, r.inputs, r.labels, draws=args.draws, seed=args.seed,
+                               batch_size=args.batch_size, progress=progress_line(r.label)),
+        describe)
     path = draw_lesions([(r.label, study, r.role) for r, study in results], args.out,
                         "Lesion study: blocks deleted at test time (Veit et al. 2016)")
     report_figure(args, path, [{"run": str(r.path), "label": r.label, "blocks": study.blocks,
