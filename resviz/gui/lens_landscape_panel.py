@@ -7,11 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF
-from PySide6.QtWidgets import QLabel, QPushButton, QSpinBox, QWidget
+from PySide6.QtWidgets import QLabel, QSpinBox, QWidget
 
 from ..lenses.landscape import MAX_GRID
 from ..views.why_it_trains import LANDSCAPE_SAMPLES, SIDES, WhyItTrains, compute_landscape
-from .lens_panel import LensPanel, add_plot
+from .lens_panel import LensPanel, add_plot, run_progress
 from .theme import colour_map, lookup_table
 from .workers_tasks import MODEL_LOCK
 
@@ -26,11 +26,9 @@ class LandscapePanel(LensPanel):
         self.grid_box.setRange(3, MAX_GRID)
         self.grid_box.setValue(model.landscape_grid)
         self.grid_box.valueChanged.connect(lambda value: setattr(model, "landscape_grid", value))
-        self.compute_button = QPushButton("Compute")
-        self.compute_button.clicked.connect(self.compute)
         self.controls.addWidget(QLabel("grid"))
         self.controls.addWidget(self.grid_box)
-        self.controls.addWidget(self.compute_button)
+        self.add_compute_button()
         self.controls.addStretch(1)
         self.images: dict[str, pg.ImageItem] = {}
         self.side_plots: dict[str, pg.PlotItem] = {}
@@ -56,8 +54,7 @@ class LandscapePanel(LensPanel):
         def job(progress, cancel):
             found = {}
             for index, run in enumerate(runs):
-                def report(fraction: float, index: int = index) -> None:
-                    progress(int(1000 * (index + fraction)), 1000 * len(runs), "")
+                report = run_progress(progress, index, len(runs))
                 with MODEL_LOCK:
                     found[run.side] = compute_landscape(run, grid, progress=report, cancel=cancel)
             return found
@@ -70,11 +67,6 @@ class LandscapePanel(LensPanel):
         self.model.landscapes.update(found)
         self.status.setText("Computed and stored in the run file(s).")
         self.redraw()
-
-    def _update_enabled(self) -> None:
-        super()._update_enabled()
-        if hasattr(self, "compute_button"):
-            self.compute_button.setEnabled(self.task is None)
 
     def redraw(self) -> None:
         scale = self.model.landscape_scale()

@@ -10,7 +10,7 @@ import copy
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from ..views.why_it_trains import (
     LESION_SAMPLES,
@@ -20,7 +20,7 @@ from ..views.why_it_trains import (
     compute_lesion,
     load_run,
 )
-from .lens_panel import SIDE_COLOURS, LensPanel, add_plot
+from .lens_panel import SIDE_COLOURS, LensPanel, add_plot, run_progress
 from .twin_architecture_view import TwinArchitectureView, twin_model_at_level
 from .workers_tasks import MODEL_LOCK
 
@@ -34,9 +34,7 @@ class LesionPanel(LensPanel):
 
     def __init__(self, model: WhyItTrains, parent: QWidget | None = None) -> None:
         super().__init__(model, parent)
-        self.compute_button = QPushButton("Compute")
-        self.compute_button.clicked.connect(self.compute)
-        self.controls.addWidget(self.compute_button)
+        self.add_compute_button()
         labels = QVBoxLayout()
         self.hint = QLabel(CLICK_HINT)
         self.hint.setWordWrap(True)
@@ -80,8 +78,7 @@ class LesionPanel(LensPanel):
         def job(progress, cancel):
             found = {}
             for index, run in enumerate(runs):
-                def report(fraction: float, index: int = index) -> None:
-                    progress(int(1000 * (index + fraction)), 1000 * len(runs), "")
+                report = run_progress(progress, index, len(runs))
                 with MODEL_LOCK:
                     lens_run = load_run(run, LESION_SAMPLES)
                     study = compute_lesion(run, progress=report, cancel=cancel, lens_run=lens_run)
@@ -191,11 +188,6 @@ class LesionPanel(LensPanel):
             view.model.set_marked(self.model.deleted[side])
 
     # -- drawing -------------------------------------------------------------------------------
-
-    def _update_enabled(self) -> None:
-        super()._update_enabled()
-        if hasattr(self, "compute_button"):
-            self.compute_button.setEnabled(self.task is None)
 
     def _show_accuracy(self) -> None:
         for side in SIDES:

@@ -61,6 +61,7 @@ class LensPanel(QWidget):
         self.model = model
         self.theme: Theme = LIGHT
         self.task: TaskThread | None = None
+        self.compute_button: QPushButton | None = None   # add_compute_button's, for lenses a click computes
         self.replace_question = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -97,6 +98,19 @@ class LensPanel(QWidget):
         layout.addWidget(self.status)   # a line of its own: beside the buttons it wrapped word by word
         layout.addLayout(bar)
         self._update_enabled()
+
+    def add_compute_button(self) -> QPushButton:
+        """A Compute button (calls ``compute``) at the end of the controls row, enabled while the
+        lens is not computing."""
+        self.compute_button = QPushButton("Compute")
+        self.compute_button.clicked.connect(self.compute)
+        self.controls.addWidget(self.compute_button)
+        self._update_enabled()
+        return self.compute_button
+
+    def compute(self) -> bool:
+        """Start this lens's computation; False when there is nothing to compute it on (subclasses)."""
+        return False
 
     def add_beside_plots(self, widget: QWidget, stretch: int = 1) -> None:
         """Show ``widget`` to the right of the plots, ``stretch`` times as wide as they are."""
@@ -166,6 +180,8 @@ class LensPanel(QWidget):
 
     def _update_enabled(self) -> None:
         self.cancel_button.setEnabled(self.task is not None)
+        if self.compute_button is not None:
+            self.compute_button.setEnabled(self.task is None)
 
     # -- drawing -------------------------------------------------------------------------------
 
@@ -207,6 +223,11 @@ class LensPanel(QWidget):
             self.status.setText(str(error))
             return
         self.status.setText(announce_saved(self, [saved]))
+
+
+def run_progress(progress: Callable[[int, int, str], None], index: int, count: int) -> Callable[[float], None]:
+    """A lens's fraction-done callback for run ``index`` of ``count``, reported as the worker's progress."""
+    return lambda fraction: progress(int(1000 * (index + fraction)), 1000 * count, "")
 
 
 def add_plot(panel: LensPanel, title: str, x_label: str, y_label: str, row: int, col: int) -> pg.PlotItem:

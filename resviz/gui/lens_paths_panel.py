@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QPushButton, QWidget
+from PySide6.QtWidgets import QWidget
 
 from ..views.why_it_trains import PATHS_BATCH, PATHS_SAMPLES, WhyItTrains, compute_paths
 from .lens_panel import SIDE_COLOURS, LensPanel, add_plot
@@ -19,9 +19,7 @@ class PathsPanel(LensPanel):
 
     def __init__(self, model: WhyItTrains, parent: QWidget | None = None) -> None:
         super().__init__(model, parent)
-        self.compute_button = QPushButton("Compute")
-        self.compute_button.clicked.connect(self.compute)
-        self.controls.addWidget(self.compute_button)
+        self.add_compute_button()
         self.controls.addStretch(1)
         self.plot = add_plot(self, "share of gradient by path length", "path length (blocks)", "fraction", 0, 0)
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.8)
@@ -50,11 +48,6 @@ class PathsPanel(LensPanel):
         self.model.paths["residual"] = share
         self.status.setText("Computed and stored in the run file.")
         self.redraw()
-
-    def _update_enabled(self) -> None:
-        super()._update_enabled()
-        if hasattr(self, "compute_button"):
-            self.compute_button.setEnabled(self.task is None)
 
     def redraw(self) -> None:
         paths = self.model.paths.get("residual")
