@@ -51,7 +51,7 @@ from .attribution_explain import ExplainBox
 from .attribution_grid import IDLE_TEXT, AttributionGrid
 from .attribution_options import MethodOptionsEditor
 from .attribution_samples import SamplePicker
-from .dialogs import announce_saved, ask_to_replace
+from .dialogs import announce_saved, ask_png_export
 from .fitting import VerticalScrollArea
 from .theme import Theme
 from .workers_tasks import MODEL_LOCK, TaskThread, stop_all_tasks
@@ -605,12 +605,7 @@ class AttributionPanel(QWidget):
     def _on_export_clicked(self) -> None:
         if self.grid_result is None:
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Export the attribution grid", "attribution.png",
-                                              "PNG image (*.png)")
-        if path:  # the file dialog asked before replacing the file it named; a ".png" added is asked here
-            target = Path(path if path.lower().endswith(".png") else path + ".png")
-            self.replace_question = ask_to_replace(self, [] if target == Path(path) else [target],
-                                                   lambda: self._save_png(target))
+        self.replace_question = ask_png_export(self, "Export the attribution grid", "attribution.png", self._save_png)
 
     def _save_png(self, path: Path) -> None:
         try:

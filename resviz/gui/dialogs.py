@@ -238,6 +238,18 @@ def ask_to_replace(parent: QWidget, paths: Sequence[Path], save: Callable[[], No
     return box
 
 
+def ask_png_export(parent: QWidget, title: str, default_name: str,
+                   save: Callable[[Path], None]) -> QMessageBox | None:
+    """Ask where to save a PNG and call ``save(path)``. The file dialog asks before replacing the
+    file it names; when ".png" had to be added, that file is asked about here. Returns the
+    replace question, if one was asked."""
+    path, _ = QFileDialog.getSaveFileName(parent, title, default_name, "PNG image (*.png)")
+    if not path:
+        return None
+    target = Path(path if path.lower().endswith(".png") else path + ".png")
+    return ask_to_replace(parent, [] if target == Path(path) else [target], lambda: save(target))
+
+
 def announce_saved(widget: QWidget, paths: Sequence[Path]) -> str:
     """Say in the window's status bar where an export was saved; returns the message."""
     message = "saved " + ", ".join(str(Path(p).resolve()) for p in paths)

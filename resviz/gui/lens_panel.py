@@ -12,7 +12,6 @@ from typing import Any
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QProgressBar,
@@ -25,7 +24,7 @@ from PySide6.QtWidgets import (
 from ..errors import ResvizError
 from ..views.run_data import PLAIN_COLOUR, RESIDUAL_COLOUR
 from ..views.why_it_trains import WhyItTrains
-from .dialogs import announce_saved, ask_to_replace
+from .dialogs import announce_saved, ask_png_export
 from .figures.base import style_plot
 from .theme import LIGHT, Theme
 from .workers_tasks import TaskThread, stop_all_tasks
@@ -210,11 +209,7 @@ class LensPanel(QWidget):
         return path
 
     def _on_export_clicked(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, f"Export {self.title}", f"{self.lens}.png", "PNG image (*.png)")
-        if path:  # the file dialog asked before replacing the file it named; a ".png" added is asked here
-            target = Path(path if path.lower().endswith(".png") else path + ".png")
-            self.replace_question = ask_to_replace(self, [] if target == Path(path) else [target],
-                                                   lambda: self._save(target))
+        self.replace_question = ask_png_export(self, f"Export {self.title}", f"{self.lens}.png", self._save)
 
     def _save(self, path: Path) -> None:
         try:
