@@ -5,39 +5,20 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 from matplotlib.image import imread
 
 from resviz.cli import main
-from resviz.data import SHAPE_CLASSES
 from resviz.lenses.landscape import Landscape
 from resviz.lenses.lesion import LesionStudy
-from resviz.models import ModelSpec, get_model
 from resviz.runfile import open_run
+from tests.views.why_support import write_twins
 
 # Its module-scoped fixture is costly: one worker runs the module, once.
 pytestmark = pytest.mark.xdist_group("lens_commands")
 
-OPTIONS = {"depth": 8, "width": 4, "input_size": 8, "num_classes": 6}
-
-
 @pytest.fixture(scope="module")
 def twins(tmp_path_factory):
-    """A plain and a residual run of the tiny twins on shapes, naming each other, one checkpoint each."""
-    from resviz.runfile import RunWriter
-
-    folder = tmp_path_factory.mktemp("runs")
-    paths = {side: folder / f"tiny-{side}.resviz" for side in ("plain", "residual")}
-    config = {"dataset": "shapes", "train_samples": 40, "test_samples": 24, "data_seed": 0, "normalize": True,
-              "resolved": {"input_shape": [3, 8, 8]}}
-    for side, model in (("plain", "plain20"), ("residual", "resnet20")):
-        other = paths["residual" if side == "plain" else "plain"]
-        writer = RunWriter(paths[side], model_spec=ModelSpec(model, dict(OPTIONS)), config=config, layer_ids=[],
-                           block_ids=[], classes=SHAPE_CLASSES, twin=str(other))
-        torch.manual_seed(0)
-        writer.add_checkpoint(5, 0, get_model(model, **OPTIONS).state_dict())
-        writer.finish()
-    return paths
+    return write_twins(tmp_path_factory.mktemp("runs"))
 
 
 def run_cli(capsys, *argv):
