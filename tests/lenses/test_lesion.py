@@ -23,12 +23,8 @@ class Residual(nn.Module):
         return x + self.linear(x)
 
 
-class Plain(nn.Module):
-    def __init__(self, scale: float) -> None:
-        super().__init__()
-        self.linear = nn.Linear(2, 2, bias=False)
-        with torch.no_grad():
-            self.linear.weight.copy_(scale * torch.eye(2))
+class Plain(Residual):
+    """The same block without its skip."""
 
     def forward(self, x):
         return self.linear(x)
